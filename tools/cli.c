@@ -1,0 +1,104 @@
+/* Shared CLI helpers: error reporting, SIGINT, live progress line, byte formatting. */
+#include "cli.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t qf_cli_sigint = 0;
+static int qf_cli_line_drawn = 0;
+
+static void qf_cli_on_sigint(int sig) {
+    (void)sig;
+    qf_cli_sigint = 1;
+}
+
+void qf_cli_install_sigint(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = qf_cli_on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int qf_cli_interrupted(void) { return qf_cli_sigint != 0; }
+
+int qf_cli_fail(const char *cmd, qf_status st) {
+    qf_cli_progress_done();
+    if (st == QF_STATUS_INTERRUPTED || qf_cli_sigint) {
+        fprintf(stderr, "qforge %s: interrupted; nothing was written\n", cmd);
+        return QF_EXIT_INTERRUPTED;
+    }
+    fprintf(stderr, "qforge %s: error: %s\n", cmd, qf_error_message());
+    return QF_EXIT_FAILURE;
+}
+
+int qf_cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "qforge %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'qforge %s --help'.\n", cmd);
+    return QF_EXIT_USAGE;
+}
+
+const char *qf_cli_format_bytes(uint64_t n, char buf[32]) {
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0) snprintf(buf, 32, "%llu B", (unsigned long long)n);
+    else snprintf(buf, 32, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+typedef struct qf_cli_progress_state {
+    const char *label;
+    struct timespec start;
+    struct timespec last;
+} qf_cli_progress_state;
+
+static qf_cli_progress_state qf_cli_progress_st;
+
+static double qf_cli_seconds_since(const struct timespec *t) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t->tv_sec) + 1e-9 * (double)(now.tv_nsec - t->tv_nsec);
+}
+
+static int qf_cli_progress_fn(void *user, const char *what, uint64_t done, uint64_t total) {
+    qf_cli_progress_state *s = user;
+    if (qf_cli_sigint) return 1;
+    if (!isatty(STDERR_FILENO)) return 0;
+    /* redraw at most 10 times a second, and always at the end */
+    if (done < total && qf_cli_seconds_since(&s->last) < 0.1 && qf_cli_line_drawn) return 0;
+    clock_gettime(CLOCK_MONOTONIC, &s->last);
+    double el = qf_cli_seconds_since(&s->start);
+    double frac = total ? (double)done / (double)total : 0.0;
+    double eta = frac > 0.0 ? el * (1.0 - frac) / frac : 0.0;
+    fprintf(stderr, "\r\033[K%s %llu/%llu (%3.0f%%) %5.1fs, ETA %4.1fs  %.60s", s->label,
+            (unsigned long long)done, (unsigned long long)total, 100.0 * frac, el, eta,
+            what ? what : "");
+    fflush(stderr);
+    qf_cli_line_drawn = 1;
+    return 0;
+}
+
+qf_progress qf_cli_progress(const char *label) {
+    qf_cli_progress_st.label = label;
+    clock_gettime(CLOCK_MONOTONIC, &qf_cli_progress_st.start);
+    qf_cli_progress_st.last = qf_cli_progress_st.start;
+    qf_progress p = {qf_cli_progress_fn, &qf_cli_progress_st};
+    return p;
+}
+
+void qf_cli_progress_done(void) {
+    if (qf_cli_line_drawn) fputc('\n', stderr);
+    qf_cli_line_drawn = 0;
+}

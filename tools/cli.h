@@ -1,0 +1,47 @@
+/* Shared pieces of the qforge commands: exit codes, error reporting, progress lines,
+ * JSON output. Only tools/ print or exit. */
+#ifndef QF_CLI_H
+#define QF_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "qforge.h"
+
+/* Exit codes (documented in `qforge --help` and README.md). */
+enum {
+    QF_EXIT_OK = 0,
+    QF_EXIT_FAILURE = 1, /* the work failed: bad input file, I/O error, unsupported model */
+    QF_EXIT_USAGE = 2,   /* bad command line */
+    QF_EXIT_INTERRUPTED = 130,
+};
+
+typedef struct qf_cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+    void (*help)(FILE *out);
+} qf_cli_command;
+
+extern const qf_cli_command qf_cmd_inspect;
+extern const qf_cli_command qf_cmd_convert;
+
+/* Prints "qforge <cmd>: error: <message>" for the library's last error; returns the
+ * exit code for status st. */
+int qf_cli_fail(const char *cmd, qf_status st);
+/* Prints a usage error and a pointer to --help; returns QF_EXIT_USAGE. */
+int qf_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A qf_progress that draws a single live line on stderr when it is a terminal
+ * (and nothing otherwise). Stops the work when SIGINT arrives. */
+qf_progress qf_cli_progress(const char *label);
+/* Ends the live line (newline) if one was drawn. */
+void qf_cli_progress_done(void);
+/* Installs the SIGINT handler; qf_cli_interrupted() tells whether it fired. */
+void qf_cli_install_sigint(void);
+int qf_cli_interrupted(void);
+
+/* Human-readable byte size ("12.3 MiB"). */
+const char *qf_cli_format_bytes(uint64_t n, char buf[32]);
+
+#endif
