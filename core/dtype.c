@@ -142,7 +142,9 @@ float qf_f8e8m0_to_fp32(uint8_t v) {
 qf_status qf_dtype_to_f32(qf_dtype t, const void *src, size_t n, float *dst) {
     const uint8_t *b = src;
     switch (t) {
-    case QF_DTYPE_F32: memmove(dst, src, n * sizeof(float)); return QF_STATUS_OK;
+    case QF_DTYPE_F32:
+        if (n) memmove(dst, src, n * sizeof(float)); /* src/dst may be NULL when n == 0 */
+        return QF_STATUS_OK;
     case QF_DTYPE_F16:
         for (size_t i = 0; i < n; i++) {
             uint16_t h;
@@ -181,7 +183,9 @@ qf_status qf_dtype_to_f32(qf_dtype t, const void *src, size_t n, float *dst) {
 qf_status qf_dtype_from_f32(qf_dtype t, const float *src, size_t n, void *dst) {
     uint8_t *b = dst;
     switch (t) {
-    case QF_DTYPE_F32: memmove(dst, src, n * sizeof(float)); return QF_STATUS_OK;
+    case QF_DTYPE_F32:
+        if (n) memmove(dst, src, n * sizeof(float)); /* src/dst may be NULL when n == 0 */
+        return QF_STATUS_OK;
     case QF_DTYPE_F16:
         for (size_t i = 0; i < n; i++) {
             uint16_t h = qf_fp32_to_fp16(src[i]);

@@ -45,9 +45,10 @@ void qf_file_unmap(qf_mapped_file *f) {
 
 qf_status qf_file_read_all(const char *path, size_t max_bytes, char **out, size_t *out_len) {
     *out = NULL;
+    if (max_bytes > SIZE_MAX - 1) max_bytes = SIZE_MAX - 1; /* room for the NUL */
     FILE *fp = fopen(path, "rb");
     QF_RETURN_IF(!fp, QF_STATUS_IO, "'%s': cannot open: %s", path, strerror(errno));
-    size_t cap = 4096, len = 0;
+    size_t cap = max_bytes < 4096 ? max_bytes : 4096, len = 0;
     char *buf = malloc(cap + 1);
     qf_status st = QF_STATUS_OK;
     if (!buf) {
@@ -56,12 +57,16 @@ qf_status qf_file_read_all(const char *path, size_t max_bytes, char **out, size_
     }
     for (;;) {
         if (len == cap) {
-            if (cap >= max_bytes) {
-                st = qf_error_set(QF_STATUS_FORMAT, "'%s': larger than the limit of %zu bytes",
-                                  path, max_bytes);
-                goto done;
+            if (cap == max_bytes) {
+                /* exactly max_bytes read: the file fits only if nothing follows */
+                if (fgetc(fp) != EOF)
+                    st = qf_error_set(QF_STATUS_FORMAT, "'%s': larger than the limit of %zu bytes",
+                                      path, max_bytes);
+                else if (ferror(fp))
+                    st = qf_error_set(QF_STATUS_IO, "'%s': read error", path);
+                break;
             }
-            size_t ncap = cap * 2 > max_bytes ? max_bytes : cap * 2;
+            size_t ncap = cap > max_bytes / 2 ? max_bytes : cap * 2;
             char *nb = realloc(buf, ncap + 1);
             if (!nb) {
                 st = qf_error_set(QF_STATUS_NOMEM, "'%s': out of memory", path);

@@ -64,10 +64,11 @@ void qf_sha256_init(qf_sha256 *s) {
 
 void qf_sha256_update(qf_sha256 *s, const void *data, size_t n) {
     const uint8_t *p = data;
+    if (n == 0) return; /* data may be NULL */
     s->len += n;
     if (s->nbuf) {
         size_t take = 64 - s->nbuf < n ? 64 - s->nbuf : n;
-        if (take) memcpy(s->buf + s->nbuf, p, take);
+        memcpy(s->buf + s->nbuf, p, take);
         s->nbuf += take;
         p += take;
         n -= take;

@@ -28,11 +28,15 @@ const char *qf_error_message(void) { return qf_errmsg; }
 
 void qf_error_clear(void) { qf_errmsg[0] = '\0'; }
 
+/* Formats into a local buffer first: the arguments may include qf_error_message()
+ * itself ("tensor '%s': %s", name, qf_error_message()). */
 qf_status qf_error_set(qf_status code, const char *fmt, ...) {
+    char msg[QF_ERROR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(qf_errmsg, sizeof qf_errmsg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(qf_errmsg, msg, strlen(msg) + 1);
     return code;
 }
 
