@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/wait.h>
+
 #include "core/status.h"
 
 static int qf_test_failures = 0;
@@ -72,6 +74,32 @@ static int qf_test_checks = 0;
         printf("%d checks, %d failed\n", qf_test_checks, qf_test_failures);       \
         return qf_test_failures ? 1 : 0;                                          \
     } while (0)
+
+/* Runs a shell command, captures stdout+stderr into *out (malloc'd, may be NULL) and
+ * returns its exit code (-1 if it could not run or died by a signal). */
+static inline int qf_test_run(const char *cmd, char **out) {
+    char full[8192];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += got;
+        if (cap - len < 2) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) break;
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (buf) buf[len] = '\0';
+    int status = pclose(p);
+    if (out) *out = buf;
+    else free(buf);
+    return (status != -1 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
+}
 
 #define TEST_SKIP(...)                                                            \
     do {                                                                          \
