@@ -23,6 +23,7 @@ typedef struct qf_arch {
     const char *gguf_arch;  /* GGUF general.architecture, e.g. "llama" */
     int qkv_bias;           /* q/k/v projections carry a bias (Qwen2) */
     int sliding_window;     /* honours config "sliding_window" (Mistral, Qwen2) */
+    int config_biases;      /* honours config "attention_bias" (q/k/v/o) and "mlp_bias" (Llama) */
 } qf_arch;
 
 typedef struct qf_rope_scaling {
@@ -63,6 +64,16 @@ const qf_arch *qf_arch_find_hf(const char *hf_class);
 const qf_arch *qf_arch_find_gguf(const char *gguf_arch);
 /* "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM" for error messages. */
 const char *qf_arch_supported_list(void);
+
+/* Hard limits of qf_model_config_check: far above any released model, low enough
+ * that a hostile config cannot make tensor shapes overflow or allocations absurd. */
+#define QF_ARCH_MAX_VOCAB (1 << 22)
+#define QF_ARCH_MAX_HIDDEN (1 << 16)
+#define QF_ARCH_MAX_INTERMEDIATE (1 << 19)
+#define QF_ARCH_MAX_LAYERS 1024
+#define QF_ARCH_MAX_HEADS 1024
+#define QF_ARCH_MAX_HEAD_DIM 1024
+#define QF_ARCH_MAX_POSITIONS (1 << 24)
 
 /* Sanity checks a config (positive sizes, heads divide, limits). */
 qf_status qf_model_config_check(const qf_model_config *cfg);
