@@ -107,6 +107,7 @@ int qf_path_is_dir(const char *path) {
 qf_status qf_atomic_open(const char *path, int overwrite, qf_atomic_file *out) {
     memset(out, 0, sizeof *out);
     out->fd = -1;
+    out->overwrite = overwrite;
     QF_RETURN_IF(!overwrite && qf_path_exists(path), QF_STATUS_IO,
                  "'%s': already exists (refusing to overwrite)", path);
     size_t n = strlen(path);
@@ -168,6 +169,19 @@ static void qf_fsync_parent_dir(const char *path) {
     free(copy);
 }
 
+/* rename(2); without overwrite, never replaces a file that appeared since open (falls
+ * back to a check + rename on filesystems without RENAME_NOREPLACE). */
+static int qf_rename(const char *from, const char *to, int overwrite) {
+    if (overwrite) return rename(from, to);
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL && errno != ENOSYS) return -1;
+    if (qf_path_exists(to)) {
+        errno = EEXIST;
+        return -1;
+    }
+    return rename(from, to);
+}
+
 qf_status qf_atomic_commit(qf_atomic_file *f) {
     qf_status st = QF_STATUS_OK;
     if (fsync(f->fd) != 0)
@@ -175,7 +189,7 @@ qf_status qf_atomic_commit(qf_atomic_file *f) {
     if (close(f->fd) != 0 && st == QF_STATUS_OK)
         st = qf_error_set(QF_STATUS_IO, "'%s': close failed: %s", f->tmp_path, strerror(errno));
     f->fd = -1;
-    if (st == QF_STATUS_OK && rename(f->tmp_path, f->final_path) != 0)
+    if (st == QF_STATUS_OK && qf_rename(f->tmp_path, f->final_path, f->overwrite) != 0)
         st = qf_error_set(QF_STATUS_IO, "'%s': rename into place failed: %s", f->final_path,
                           strerror(errno));
     if (st != QF_STATUS_OK) {

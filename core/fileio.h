@@ -25,6 +25,7 @@ typedef struct qf_atomic_file {
     int fd;
     char *final_path;
     char *tmp_path;
+    int overwrite; /* 0: the commit fails rather than replace a file that appeared meanwhile */
 } qf_atomic_file;
 
 /* Creates "<path>.tmp.XXXXXX" next to `path`. Refuses if `path` exists and
