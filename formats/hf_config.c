@@ -545,8 +545,11 @@ static cJSON *qf_hf_build(const qf_model_config *cfg) {
 /* Moves every member of the object `extra` into `o`, replacing same-named members. */
 static qf_status qf_hf_merge_extra(cJSON *o, const char *extra_json) {
     cJSON *extra = cJSON_Parse(extra_json);
-    QF_RETURN_IF(!cJSON_IsObject(extra), QF_STATUS_INVALID_ARG,
-                 "config writer: extra JSON is not a valid JSON object");
+    if (!cJSON_IsObject(extra)) {
+        cJSON_Delete(extra);
+        return qf_error_set(QF_STATUS_INVALID_ARG,
+                            "config writer: extra JSON is not a valid JSON object");
+    }
     while (extra->child) {
         cJSON *it = cJSON_DetachItemViaPointer(extra, extra->child);
         cJSON *old = cJSON_GetObjectItemCaseSensitive(o, it->string);

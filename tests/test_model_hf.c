@@ -9,6 +9,7 @@
 
 #include "core/dtype.h"
 #include "formats/model.h"
+#include "formats/model_build.h"
 #include "formats/safetensors.h"
 #include "test_hf_util.h"
 
@@ -118,6 +119,47 @@ static void test_good(void) {
     }
     qf_model_free(m);
     qf_model_free(NULL);
+}
+
+/* ---- model_build.h storage helpers ------------------------------------------------- */
+
+static int free_order[8], n_freed = 0;
+static void record_free(void *h) { free_order[n_freed++] = (int)(intptr_t)h; }
+
+static void test_build(void) {
+    qf_model *m = calloc(1, sizeof *m);
+    m->path = strdup("built");
+    for (intptr_t i = 1; i <= 3; i++) CHECK_OK(qf_model_add_resource(m, (void *)i, record_free));
+    const char *s = qf_model_strdup(m, "abcdef", 3);
+    CHECK(s && strcmp(s, "abc") == 0);
+    char big[100000];
+    memset(big, 'x', sizeof big);
+    const char *b = qf_model_strdup(m, big, sizeof big); /* larger than an arena block */
+    CHECK(b && strlen(b) == sizeof big);
+    /* many tensors: the name index grows; lookups work while building (unsorted) */
+    for (int i = 999; i >= 0; i--) {
+        char name[32];
+        snprintf(name, sizeof name, "t.%d.weight", i);
+        qf_model_tensor t = {.name = name, .dtype = QF_DTYPE_F32, .ndim = 1, .shape = {2},
+                             .numel = 2, .nbytes = 8, .file = i % 2 ? "a.safetensors" : "b"};
+        CHECK_OK(qf_model_add_tensor(m, &t));
+    }
+    CHECK(m->n_tensors == 1000);
+    const qf_model_tensor *f = qf_model_find_tensor(m, "t.17.weight");
+    CHECK(f && strcmp(f->file, "a.safetensors") == 0 && strcmp(f->source_name, "t.17.weight") == 0);
+    CHECK(qf_model_find_tensor(m, "t.1000.weight") == NULL);
+    qf_model_tensor dup = {.name = "t.17.weight", .file = "c.safetensors"};
+    CHECK_FAILS(qf_model_add_tensor(m, &dup), QF_STATUS_FORMAT,
+                "tensor 't.17.weight' appears twice: in 'a.safetensors' and in 'c.safetensors'");
+    qf_model_tensor deep = {.name = "deep", .ndim = QF_MODEL_MAX_DIMS + 1, .file = "d"};
+    CHECK_FAILS(qf_model_add_tensor(m, &deep), QF_STATUS_FORMAT, "dimensions");
+    CHECK(m->n_tensors == 1000);
+    CHECK_OK(qf_model_add_meta(m, "k", "v"));
+    CHECK(m->n_meta == 1 && strcmp(m->meta[0].key, "k") == 0 && strcmp(m->meta[0].value, "v") == 0);
+    CHECK(qf_model_param_count(m) == 2000);
+    CHECK_FAILS(qf_model_validate(m), QF_STATUS_INVALID_ARG, "'built': no model config");
+    qf_model_free(m);
+    CHECK(n_freed == 3 && free_order[0] == 3 && free_order[1] == 2 && free_order[2] == 1);
 }
 
 /* ---- bad checkpoints --------------------------------------------------------------- */
@@ -376,6 +418,7 @@ static void test_bad(void) {
 }
 
 int main(void) {
+    test_build();
     test_good();
     test_bad();
     TEST_END();
