@@ -462,8 +462,28 @@ static const char *qf_hf_rope_type_name(qf_rope_scaling_type t) {
 }
 
 /* cJSON_Add* return NULL on allocation failure; `ok` collects that. */
-static void qf_hf_add_num(cJSON *o, const char *k, double v, int *ok) {
-    if (!cJSON_AddNumberToObject(o, k, v)) *ok = 0;
+
+/* A float field as Python's json writes it: the shortest text that reads back as exactly
+ * `v` (cJSON's own printing may drop the last bit), whole numbers below 1e16 in full
+ * with ".0". */
+static void qf_hf_add_float(cJSON *o, const char *k, double v, int *ok) {
+    char buf[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    int exp10 = v != 0.0 ? (int)floor(log10(fabs(v))) : 0;
+    if (strchr(buf, 'e') && exp10 >= -4 && exp10 < 16) /* whole number: "500000", not "5e+05" */
+        snprintf(buf, sizeof buf, "%.0f", v);
+    if (!strpbrk(buf, ".e")) strcat(buf, ".0");
+    if (!cJSON_AddRawToObject(o, k, buf)) *ok = 0;
+}
+
+/* An integer field (the config's integers are far below 2^53). */
+static void qf_hf_add_int(cJSON *o, const char *k, int64_t v, int *ok) {
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    if (!cJSON_AddRawToObject(o, k, buf)) *ok = 0;
 }
 
 static void qf_hf_add_bool(cJSON *o, const char *k, int v, int *ok) {
@@ -471,8 +491,8 @@ static void qf_hf_add_bool(cJSON *o, const char *k, int v, int *ok) {
 }
 
 static void qf_hf_add_id(cJSON *o, const char *k, int64_t v, int *ok) {
-    if (!(v < 0 ? cJSON_AddNullToObject(o, k) : cJSON_AddNumberToObject(o, k, (double)v)))
-        *ok = 0;
+    if (v >= 0) qf_hf_add_int(o, k, v, ok);
+    else if (!cJSON_AddNullToObject(o, k)) *ok = 0;
 }
 
 static cJSON *qf_hf_build(const qf_model_config *cfg) {
@@ -487,17 +507,17 @@ static cJSON *qf_hf_build(const qf_model_config *cfg) {
         ok = 0;
     }
     if (!cJSON_AddStringToObject(o, "model_type", a->model_type)) ok = 0;
-    qf_hf_add_num(o, "vocab_size", (double)cfg->vocab_size, &ok);
-    qf_hf_add_num(o, "hidden_size", (double)cfg->hidden_size, &ok);
-    qf_hf_add_num(o, "intermediate_size", (double)cfg->intermediate_size, &ok);
-    qf_hf_add_num(o, "num_hidden_layers", (double)cfg->num_hidden_layers, &ok);
-    qf_hf_add_num(o, "num_attention_heads", (double)cfg->num_attention_heads, &ok);
-    qf_hf_add_num(o, "num_key_value_heads", (double)cfg->num_key_value_heads, &ok);
-    qf_hf_add_num(o, "head_dim", (double)cfg->head_dim, &ok);
-    qf_hf_add_num(o, "max_position_embeddings", (double)cfg->max_position_embeddings, &ok);
+    qf_hf_add_int(o, "vocab_size", cfg->vocab_size, &ok);
+    qf_hf_add_int(o, "hidden_size", cfg->hidden_size, &ok);
+    qf_hf_add_int(o, "intermediate_size", cfg->intermediate_size, &ok);
+    qf_hf_add_int(o, "num_hidden_layers", cfg->num_hidden_layers, &ok);
+    qf_hf_add_int(o, "num_attention_heads", cfg->num_attention_heads, &ok);
+    qf_hf_add_int(o, "num_key_value_heads", cfg->num_key_value_heads, &ok);
+    qf_hf_add_int(o, "head_dim", cfg->head_dim, &ok);
+    qf_hf_add_int(o, "max_position_embeddings", cfg->max_position_embeddings, &ok);
     if (!cJSON_AddStringToObject(o, "hidden_act", "silu")) ok = 0;
-    qf_hf_add_num(o, "rms_norm_eps", cfg->rms_norm_eps, &ok);
-    qf_hf_add_num(o, "rope_theta", cfg->rope_theta, &ok);
+    qf_hf_add_float(o, "rms_norm_eps", cfg->rms_norm_eps, &ok);
+    qf_hf_add_float(o, "rope_theta", cfg->rope_theta, &ok);
     const qf_rope_scaling *r = &cfg->rope_scaling;
     if (r->type == QF_ROPE_SCALING_NONE) {
         if (!cJSON_AddNullToObject(o, "rope_scaling")) ok = 0;
@@ -506,14 +526,14 @@ static cJSON *qf_hf_build(const qf_model_config *cfg) {
         if (!rs || !cJSON_AddStringToObject(rs, "rope_type", qf_hf_rope_type_name(r->type))) {
             ok = 0;
         } else {
-            qf_hf_add_num(rs, "factor", r->factor, &ok);
+            qf_hf_add_float(rs, "factor", r->factor, &ok);
             if (r->type == QF_ROPE_SCALING_LLAMA3) {
-                qf_hf_add_num(rs, "low_freq_factor", r->low_freq_factor, &ok);
-                qf_hf_add_num(rs, "high_freq_factor", r->high_freq_factor, &ok);
+                qf_hf_add_float(rs, "low_freq_factor", r->low_freq_factor, &ok);
+                qf_hf_add_float(rs, "high_freq_factor", r->high_freq_factor, &ok);
             }
             if (r->type == QF_ROPE_SCALING_LLAMA3 || r->type == QF_ROPE_SCALING_YARN)
-                qf_hf_add_num(rs, "original_max_position_embeddings",
-                              (double)r->original_max_position_embeddings, &ok);
+                qf_hf_add_int(rs, "original_max_position_embeddings",
+                              r->original_max_position_embeddings, &ok);
         }
     }
     qf_hf_add_bool(o, "tie_word_embeddings", cfg->tie_word_embeddings, &ok);
@@ -529,8 +549,8 @@ static cJSON *qf_hf_build(const qf_model_config *cfg) {
             /* all layers slide when max_window_layers is 0; none when use_sliding_window
              * is false */
             qf_hf_add_bool(o, "use_sliding_window", cfg->sliding_window != 0, &ok);
-            qf_hf_add_num(o, "max_window_layers",
-                          cfg->sliding_window ? 0.0 : (double)cfg->num_hidden_layers, &ok);
+            qf_hf_add_int(o, "max_window_layers", cfg->sliding_window ? 0 : cfg->num_hidden_layers,
+                          &ok);
         }
     }
     if (cfg->torch_dtype[0] && !cJSON_AddStringToObject(o, "torch_dtype", cfg->torch_dtype))

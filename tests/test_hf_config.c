@@ -255,6 +255,7 @@ static void test_writer(void) {
     CHECK(strcmp(hf_str(o, "hidden_act"), "silu") == 0);
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "architectures")) == 1);
     CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "rope_scaling")));
+    CHECK(strstr(text, "\"rope_theta\":\t10000.0,") && strstr(text, "\"rms_norm_eps\":\t1e-06,"));
     int n_act = 0;
     for (const cJSON *e = o ? o->child : NULL; e; e = e->next) n_act += strcmp(e->string, "hidden_act") == 0;
     CHECK(n_act == 1);
@@ -262,6 +263,27 @@ static void test_writer(void) {
     qf_model_config back;
     CHECK_OK(qf_hf_config_parse(text, strlen(text), "written", &back));
     check_same_config("writer+extra", &c, &back);
+    free(text);
+
+    /* floats round-trip bit-exactly (an f32 epsilon from a GGUF file, a third) and are
+     * written as Python's json writes floats */
+    qf_model_config odd = c;
+    odd.rms_norm_eps = (double)1e-5f;
+    odd.rope_theta = 1e6 / 3.0;
+    odd.rope_scaling.type = QF_ROPE_SCALING_LLAMA3;
+    odd.rope_scaling.factor = 8.0;
+    odd.max_position_embeddings = 4096;
+    odd.rope_scaling.low_freq_factor = 0.1;
+    odd.rope_scaling.high_freq_factor = 4.0 + 1e-15;
+    odd.rope_scaling.original_max_position_embeddings = 1024;
+    CHECK_OK(qf_hf_config_to_json(&odd, NULL, &text));
+    CHECK_OK(qf_hf_config_parse(text, strlen(text), "odd", &back));
+    check_same_config("odd floats", &odd, &back);
+    CHECK(text && strstr(text, "\"rms_norm_eps\":\t9.999999747378752e-06") != NULL);
+    CHECK(text && strstr(text, "\"factor\":\t8.0,") != NULL);
+    CHECK(text && strstr(text, "\"low_freq_factor\":\t0.1,") != NULL);
+    CHECK(text && strstr(text, "\"hidden_size\":\t64,") != NULL);
+    CHECK(text && strstr(text, "\"rope_theta\":\t333333.3333333333,") != NULL);
     free(text);
 
     text = (char *)1;
