@@ -79,7 +79,8 @@ static int qf_test_checks = 0;
  * returns its exit code (-1 if it could not run or died by a signal). */
 static inline int qf_test_run(const char *cmd, char **out) {
     char full[8192];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    int n = snprintf(full, sizeof full, "%s 2>&1", cmd);
+    if (n < 0 || (size_t)n >= sizeof full) return -1;
     FILE *p = popen(full, "r");
     if (!p) return -1;
     size_t cap = 1 << 16, len = 0;

@@ -15,7 +15,8 @@
 
 static int run(const char *args, char **out) {
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s", QF_QFORGE_BIN, args);
+    int n = snprintf(cmd, sizeof cmd, "%s %s", QF_QFORGE_BIN, args);
+    if (n < 0 || (size_t)n >= sizeof cmd) return -1;
     return qf_test_run(cmd, out);
 }
 
@@ -106,7 +107,7 @@ int main(void) {
 
     char tmp[] = "/tmp/qf_test_cli.XXXXXX";
     CHECK(mkdtemp(tmp) != NULL);
-    char args[4096], out_dir[4096];
+    char args[8192], out_dir[512];
     snprintf(out_dir, sizeof out_dir, "%s/f16", tmp);
     snprintf(args, sizeof args, "convert %s --to hf %s --dtype f16 --json", SHARDED, out_dir);
     expect(args, 0, "\"tensors\"");
