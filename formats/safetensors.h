@@ -780,7 +780,8 @@ static qf_status qf_st_parse_header(qf_st_parser *ps) {
         QF_FORWARD(qf_st_json_next(ps, '}', &more));
     }
     qf_st_json_ws(ps);
-    if (ps->p != ps->end) return qf_st_json_error(ps, "trailing characters after the header object");
+    if (ps->p != ps->end)
+        return qf_st_json_error(ps, "trailing characters after the header object");
     return QF_STATUS_OK;
 }
 
