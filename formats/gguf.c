@@ -13,6 +13,7 @@
 
 #define QF_GGUF_MAGIC "GGUF"
 #define QF_GGUF_MSG_NAME 160 /* bytes of a key/tensor name quoted in an error message */
+#define QF_GGUF_MSG_BUF (QF_GGUF_MSG_NAME + 4)
 
 /* ggml type ids → name, block size, bytes per block, qforge dtype (-1: none).
  * Ids ggml never defined or has removed (4, 5, 31-33, 36-38) have name NULL. */
@@ -77,8 +78,8 @@ const char *qf_gguf_ggml_type_name(uint32_t ggml_type) {
 }
 
 static const char *const qf_gguf_type_names[] = {
-    "uint8", "int8",   "uint16", "int16", "uint32", "int32",  "float32",
-    "bool",  "string", "array",  "uint64", "int64", "float64",
+    "uint8", "int8",   "uint16", "int16",  "uint32", "int32",   "float32",
+    "bool",  "string", "array",  "uint64", "int64",  "float64",
 };
 
 const char *qf_gguf_type_name(qf_gguf_type t) {
@@ -139,8 +140,16 @@ typedef struct qf_gguf_cursor {
     qf_gguf_str ctx_name;
 } qf_gguf_cursor;
 
-static int qf_msg_len(qf_gguf_str s) {
-    return (int)(s.len > QF_GGUF_MSG_NAME ? QF_GGUF_MSG_NAME : s.len);
+/* A key or tensor name for an error message: at most QF_GGUF_MSG_NAME bytes, control
+ * bytes (and NUL) shown as '?', "..." when cut. buf holds QF_GGUF_MSG_BUF bytes. */
+static const char *qf_msg_name(qf_gguf_str s, char *buf) {
+    size_t n = s.len > QF_GGUF_MSG_NAME ? QF_GGUF_MSG_NAME : (size_t)s.len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s.ptr[i];
+        buf[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    memcpy(buf + n, s.len > n ? "..." : "", s.len > n ? 4 : 1);
+    return buf;
 }
 
 /* Sets an error "'file': key 'k': <message>" with the cursor's context. */
@@ -152,9 +161,10 @@ static qf_status qf_gguf_fail(const qf_gguf_cursor *c, qf_status code, const cha
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    char nbuf[QF_GGUF_MSG_BUF];
     if (c->ctx_kind)
-        return qf_error_set(code, "'%s': %s '%.*s': %s", c->name, c->ctx_kind,
-                            qf_msg_len(c->ctx_name), c->ctx_name.ptr, msg);
+        return qf_error_set(code, "'%s': %s '%s': %s", c->name, c->ctx_kind,
+                            qf_msg_name(c->ctx_name, nbuf), msg);
     return qf_error_set(code, "'%s': %s", c->name, msg);
 }
 
@@ -232,8 +242,8 @@ static int qf_gguf_index_cmp(const void *a, const void *b) {
 /* Sorts indices 0..n-1 of an array of structs by their qf_gguf_str name (the first at
  * `names`, the next `stride` bytes further); returns the first duplicate pair in
  * *dup_a and *dup_b (SIZE_MAX if none). */
-static qf_status qf_gguf_sort_index(const qf_gguf_str *names, size_t stride, size_t n,
-                                    size_t **out, size_t *dup_a, size_t *dup_b) {
+static qf_status qf_gguf_sort_index(const qf_gguf_str *names, size_t stride, size_t n, size_t **out,
+                                    size_t *dup_a, size_t *dup_b) {
     *out = NULL;
     *dup_a = *dup_b = SIZE_MAX;
     if (n == 0) return QF_STATUS_OK;
@@ -244,7 +254,8 @@ static qf_status qf_gguf_sort_index(const qf_gguf_str *names, size_t stride, siz
     qf_gguf_sort_stride = stride;
     qsort(idx, n, sizeof *idx, qf_gguf_index_cmp);
     for (size_t i = 1; i < n; i++) {
-        if (qf_gguf_str_cmp(*qf_gguf_sort_name_at(idx[i - 1]), *qf_gguf_sort_name_at(idx[i])) == 0) {
+        if (qf_gguf_str_cmp(*qf_gguf_sort_name_at(idx[i - 1]), *qf_gguf_sort_name_at(idx[i])) ==
+            0) {
             *dup_a = idx[i - 1];
             *dup_b = idx[i];
             break;
@@ -296,12 +307,14 @@ static qf_status qf_gguf_read_array(qf_gguf_cursor *c, qf_gguf_kv *kv) {
     if (et == QF_GGUF_TYPE_ARRAY)
         return qf_gguf_fail(c, QF_STATUS_FORMAT, "nested arrays are not supported");
     if (et > QF_GGUF_TYPE_FLOAT64) {
-        return qf_gguf_fail(c, QF_STATUS_FORMAT, "unknown array element type %u (valid: 0..12)", et);
+        return qf_gguf_fail(c, QF_STATUS_FORMAT, "unknown array element type %u (valid: 0..12)",
+                            et);
     }
     QF_FORWARD(qf_gguf_read_u64(c, "array length", &n));
     if (n > QF_GGUF_MAX_ARRAY) {
-        return qf_gguf_fail(c, QF_STATUS_FORMAT, "array length %llu exceeds the limit of %u elements",
-                 (unsigned long long)n, (unsigned)QF_GGUF_MAX_ARRAY);
+        return qf_gguf_fail(c, QF_STATUS_FORMAT,
+                            "array length %llu exceeds the limit of %u elements",
+                            (unsigned long long)n, (unsigned)QF_GGUF_MAX_ARRAY);
     }
     kv->arr_type = (qf_gguf_type)et;
     kv->arr_len = n;
@@ -309,8 +322,10 @@ static qf_status qf_gguf_read_array(qf_gguf_cursor *c, qf_gguf_kv *kv) {
     /* every element takes at least this many bytes: check before allocating */
     size_t min_elem = et == QF_GGUF_TYPE_STRING ? 8 : qf_gguf_type_size(et);
     if (n > (c->size - c->pos) / min_elem) {
-        return qf_gguf_fail(c, QF_STATUS_FORMAT, "array of %llu %s at offset %zu runs past the end of the file (size %zu)",
-                 (unsigned long long)n, qf_gguf_type_name((qf_gguf_type)et), c->pos, c->size);
+        return qf_gguf_fail(
+            c, QF_STATUS_FORMAT,
+            "array of %llu %s at offset %zu runs past the end of the file (size %zu)",
+            (unsigned long long)n, qf_gguf_type_name((qf_gguf_type)et), c->pos, c->size);
     }
     if (et != QF_GGUF_TYPE_STRING) {
         c->pos += (size_t)n * min_elem;
@@ -360,7 +375,8 @@ static qf_status qf_gguf_read_tensor_info(qf_gguf_cursor *c, uint64_t i, uint64_
     uint32_t n_dims;
     QF_FORWARD(qf_gguf_read_u32(c, "n_dims", &n_dims));
     if (n_dims > QF_GGUF_MAX_DIMS) {
-        return qf_gguf_fail(c, QF_STATUS_FORMAT, "n_dims %u exceeds the maximum of %d", n_dims, QF_GGUF_MAX_DIMS);
+        return qf_gguf_fail(c, QF_STATUS_FORMAT, "n_dims %u exceeds the maximum of %d", n_dims,
+                            QF_GGUF_MAX_DIMS);
     }
     t->ndim = (int)n_dims;
     uint64_t numel = 1;
@@ -370,13 +386,15 @@ static qf_status qf_gguf_read_tensor_info(qf_gguf_cursor *c, uint64_t i, uint64_
         QF_FORWARD(qf_gguf_read_u64(c, "dimension", &ne));
         if (ne > (uint64_t)INT64_MAX) {
             return qf_gguf_fail(c, QF_STATUS_FORMAT, "dimension %u is %llu (negative as int64)", d,
-                     (unsigned long long)ne);
+                                (unsigned long long)ne);
         }
         t->ne[d] = (int64_t)ne;
         if (ne != 0 && numel > (uint64_t)INT64_MAX / ne) {
-            return qf_gguf_fail(c, QF_STATUS_FORMAT, "element count overflows int64 (shape %lld x %lld x %lld x %lld)",
-                     (long long)t->ne[0], (long long)(d >= 1 ? t->ne[1] : 0),
-                     (long long)(d >= 2 ? t->ne[2] : 0), (long long)(d >= 3 ? t->ne[3] : 0));
+            return qf_gguf_fail(c, QF_STATUS_FORMAT,
+                                "element count overflows int64 (shape %lld x %lld x %lld x %lld)",
+                                (long long)t->ne[0], (long long)(d >= 1 ? t->ne[1] : 0),
+                                (long long)(d >= 2 ? t->ne[2] : 0),
+                                (long long)(d >= 3 ? t->ne[3] : 0));
         }
         numel *= ne;
     }
@@ -389,20 +407,22 @@ static qf_status qf_gguf_read_tensor_info(qf_gguf_cursor *c, uint64_t i, uint64_
     }
     t->dtype = ti->dtype >= 0 ? (qf_dtype)ti->dtype : QF_DTYPE_COUNT;
     if (t->ne[0] % ti->blck != 0) {
-        return qf_gguf_fail(c, QF_STATUS_FORMAT, "row length %lld is not a multiple of the %s block size %u",
-                 (long long)t->ne[0], ti->name, ti->blck);
+        return qf_gguf_fail(c, QF_STATUS_FORMAT,
+                            "row length %lld is not a multiple of the %s block size %u",
+                            (long long)t->ne[0], ti->name, ti->blck);
     }
     uint64_t blocks = numel / ti->blck;
     if (blocks > UINT64_MAX / ti->size || blocks * ti->size > SIZE_MAX) {
         return qf_gguf_fail(c, QF_STATUS_FORMAT, "size in bytes of %llu %s elements overflows",
-                 (unsigned long long)numel, ti->name);
+                            (unsigned long long)numel, ti->name);
     }
     t->nbytes = blocks * ti->size;
 
     QF_FORWARD(qf_gguf_read_u64(c, "data offset", &t->offset));
     if (t->offset % alignment != 0) {
-        return qf_gguf_fail(c, QF_STATUS_FORMAT, "data offset %llu is not a multiple of the alignment %llu",
-                 (unsigned long long)t->offset, (unsigned long long)alignment);
+        return qf_gguf_fail(c, QF_STATUS_FORMAT,
+                            "data offset %llu is not a multiple of the alignment %llu",
+                            (unsigned long long)t->offset, (unsigned long long)alignment);
     }
     c->ctx_kind = NULL;
     return QF_STATUS_OK;
@@ -424,16 +444,17 @@ static int qf_gguf_offset_cmp(const void *a, const void *b) {
 
 /* Every tensor's bytes inside the file, none overlapping another's. */
 static qf_status qf_gguf_check_tensor_data(qf_gguf_file *f) {
+    char nbuf[QF_GGUF_MSG_BUF], nbuf2[QF_GGUF_MSG_BUF];
     uint64_t avail = f->size - f->data_offset; /* data_offset <= size checked by caller */
     for (size_t i = 0; i < f->n_tensors; i++) {
         qf_gguf_tensor *t = &f->tensors[i];
         if (t->offset > avail || t->nbytes > avail - t->offset)
             return qf_error_set(QF_STATUS_FORMAT,
-                                "'%s': tensor '%.*s': offset %llu + %llu bytes past end of file "
+                                "'%s': tensor '%s': offset %llu + %llu bytes past end of file "
                                 "(data section starts at %llu, file size %zu)",
-                                f->name, qf_msg_len(t->name), t->name.ptr,
-                                (unsigned long long)t->offset, (unsigned long long)t->nbytes,
-                                (unsigned long long)f->data_offset, f->size);
+                                f->name, qf_msg_name(t->name, nbuf), (unsigned long long)t->offset,
+                                (unsigned long long)t->nbytes, (unsigned long long)f->data_offset,
+                                f->size);
         t->data = f->base + f->data_offset + t->offset;
     }
     if (f->n_tensors < 2) return QF_STATUS_OK;
@@ -450,11 +471,11 @@ static qf_status qf_gguf_check_tensor_data(qf_gguf_file *f) {
         if (t->nbytes == 0) continue; /* occupies no bytes */
         if (prev && t->offset < prev->offset + prev->nbytes) {
             st = qf_error_set(QF_STATUS_FORMAT,
-                              "'%s': tensors '%.*s' (offset %llu, %llu bytes) and '%.*s' "
+                              "'%s': tensors '%s' (offset %llu, %llu bytes) and '%s' "
                               "(offset %llu, %llu bytes) overlap",
-                              f->name, qf_msg_len(prev->name), prev->name.ptr,
+                              f->name, qf_msg_name(prev->name, nbuf),
                               (unsigned long long)prev->offset, (unsigned long long)prev->nbytes,
-                              qf_msg_len(t->name), t->name.ptr, (unsigned long long)t->offset,
+                              qf_msg_name(t->name, nbuf2), (unsigned long long)t->offset,
                               (unsigned long long)t->nbytes);
             break;
         }
@@ -467,6 +488,7 @@ static qf_status qf_gguf_check_tensor_data(qf_gguf_file *f) {
 /* ---- open ------------------------------------------------------------------------- */
 
 static qf_status qf_gguf_parse(qf_gguf_file *f) {
+    char nbuf[QF_GGUF_MSG_BUF];
     qf_gguf_cursor c = {.base = f->base, .size = f->size, .name = f->name};
     const uint8_t *p;
 
@@ -474,14 +496,15 @@ static qf_status qf_gguf_parse(qf_gguf_file *f) {
                  "'%s': not a GGUF file: %zu bytes, too short for the magic", f->name, f->size);
     QF_FORWARD(qf_gguf_take(&c, 4, "magic", &p));
     QF_RETURN_IF(memcmp(p, QF_GGUF_MAGIC, 4) != 0, QF_STATUS_FORMAT,
-                 "'%s': not a GGUF file: bad magic %02x %02x %02x %02x (expected 'GGUF')",
-                 f->name, p[0], p[1], p[2], p[3]);
+                 "'%s': not a GGUF file: bad magic %02x %02x %02x %02x (expected 'GGUF')", f->name,
+                 p[0], p[1], p[2], p[3]);
     QF_FORWARD(qf_gguf_read_u32(&c, "version", &f->version));
     QF_RETURN_IF(f->version == 1, QF_STATUS_UNSUPPORTED,
                  "'%s': GGUF version 1 is not supported (only versions 2 and 3)", f->name);
     QF_RETURN_IF(f->version != 0 && (f->version & 0xFFFFu) == 0, QF_STATUS_UNSUPPORTED,
                  "'%s': GGUF version field 0x%08x looks byte-swapped: big-endian GGUF files "
-                 "are not supported", f->name, f->version);
+                 "are not supported",
+                 f->name, f->version);
     QF_RETURN_IF(f->version != 2 && f->version != 3, QF_STATUS_UNSUPPORTED,
                  "'%s': GGUF version %u is not supported (only versions 2 and 3)", f->name,
                  f->version);
@@ -515,8 +538,8 @@ static qf_status qf_gguf_parse(qf_gguf_file *f) {
     }
     size_t da, db;
     QF_FORWARD(qf_gguf_sort_index(&f->kv[0].key, sizeof *f->kv, f->n_kv, &f->kv_sorted, &da, &db));
-    QF_RETURN_IF(da != SIZE_MAX, QF_STATUS_FORMAT, "'%s': duplicate key '%.*s' (pairs %zu and %zu)",
-                 f->name, qf_msg_len(f->kv[da].key), f->kv[da].key.ptr, da, db);
+    QF_RETURN_IF(da != SIZE_MAX, QF_STATUS_FORMAT, "'%s': duplicate key '%s' (pairs %zu and %zu)",
+                 f->name, qf_msg_name(f->kv[da].key, nbuf), da, db);
 
     f->alignment = QF_GGUF_DEFAULT_ALIGNMENT;
     const qf_gguf_kv *akv = qf_gguf_kv_find(f, "general.alignment");
@@ -537,18 +560,19 @@ static qf_status qf_gguf_parse(qf_gguf_file *f) {
     QF_FORWARD(qf_gguf_sort_index(&f->tensors[0].name, sizeof *f->tensors, f->n_tensors,
                                   &f->tensor_sorted, &da, &db));
     QF_RETURN_IF(da != SIZE_MAX, QF_STATUS_FORMAT,
-                 "'%s': duplicate tensor name '%.*s' (tensors %zu and %zu)", f->name,
-                 qf_msg_len(f->tensors[da].name), f->tensors[da].name.ptr, da, db);
+                 "'%s': duplicate tensor name '%s' (tensors %zu and %zu)", f->name,
+                 qf_msg_name(f->tensors[da].name, nbuf), da, db);
 
     /* the data section starts at the next multiple of the alignment */
     uint64_t pad = (f->alignment - c.pos % f->alignment) % f->alignment;
     f->data_offset = (uint64_t)c.pos + pad;
     if (f->n_tensors == 0) return QF_STATUS_OK;
     if (f->data_offset > f->size) {
-        return qf_gguf_fail(&c, QF_STATUS_FORMAT, "data section would start at offset %llu (header end %zu aligned to %llu), "
-                 "past the end of the file (size %zu)",
-                 (unsigned long long)f->data_offset, c.pos, (unsigned long long)f->alignment,
-                 f->size);
+        return qf_gguf_fail(
+            &c, QF_STATUS_FORMAT,
+            "data section would start at offset %llu (header end %zu aligned to %llu), "
+            "past the end of the file (size %zu)",
+            (unsigned long long)f->data_offset, c.pos, (unsigned long long)f->alignment, f->size);
     }
     return qf_gguf_check_tensor_data(f);
 }
@@ -577,7 +601,8 @@ static qf_status qf_gguf_finish(qf_gguf_file *f, qf_gguf_file **out) {
 }
 
 qf_status qf_gguf_open_memory(const void *buf, size_t size, const char *name, qf_gguf_file **out) {
-    QF_RETURN_IF(!out || (!buf && size), QF_STATUS_INVALID_ARG, "qf_gguf_open_memory: bad arguments");
+    QF_RETURN_IF(!out || (!buf && size), QF_STATUS_INVALID_ARG,
+                 "qf_gguf_open_memory: bad arguments");
     qf_gguf_file *f;
     QF_FORWARD(qf_gguf_init(name, &f));
     *out = NULL;
@@ -641,8 +666,10 @@ static size_t qf_gguf_bsearch(const size_t *sorted, size_t n, const qf_gguf_str 
         const qf_gguf_str *s = (const qf_gguf_str *)((const char *)names + sorted[mid] * stride);
         int r = qf_gguf_str_cmp(*s, k);
         if (r == 0) return sorted[mid];
-        if (r < 0) lo = mid + 1;
-        else hi = mid;
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return SIZE_MAX;
 }
@@ -674,7 +701,8 @@ static int qf_gguf_is_float(uint32_t t) {
     return t == QF_GGUF_TYPE_FLOAT32 || t == QF_GGUF_TYPE_FLOAT64;
 }
 
-static qf_status qf_gguf_find_typed(const qf_gguf_file *f, const char *key, const qf_gguf_kv **out) {
+static qf_status qf_gguf_find_typed(const qf_gguf_file *f, const char *key,
+                                    const qf_gguf_kv **out) {
     *out = qf_gguf_kv_find(f, key);
     QF_RETURN_IF(!*out, QF_STATUS_NOT_FOUND, "'%s': key '%s' not found", f->name, key);
     return QF_STATUS_OK;
@@ -688,8 +716,8 @@ qf_status qf_gguf_get_u64(const qf_gguf_file *f, const char *key, uint64_t *out)
         return QF_STATUS_OK;
     }
     if (qf_gguf_is_signed(kv->type)) {
-        QF_RETURN_IF(kv->v.i64 < 0, QF_STATUS_FORMAT, "'%s': key '%s' is negative (%lld)",
-                     f->name, key, (long long)kv->v.i64);
+        QF_RETURN_IF(kv->v.i64 < 0, QF_STATUS_FORMAT, "'%s': key '%s' is negative (%lld)", f->name,
+                     key, (long long)kv->v.i64);
         *out = (uint64_t)kv->v.i64;
         return QF_STATUS_OK;
     }
@@ -700,12 +728,15 @@ qf_status qf_gguf_get_u64(const qf_gguf_file *f, const char *key, uint64_t *out)
 qf_status qf_gguf_get_f64(const qf_gguf_file *f, const char *key, double *out) {
     const qf_gguf_kv *kv;
     QF_FORWARD(qf_gguf_find_typed(f, key, &kv));
-    if (qf_gguf_is_float(kv->type)) *out = kv->v.f64;
-    else if (qf_gguf_is_unsigned(kv->type)) *out = (double)kv->v.u64;
-    else if (qf_gguf_is_signed(kv->type)) *out = (double)kv->v.i64;
+    if (qf_gguf_is_float(kv->type))
+        *out = kv->v.f64;
+    else if (qf_gguf_is_unsigned(kv->type))
+        *out = (double)kv->v.u64;
+    else if (qf_gguf_is_signed(kv->type))
+        *out = (double)kv->v.i64;
     else
-        return qf_error_set(QF_STATUS_FORMAT, "'%s': key '%s' is a %s, expected a number",
-                            f->name, key, qf_gguf_type_name(kv->type));
+        return qf_error_set(QF_STATUS_FORMAT, "'%s': key '%s' is a %s, expected a number", f->name,
+                            key, qf_gguf_type_name(kv->type));
     return QF_STATUS_OK;
 }
 
@@ -731,20 +762,22 @@ qf_status qf_gguf_get_bool(const qf_gguf_file *f, const char *key, int *out) {
 
 /* Element i of a fixed-size array as a bit pattern (zero-extended). */
 static qf_status qf_gguf_arr_raw(const qf_gguf_kv *kv, uint64_t i, uint64_t *out) {
-    QF_RETURN_IF(kv->type != QF_GGUF_TYPE_ARRAY, QF_STATUS_INVALID_ARG, "key '%.*s' is not an array",
-                 qf_msg_len(kv->key), kv->key.ptr);
+    char nbuf[QF_GGUF_MSG_BUF];
+    QF_RETURN_IF(kv->type != QF_GGUF_TYPE_ARRAY, QF_STATUS_INVALID_ARG, "key '%s' is not an array",
+                 qf_msg_name(kv->key, nbuf));
     QF_RETURN_IF(i >= kv->arr_len, QF_STATUS_INVALID_ARG,
-                 "key '%.*s': index %llu out of range (%llu elements)", qf_msg_len(kv->key),
-                 kv->key.ptr, (unsigned long long)i, (unsigned long long)kv->arr_len);
+                 "key '%s': index %llu out of range (%llu elements)", qf_msg_name(kv->key, nbuf),
+                 (unsigned long long)i, (unsigned long long)kv->arr_len);
     size_t sz = qf_gguf_type_size(kv->arr_type);
-    QF_RETURN_IF(sz == 0, QF_STATUS_INVALID_ARG, "key '%.*s': array of %s, not numbers",
-                 qf_msg_len(kv->key), kv->key.ptr, qf_gguf_type_name(kv->arr_type));
+    QF_RETURN_IF(sz == 0, QF_STATUS_INVALID_ARG, "key '%s': array of %s, not numbers",
+                 qf_msg_name(kv->key, nbuf), qf_gguf_type_name(kv->arr_type));
     const uint8_t *p = kv->arr_data + (size_t)i * sz;
     *out = sz == 1 ? p[0] : sz == 2 ? qf_le16(p) : sz == 4 ? qf_le32(p) : qf_le64(p);
     return QF_STATUS_OK;
 }
 
 qf_status qf_gguf_arr_get_int(const qf_gguf_kv *kv, uint64_t i, int64_t *out) {
+    char nbuf[QF_GGUF_MSG_BUF];
     uint64_t u = 0;
     QF_FORWARD(qf_gguf_arr_raw(kv, i, &u));
     switch (kv->arr_type) {
@@ -754,8 +787,8 @@ qf_status qf_gguf_arr_get_int(const qf_gguf_kv *kv, uint64_t i, int64_t *out) {
     case QF_GGUF_TYPE_BOOL: *out = u != 0; return QF_STATUS_OK;
     case QF_GGUF_TYPE_UINT64:
         QF_RETURN_IF(u > (uint64_t)INT64_MAX, QF_STATUS_FORMAT,
-                     "key '%.*s': element %llu (%llu) does not fit in int64", qf_msg_len(kv->key),
-                     kv->key.ptr, (unsigned long long)i, (unsigned long long)u);
+                     "key '%s': element %llu (%llu) does not fit in int64",
+                     qf_msg_name(kv->key, nbuf), (unsigned long long)i, (unsigned long long)u);
         *out = (int64_t)u;
         return QF_STATUS_OK;
     case QF_GGUF_TYPE_INT8: *out = (int8_t)u; return QF_STATUS_OK;
@@ -763,8 +796,8 @@ qf_status qf_gguf_arr_get_int(const qf_gguf_kv *kv, uint64_t i, int64_t *out) {
     case QF_GGUF_TYPE_INT32: *out = (int32_t)u; return QF_STATUS_OK;
     case QF_GGUF_TYPE_INT64: *out = (int64_t)u; return QF_STATUS_OK;
     default:
-        return qf_error_set(QF_STATUS_INVALID_ARG, "key '%.*s': array of %s, not integers",
-                            qf_msg_len(kv->key), kv->key.ptr, qf_gguf_type_name(kv->arr_type));
+        return qf_error_set(QF_STATUS_INVALID_ARG, "key '%s': array of %s, not integers",
+                            qf_msg_name(kv->key, nbuf), qf_gguf_type_name(kv->arr_type));
     }
 }
 

@@ -15,7 +15,9 @@
 #define QF_Q4_K_BYTES 144 /* fp16 d, fp16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes qs */
 #define QF_Q6_K_BYTES 210 /* 128 bytes ql, 64 bytes qh, 16 int8 scales, fp16 d */
 
-static float qf_half_at(const uint8_t *p) { return qf_fp16_to_fp32((uint16_t)(p[0] | (p[1] << 8))); }
+static float qf_half_at(const uint8_t *p) {
+    return qf_fp16_to_fp32((uint16_t)(p[0] | (p[1] << 8)));
+}
 
 /* A product the compiler may not fuse with the following add into an FMA (clang fuses
  * within one expression when FMA is available; ggml's reference rounds twice). */

@@ -4,6 +4,7 @@
  * reversed to outermost-first, and every KV pair recorded as text metadata.
  * Tensor names follow gguf-py's tensor_mapping; config keys follow llama.cpp's
  * llama-arch.cpp and transformers' GGUF loader (integrations/ggml.py). */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,8 +84,10 @@ static qf_status qf_gguf_cfg_rope_scaling(const qf_gguf_file *g, const char *arc
     QF_RETURN_IF(!qf_gguf_str_copy(type, t, sizeof t), QF_STATUS_UNSUPPORTED,
                  "'%s': %s has an unsupported value", qf_gguf_name(g), key);
     if (strcmp(t, "none") == 0) return QF_STATUS_OK;
-    if (strcmp(t, "linear") == 0) rs->type = QF_ROPE_SCALING_LINEAR;
-    else if (strcmp(t, "yarn") == 0) rs->type = QF_ROPE_SCALING_YARN;
+    if (strcmp(t, "linear") == 0)
+        rs->type = QF_ROPE_SCALING_LINEAR;
+    else if (strcmp(t, "yarn") == 0)
+        rs->type = QF_ROPE_SCALING_YARN;
     else
         return qf_error_set(QF_STATUS_UNSUPPORTED, "'%s': %s '%s' is not supported",
                             qf_gguf_name(g), key, t);
@@ -124,8 +127,10 @@ static qf_status qf_gguf_model_config(qf_model *m, const qf_gguf_file *g, const 
 
     const qf_gguf_kv *tokens = qf_gguf_kv_find(g, "tokenizer.ggml.tokens");
     const qf_gguf_tensor *embd = qf_gguf_tensor_find(g, "token_embd.weight");
-    if (tokens && tokens->type == QF_GGUF_TYPE_ARRAY) c->vocab_size = (int64_t)tokens->arr_len;
-    else QF_FORWARD(qf_gguf_cfg_int(g, arch, "vocab_size", 0, &c->vocab_size));
+    if (tokens && tokens->type == QF_GGUF_TYPE_ARRAY)
+        c->vocab_size = (int64_t)tokens->arr_len;
+    else
+        QF_FORWARD(qf_gguf_cfg_int(g, arch, "vocab_size", 0, &c->vocab_size));
     if (c->vocab_size == 0 && embd && embd->ndim == 2) c->vocab_size = embd->ne[1];
     QF_FORWARD(qf_gguf_cfg_token(g, "tokenizer.ggml.bos_token_id", &c->bos_token_id));
     QF_FORWARD(qf_gguf_cfg_token(g, "tokenizer.ggml.eos_token_id", &c->eos_token_id));
@@ -154,10 +159,10 @@ static const qf_gguf_name_map qf_gguf_global_names[] = {
 };
 
 static const qf_gguf_name_map qf_gguf_layer_names[] = {
-    {"attn_norm", "input_layernorm"},       {"attn_q", "self_attn.q_proj"},
-    {"attn_k", "self_attn.k_proj"},         {"attn_v", "self_attn.v_proj"},
-    {"attn_output", "self_attn.o_proj"},    {"ffn_norm", "post_attention_layernorm"},
-    {"ffn_gate", "mlp.gate_proj"},          {"ffn_up", "mlp.up_proj"},
+    {"attn_norm", "input_layernorm"},    {"attn_q", "self_attn.q_proj"},
+    {"attn_k", "self_attn.k_proj"},      {"attn_v", "self_attn.v_proj"},
+    {"attn_output", "self_attn.o_proj"}, {"ffn_norm", "post_attention_layernorm"},
+    {"ffn_gate", "mlp.gate_proj"},       {"ffn_up", "mlp.up_proj"},
     {"ffn_down", "mlp.down_proj"},
 };
 
@@ -177,7 +182,8 @@ static const char *qf_gguf_split_suffix(const char *name, size_t *base_len) {
     return NULL;
 }
 
-static const char *qf_gguf_lookup(const qf_gguf_name_map *map, size_t n, const char *s, size_t len) {
+static const char *qf_gguf_lookup(const qf_gguf_name_map *map, size_t n, const char *s,
+                                  size_t len) {
     for (size_t i = 0; i < n; i++)
         if (strlen(map[i].gguf) == len && memcmp(map[i].gguf, s, len) == 0) return map[i].hf;
     return NULL;
@@ -191,8 +197,8 @@ static int qf_gguf_hf_name(const char *name, int64_t n_layers, char *out, size_t
     const char *suffix = qf_gguf_split_suffix(name, &base_len);
     *layer_part = NULL;
     if (!suffix) return 0;
-    const char *hf = qf_gguf_lookup(qf_gguf_global_names, QF_ARRAY_LEN(qf_gguf_global_names),
-                                    name, base_len);
+    const char *hf =
+        qf_gguf_lookup(qf_gguf_global_names, QF_ARRAY_LEN(qf_gguf_global_names), name, base_len);
     if (hf) return snprintf(out, cap, "%s%s", hf, suffix) < (int)cap;
     if (strncmp(name, "blk.", 4) != 0) return 0;
     const char *p = name + 4, *end = name + base_len;
@@ -252,7 +258,8 @@ static qf_status qf_gguf_model_tensors(qf_model *m, const qf_gguf_file *g, const
         QF_RETURN_IF(!qf_gguf_hf_name(src, c->num_hidden_layers, hf, sizeof hf, &part),
                      QF_STATUS_UNSUPPORTED,
                      "'%s': tensor '%s' has no Hugging Face name for architecture '%s' "
-                     "(layers 0..%lld)", path, src, arch, (long long)c->num_hidden_layers - 1);
+                     "(layers 0..%lld)",
+                     path, src, arch, (long long)c->num_hidden_layers - 1);
         QF_RETURN_IF(t->dtype == QF_DTYPE_COUNT, QF_STATUS_UNSUPPORTED,
                      "'%s': tensor '%s' has ggml type %s, which qforge cannot decode", path, src,
                      qf_gguf_ggml_type_name(t->ggml_type));
@@ -312,12 +319,17 @@ static void qf_gguf_text_printf(qf_gguf_text *t, const char *fmt, ...) {
     if (n > 0) qf_gguf_text_put(t, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-/* Shortest decimal that reads back as the same float (f32) or double. */
+/* Shortest decimal that reads back as the same float (f32) or double; integral values
+ * below 1e15 without an exponent ("100000", not "1e+05"). */
 static void qf_gguf_text_float(qf_gguf_text *t, double v, int is_f32) {
     char tmp[40];
-    for (int prec = is_f32 ? 6 : 15; prec <= (is_f32 ? 9 : 17); prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-        if (is_f32 ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v) break;
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(tmp, sizeof tmp, "%.0f", v);
+    } else {
+        for (int prec = is_f32 ? 6 : 15; prec <= (is_f32 ? 9 : 17); prec++) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+            if (is_f32 ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v) break;
+        }
     }
     qf_gguf_text_put(t, tmp, strlen(tmp));
 }
@@ -343,8 +355,10 @@ static void qf_gguf_text_value(qf_gguf_text *t, const qf_gguf_kv *kv, uint64_t i
     qf_gguf_type type = in_array ? kv->arr_type : kv->type;
     if (type == QF_GGUF_TYPE_STRING) {
         qf_gguf_str s = in_array ? kv->arr_strs[i] : kv->v.str;
-        if (in_array) qf_gguf_text_json_str(t, s);
-        else qf_gguf_text_put(t, s.ptr, (size_t)s.len);
+        if (in_array)
+            qf_gguf_text_json_str(t, s);
+        else
+            qf_gguf_text_put(t, s.ptr, (size_t)s.len);
         return;
     }
     if (type == QF_GGUF_TYPE_BOOL) {
@@ -369,10 +383,10 @@ static void qf_gguf_text_value(qf_gguf_text *t, const qf_gguf_kv *kv, uint64_t i
         qf_gguf_text_printf(t, "%llu", (unsigned long long)u);
         return;
     }
-    int64_t s = type == QF_GGUF_TYPE_UINT8 || type == QF_GGUF_TYPE_UINT16 ||
-                        type == QF_GGUF_TYPE_UINT32
-                    ? (int64_t)kv->v.u64
-                    : kv->v.i64;
+    int64_t s =
+        type == QF_GGUF_TYPE_UINT8 || type == QF_GGUF_TYPE_UINT16 || type == QF_GGUF_TYPE_UINT32
+            ? (int64_t)kv->v.u64
+            : kv->v.i64;
     if (in_array) qf_gguf_arr_get_int(kv, i, &s);
     qf_gguf_text_printf(t, "%lld", (long long)s);
 }
@@ -427,8 +441,8 @@ qf_status qf_model_open_gguf(qf_model *m, const char *path) {
     QF_FORWARD(st);
     char arch[QF_GGUF_ARCH_MAX];
     QF_RETURN_IF(!qf_gguf_str_copy(arch_s, arch, sizeof arch) || strlen(arch) != arch_s.len,
-                 QF_STATUS_UNSUPPORTED, "'%s': general.architecture '%.*s' is not supported",
-                 path, (int)(arch_s.len > 64 ? 64 : arch_s.len), arch_s.ptr);
+                 QF_STATUS_UNSUPPORTED, "'%s': general.architecture '%.*s' is not supported", path,
+                 (int)(arch_s.len > 64 ? 64 : arch_s.len), arch_s.ptr);
     const qf_arch *entry = qf_arch_find_gguf(arch);
     QF_RETURN_IF(!entry, QF_STATUS_UNSUPPORTED,
                  "'%s': GGUF architecture '%s' is not supported (supported: %s)", path, arch,

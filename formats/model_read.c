@@ -61,8 +61,10 @@ qf_status qf_model_tensor_read_f32(const qf_model_tensor *t, float *dst) {
     if (t->numel == 0) return QF_STATUS_OK;
     QF_RETURN_IF(!t->data, QF_STATUS_INVALID_ARG, "tensor '%s': no data", t->name);
     size_t n = (size_t)t->numel;
-    if (info->is_float) st = qf_dtype_to_f32(t->dtype, t->data, n, dst);
-    else if (qf_model_is_ggml_block(t->dtype)) st = qf_gguf_dequant_ref(t->dtype, t->data, n, dst);
+    if (info->is_float)
+        st = qf_dtype_to_f32(t->dtype, t->data, n, dst);
+    else if (qf_model_is_ggml_block(t->dtype))
+        st = qf_gguf_dequant_ref(t->dtype, t->data, n, dst);
     else
         return qf_error_set(QF_STATUS_UNSUPPORTED, "tensor '%s': dtype %s cannot be read as F32",
                             t->name, info->name);

@@ -17,11 +17,11 @@ static const char *meta_get(const qf_model *m, const char *key) {
     return NULL;
 }
 
-#define CHECK_META(m, key, want)                                                          \
-    do {                                                                                  \
-        const char *qf__v = meta_get(m, key);                                             \
-        CHECK_MSG(qf__v && strcmp(qf__v, want) == 0, "meta %s = '%s', want '%s'", key,    \
-                  qf__v ? qf__v : "(missing)", want);                                     \
+#define CHECK_META(m, key, want)                                                                   \
+    do {                                                                                           \
+        const char *qf__v = meta_get(m, key);                                                      \
+        CHECK_MSG(qf__v &&strcmp(qf__v, want) == 0, "meta %s = '%s', want '%s'", key,              \
+                  qf__v ? qf__v : "(missing)", want);                                              \
     } while (0)
 
 static void check_row(const char *what, const float *got, const char *hex, size_t n) {
@@ -32,15 +32,16 @@ static void check_row(const char *what, const float *got, const char *hex, size_
     free(want);
 }
 
-static void test_tiny(void) {
+/* Opens a tiny model and checks it against its JSON (config, tensors, values). */
+static qf_model *check_tiny(const char *path, const char *json) {
     qf_model *m = NULL;
-    CHECK_OK(qf_model_open(TINY, &m));
-    if (!m) return;
-    cJSON *j = qf_test_load_json(QF_FIXTURES_DIR "/gguf/tiny_llama.json");
+    CHECK_OK(qf_model_open(path, &m));
+    if (!m) return NULL;
+    cJSON *j = qf_test_load_json(json);
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
     const qf_model_config *c = &m->config;
     CHECK(m->source == QF_MODEL_SOURCE_GGUF && m->has_config);
-    CHECK(c->arch && strcmp(c->arch->hf_class, "LlamaForCausalLM") == 0);
+    CHECK(c->arch && strcmp(c->arch->hf_class, qf_test_json_str(cfg, "hf_class")) == 0);
     CHECK(c->vocab_size == (int64_t)qf_test_json_num(cfg, "vocab_size"));
     CHECK(c->hidden_size == (int64_t)qf_test_json_num(cfg, "hidden_size"));
     CHECK(c->intermediate_size == (int64_t)qf_test_json_num(cfg, "intermediate_size"));
@@ -52,7 +53,9 @@ static void test_tiny(void) {
     CHECK(c->rope_theta == qf_test_json_num(cfg, "rope_theta"));
     CHECK(c->rms_norm_eps == qf_test_json_num(cfg, "rms_norm_eps"));
     CHECK(c->bos_token_id == 1 && c->eos_token_id == 2);
-    CHECK(c->tie_word_embeddings == 0 && c->attention_bias == 0 && c->mlp_bias == 0);
+    CHECK(c->tie_word_embeddings == (int)qf_test_json_num(cfg, "tie_word_embeddings"));
+    CHECK(c->attention_bias == (int)qf_test_json_num(cfg, "attention_bias"));
+    CHECK(c->mlp_bias == 0);
     CHECK(c->rope_scaling.type == QF_ROPE_SCALING_NONE && c->sliding_window == 0);
 
     const cJSON *tensors = cJSON_GetObjectItemCaseSensitive(j, "tensors"), *e;
@@ -63,15 +66,15 @@ static void test_tiny(void) {
         CHECK_MSG(t != NULL, "tensor %s missing", name);
         if (!t) continue;
         CHECK(strcmp(t->source_name, qf_test_json_str(e, "source")) == 0);
-        CHECK(strcmp(t->file, TINY) == 0);
+        CHECK(strcmp(t->file, path) == 0);
         const char *type = qf_test_json_str(e, "type");
         CHECK_MSG(strcmp(qf_dtype_name(t->dtype), type) == 0, "%s: dtype %s, want %s", name,
                   qf_dtype_name(t->dtype), type);
         const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
         CHECK(t->ndim == cJSON_GetArraySize(shape));
         for (int k = 0; k < t->ndim; k++)
-            CHECK_MSG(t->shape[k] == (int64_t)cJSON_GetArrayItem(shape, k)->valuedouble, "%s dim %d",
-                      name, k);
+            CHECK_MSG(t->shape[k] == (int64_t)cJSON_GetArrayItem(shape, k)->valuedouble,
+                      "%s dim %d", name, k);
         CHECK_MSG(t->rope_unpermute_heads == (int)qf_test_json_num(e, "heads"), "%s heads", name);
 
         float *w = malloc(t->numel * sizeof *w);
@@ -83,7 +86,8 @@ static void test_tiny(void) {
         }
         double tol = 1e-9 * qf_test_json_num(e, "sumabs") + 1e-12;
         CHECK_NEAR(sum, qf_test_json_num(e, "sum"), tol);
-        CHECK_NEAR(sumsq, qf_test_json_num(e, "sumsq"), 1e-9 * qf_test_json_num(e, "sumsq") + 1e-12);
+        CHECK_NEAR(sumsq, qf_test_json_num(e, "sumsq"),
+                   1e-9 * qf_test_json_num(e, "sumsq") + 1e-12);
         size_t row = (size_t)t->shape[t->ndim - 1];
         if (cJSON_GetObjectItemCaseSensitive(e, "values")) {
             check_row(name, w, qf_test_json_str(e, "values"), (size_t)t->numel);
@@ -94,7 +98,12 @@ static void test_tiny(void) {
         free(w);
     }
     cJSON_Delete(j);
+    return m;
+}
 
+static void test_tiny_llama(void) {
+    qf_model *m = check_tiny(TINY, QF_FIXTURES_DIR "/gguf/tiny_llama.json");
+    if (!m) return;
     CHECK_META(m, "general.architecture", "llama");
     CHECK_META(m, "general.name", "tiny-llama");
     CHECK_META(m, "llama.block_count", "2");
@@ -160,10 +169,10 @@ static void expect_open_fails(const char *from, const char *to, size_t k, qf_sta
 }
 
 /* from and to: string literals of the same length (they may hold NUL bytes) */
-#define EXPECT_OPEN_FAILS(from, to, code, needle)                                      \
-    do {                                                                               \
-        _Static_assert(sizeof(from) == sizeof(to), "patch must keep the length");      \
-        expect_open_fails(from, to, sizeof(from) - 1, code, needle);                   \
+#define EXPECT_OPEN_FAILS(from, to, code, needle)                                                  \
+    do {                                                                                           \
+        _Static_assert(sizeof(from) == sizeof(to), "patch must keep the length");                  \
+        expect_open_fails(from, to, sizeof(from) - 1, code, needle);                               \
     } while (0)
 
 static void test_errors(void) {
@@ -188,16 +197,29 @@ static void test_errors(void) {
     EXPECT_OPEN_FAILS("output_norm.weight", "output_norm.weig\0t", QF_STATUS_FORMAT,
                       "tensor name 'output_norm.weig...' contains a NUL byte");
     /* output_norm.weight: n_dims 1, ne 32, type F32 -> IQ4_NL (20), same block of 32 */
-    EXPECT_OPEN_FAILS("output_norm.weight\x01\0\0\0\x20\0\0\0\0\0\0\0\0\0\0\0",
-                      "output_norm.weight\x01\0\0\0\x20\0\0\0\0\0\0\0\x14\0\0\0",
-                      QF_STATUS_UNSUPPORTED,
-                      "tensor 'output_norm.weight' has ggml type IQ4_NL, which qforge cannot decode");
+    EXPECT_OPEN_FAILS(
+        "output_norm.weight\x01\0\0\0\x20\0\0\0\0\0\0\0\0\0\0\0",
+        "output_norm.weight\x01\0\0\0\x20\0\0\0\0\0\0\0\x14\0\0\0", QF_STATUS_UNSUPPORTED,
+        "tensor 'output_norm.weight' has ggml type IQ4_NL, which qforge cannot decode");
     EXPECT_OPEN_FAILS("blk.1.ffn_up.weight", "blk.0.ffn_up.weight", QF_STATUS_FORMAT,
                       "duplicate tensor name 'blk.0.ffn_up.weight'");
 }
 
+static void test_tiny_qwen2(void) {
+    qf_model *m = check_tiny(QF_FIXTURES_DIR "/gguf/tiny_qwen2.gguf",
+                             QF_FIXTURES_DIR "/gguf/tiny_qwen2.json");
+    if (!m) return;
+    CHECK_META(m, "general.architecture", "qwen2");
+    CHECK_META(m, "qwen2.rope.freq_base", "1000000");
+    CHECK(qf_model_find_tensor(m, "lm_head.weight") == NULL);
+    const qf_model_tensor *t = qf_model_find_tensor(m, "model.layers.0.self_attn.k_proj.bias");
+    CHECK(t && t->ndim == 1 && t->shape[0] == 16 && t->rope_unpermute_heads == 0);
+    qf_model_free(m);
+}
+
 int main(void) {
-    test_tiny();
+    test_tiny_llama();
+    test_tiny_qwen2();
     test_errors();
     TEST_END();
 }

@@ -60,8 +60,13 @@ typedef struct spec {
 } spec;
 
 static spec base_spec(void) {
-    spec s = {.magic = "GGUF", .version = 3, .n_tensors = UINT64_MAX, .n_kv = UINT64_MAX,
-              .alignment_type = -1, .alignment = 32, .data_bytes = 256 + 72};
+    spec s = {.magic = "GGUF",
+              .version = 3,
+              .n_tensors = UINT64_MAX,
+              .n_kv = UINT64_MAX,
+              .alignment_type = -1,
+              .alignment = 32,
+              .data_bytes = 256 + 72};
     s.t[0] = (tinfo){"blk.0.attn_q.weight", 2, {8, 8}, 0 /* F32 */, 0};
     s.t[1] = (tinfo){"blk.0.attn_k.weight", 2, {32, 2}, 2 /* Q4_0 */, 256};
     s.nt = 2;
@@ -97,8 +102,10 @@ static tbuf build(spec *s) {
     if (s->alignment_type >= 0) {
         put_str(&f, "general.alignment");
         put_u32(&f, (uint32_t)s->alignment_type);
-        if (s->alignment_type == QF_GGUF_TYPE_UINT64) put_u64(&f, s->alignment);
-        else put_u32(&f, (uint32_t)s->alignment);
+        if (s->alignment_type == QF_GGUF_TYPE_UINT64)
+            put_u64(&f, s->alignment);
+        else
+            put_u32(&f, (uint32_t)s->alignment);
     }
     put(&f, s->extra_kv.b, s->extra_kv.n);
     for (int i = 0; i < s->nt; i++) {
@@ -158,7 +165,8 @@ static void test_valid_built(void) {
     CHECK(d == 7.0);
     CHECK_OK(qf_gguf_get_str(g, "general.architecture", &str));
     CHECK(str.len == 5 && memcmp(str.ptr, "llama", 5) == 0);
-    CHECK_FAILS(qf_gguf_get_u64(g, "nope", &u), QF_STATUS_NOT_FOUND, "'m.gguf': key 'nope' not found");
+    CHECK_FAILS(qf_gguf_get_u64(g, "nope", &u), QF_STATUS_NOT_FOUND,
+                "'m.gguf': key 'nope' not found");
     CHECK_FAILS(qf_gguf_get_u64(g, "general.architecture", &u), QF_STATUS_FORMAT,
                 "key 'general.architecture' is a string, expected an integer");
     CHECK_FAILS(qf_gguf_get_bool(g, "test.u32", &b), QF_STATUS_FORMAT, "expected a bool");
@@ -214,7 +222,8 @@ static void test_valid_built(void) {
     f = build(&s);
     CHECK_OK(qf_gguf_open_memory(f.b, f.n, "v2.gguf", &g));
     if (g) {
-        CHECK(qf_gguf_version(g) == 2 && qf_gguf_alignment(g) == 64 && qf_gguf_data_offset(g) % 64 == 0);
+        CHECK(qf_gguf_version(g) == 2 && qf_gguf_alignment(g) == 64 &&
+              qf_gguf_data_offset(g) % 64 == 0);
         t = qf_gguf_tensor_find(g, "empty");
         CHECK(t && t->numel == 0 && t->nbytes == 0);
         t = qf_gguf_tensor_find(g, "scalar");
@@ -247,8 +256,9 @@ static void test_valid_built(void) {
     /* the smallest file: no KV, no tensors */
     const uint8_t minimal[24] = {'G', 'G', 'U', 'F', 3};
     CHECK_OK(qf_gguf_open_memory(minimal, sizeof minimal, NULL, &g));
-    if (g) CHECK(qf_gguf_kv_count(g) == 0 && qf_gguf_tensor_count(g) == 0 &&
-                 qf_gguf_kv_find(g, "x") == NULL && qf_gguf_tensor_find(g, "x") == NULL);
+    if (g)
+        CHECK(qf_gguf_kv_count(g) == 0 && qf_gguf_tensor_count(g) == 0 &&
+              qf_gguf_kv_find(g, "x") == NULL && qf_gguf_tensor_find(g, "x") == NULL);
     qf_gguf_close(g);
 }
 
@@ -303,7 +313,8 @@ static void test_valid_gguf_py(void) {
     if (kv) CHECK_FAILS(qf_gguf_arr_get_int(kv, 0, &iv), QF_STATUS_FORMAT, "does not fit in int64");
     kv = qf_gguf_kv_find(g, "tokenizer.ggml.tokens");
     CHECK(kv && kv->arr_type == QF_GGUF_TYPE_STRING && kv->arr_len == 16);
-    if (kv && kv->arr_strs) CHECK(kv->arr_strs[15].len == 5 && memcmp(kv->arr_strs[15].ptr, "nl\n\xc3\xa9", 5) == 0);
+    if (kv && kv->arr_strs)
+        CHECK(kv->arr_strs[15].len == 5 && memcmp(kv->arr_strs[15].ptr, "nl\n\xc3\xa9", 5) == 0);
     kv = qf_gguf_kv_find(g, "tokenizer.ggml.scores");
     if (kv) {
         CHECK_OK(qf_gguf_arr_get_f64(kv, 3, &d));
@@ -385,20 +396,23 @@ static void test_bad_kv(void) {
     s.n_extra_kv = 1;
     s.nt = 0;
     s.data_bytes = 0;
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
-                     "'m.gguf': key 4 at offset 190: length 200 runs past the end of the file (size 224)");
+    CHECK_SPEC_FAILS(
+        s, QF_STATUS_FORMAT,
+        "'m.gguf': key 4 at offset 190: length 200 runs past the end of the file (size 224)");
     s = base_spec();
     put_u64(&s.extra_kv, 1000);
     s.n_extra_kv = 1;
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT, "key 4 at offset 190: length 1000 exceeds the limit of 256 bytes");
+    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
+                     "key 4 at offset 190: length 1000 exceeds the limit of 256 bytes");
 
     s = base_spec();
     put_str(&s.extra_kv, "s.long");
     put_u32(&s.extra_kv, QF_GGUF_TYPE_STRING);
     put_u64(&s.extra_kv, 1ull << 40);
     s.n_extra_kv = 1;
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
-                     "key 's.long': string value at offset 208: length 1099511627776 exceeds the limit");
+    CHECK_SPEC_FAILS(
+        s, QF_STATUS_FORMAT,
+        "key 's.long': string value at offset 208: length 1099511627776 exceeds the limit");
 
     s = base_spec();
     char longkey[300];
@@ -417,7 +431,8 @@ static void test_bad_kv(void) {
 
     s = base_spec();
     add_kv_u32(&s, "bad.type", 13, 0);
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT, "'m.gguf': key 'bad.type': unknown value type 13 (valid: 0..12)");
+    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
+                     "'m.gguf': key 'bad.type': unknown value type 13 (valid: 0..12)");
 
     s = base_spec();
     put_str(&s.extra_kv, "bad.nested");
@@ -468,37 +483,44 @@ static void test_bad_kv(void) {
 static void test_bad_tensors(void) {
     spec s = base_spec();
     s.t[1].ndim = 5;
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT, "'m.gguf': tensor 'blk.0.attn_k.weight': n_dims 5 exceeds the maximum of 4");
+    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
+                     "'m.gguf': tensor 'blk.0.attn_k.weight': n_dims 5 exceeds the maximum of 4");
     s = base_spec();
     s.t[0].ne[0] = 1ull << 32;
     s.t[0].ne[1] = 1ull << 32;
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT, "tensor 'blk.0.attn_q.weight': element count overflows int64");
+    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
+                     "tensor 'blk.0.attn_q.weight': element count overflows int64");
     s = base_spec();
     s.t[0].ne[1] = 1ull << 63;
     CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT, "dimension 1 is 9223372036854775808 (negative as int64)");
     s = base_spec();
     s.t[0].ne[0] = 1ull << 62; /* numel fits int64, bytes do not */
     s.t[0].ne[1] = 1;
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT, "size in bytes of 4611686018427387904 F32 elements overflows");
+    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
+                     "size in bytes of 4611686018427387904 F32 elements overflows");
     s = base_spec();
     s.t[1].offset = 272;
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
-                     "tensor 'blk.0.attn_k.weight': data offset 272 is not a multiple of the alignment 32");
+    CHECK_SPEC_FAILS(
+        s, QF_STATUS_FORMAT,
+        "tensor 'blk.0.attn_k.weight': data offset 272 is not a multiple of the alignment 32");
     s = base_spec();
     s.t[1].offset = 4096;
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
-                     "'m.gguf': tensor 'blk.0.attn_k.weight': offset 4096 + 36 bytes past end of file");
+    CHECK_SPEC_FAILS(
+        s, QF_STATUS_FORMAT,
+        "'m.gguf': tensor 'blk.0.attn_k.weight': offset 4096 + 36 bytes past end of file");
     s = base_spec();
     s.t[1].offset = UINT64_MAX - 31; /* aligned, and offset + bytes overflows */
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT, "offset 18446744073709551584 + 36 bytes past end of file");
+    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
+                     "offset 18446744073709551584 + 36 bytes past end of file");
     s = base_spec();
     s.truncate = 320 + 256 + 20; /* the file ends inside the Q4_0 tensor */
     CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT, "offset 256 + 36 bytes past end of file");
     s = base_spec();
     s.t[1].offset = 224; /* 8x8 F32 = 256 bytes at 0 */
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
-                     "tensors 'blk.0.attn_q.weight' (offset 0, 256 bytes) and 'blk.0.attn_k.weight' "
-                     "(offset 224, 36 bytes) overlap");
+    CHECK_SPEC_FAILS(
+        s, QF_STATUS_FORMAT,
+        "tensors 'blk.0.attn_q.weight' (offset 0, 256 bytes) and 'blk.0.attn_k.weight' "
+        "(offset 224, 36 bytes) overlap");
     s = base_spec();
     s.t[2] = (tinfo){"big", 1, {1024}, 0, 0};
     s.t[3] = (tinfo){"inside", 1, {8}, 0, 512}; /* overlaps 'big', not its neighbour */
@@ -507,7 +529,8 @@ static void test_bad_tensors(void) {
     CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT, "overlap");
     s = base_spec();
     s.t[1].name = "blk.0.attn_q.weight";
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT, "'m.gguf': duplicate tensor name 'blk.0.attn_q.weight' (tensors 0 and 1)");
+    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
+                     "'m.gguf': duplicate tensor name 'blk.0.attn_q.weight' (tensors 0 and 1)");
     s = base_spec();
     s.t[1].name = "";
     CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT, "tensor 1 at offset");
@@ -520,15 +543,18 @@ static void test_bad_tensors(void) {
     s = base_spec();
     s.t[1].ne[0] = 16;
     s.t[1].ne[1] = 4;
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT, "row length 16 is not a multiple of the Q4_0 block size 32");
+    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
+                     "row length 16 is not a multiple of the Q4_0 block size 32");
     s = base_spec();
     s.truncate = 200; /* inside the tensor infos */
-    CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
-                     "tensor 0 name at offset 190: length 19 runs past the end of the file (size 200)");
+    CHECK_SPEC_FAILS(
+        s, QF_STATUS_FORMAT,
+        "tensor 0 name at offset 190: length 19 runs past the end of the file (size 200)");
     s = base_spec();
     s.truncate = 194;
     CHECK_SPEC_FAILS(s, QF_STATUS_FORMAT,
-                     "'m.gguf': truncated: tensor 0 name needs 8 bytes at offset 190, only 4 left (file size 194)");
+                     "'m.gguf': truncated: tensor 0 name needs 8 bytes at offset 190, only 4 left "
+                     "(file size 194)");
     s = base_spec();
     s.t[0] = (tinfo){"z", 1, {0}, 0, 0}; /* zero-size tensor: the file may end at the infos */
     s.nt = 1;

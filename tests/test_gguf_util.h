@@ -70,7 +70,8 @@ static inline size_t qf_test_unhex_f32(const char *hex, float **out) {
 }
 
 /* Counts values whose bits differ (0 ulp tolerance); reports the first few. */
-static inline size_t qf_test_bits_diff(const char *what, const float *got, const float *want, size_t n) {
+static inline size_t qf_test_bits_diff(const char *what, const float *got, const float *want,
+                                       size_t n) {
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t a, b;
