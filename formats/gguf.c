@@ -428,17 +428,14 @@ static qf_status qf_gguf_read_tensor_info(qf_gguf_cursor *c, uint64_t i, uint64_
     return QF_STATUS_OK;
 }
 
-static int qf_gguf_offset_cmp_ctx(const qf_gguf_tensor *a, const qf_gguf_tensor *b) {
-    if (a->offset != b->offset) return a->offset < b->offset ? -1 : 1;
-    return a->nbytes < b->nbytes ? -1 : a->nbytes > b->nbytes;
-}
-
 static _Thread_local const qf_gguf_tensor *qf_gguf_sort_tensors;
 
+/* By offset, then size (zero-size tensors first), then index. */
 static int qf_gguf_offset_cmp(const void *a, const void *b) {
     size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
-    int r = qf_gguf_offset_cmp_ctx(&qf_gguf_sort_tensors[ia], &qf_gguf_sort_tensors[ib]);
-    if (r) return r;
+    const qf_gguf_tensor *ta = &qf_gguf_sort_tensors[ia], *tb = &qf_gguf_sort_tensors[ib];
+    if (ta->offset != tb->offset) return ta->offset < tb->offset ? -1 : 1;
+    if (ta->nbytes != tb->nbytes) return ta->nbytes < tb->nbytes ? -1 : 1;
     return ia < ib ? -1 : ia > ib;
 }
 
