@@ -137,6 +137,7 @@ struct qf_logits_reader {
     ZSTD_inBuffer in;
     uint8_t *rec;
     uint64_t read;
+    size_t zret; /* last ZSTD_decompressStream result: 0 once the frame has ended */
 };
 
 qf_status qf_logits_reader_open(const char *path, qf_logits_reader **out) {
@@ -174,6 +175,7 @@ qf_status qf_logits_reader_open(const char *path, qf_logits_reader **out) {
         r->in.src = r->map.data + QF_LOGITS_HEADER_SIZE;
         r->in.size = r->map.size - QF_LOGITS_HEADER_SIZE;
         r->in.pos = 0;
+        r->zret = 1;
     }
     if (st != QF_STATUS_OK) {
         qf_logits_reader_free(r);
@@ -197,6 +199,7 @@ qf_status qf_logits_reader_next(qf_logits_reader *r, qf_logits_record *rec) {
         size_t ret = ZSTD_decompressStream(r->dctx, &ob, &r->in);
         QF_RETURN_IF(ZSTD_isError(ret), QF_STATUS_FORMAT, "'%s': corrupt data: %s", r->path,
                      ZSTD_getErrorName(ret));
+        r->zret = ret;
         QF_RETURN_IF(ob.pos < need && r->in.pos == before_in && ob.pos == before_out,
                      QF_STATUS_FORMAT, "'%s': truncated after %llu of %llu positions", r->path,
                      (unsigned long long)r->read, (unsigned long long)r->h.n_positions);
@@ -221,7 +224,8 @@ qf_status qf_logits_reader_finish(qf_logits_reader *r) {
                  (unsigned long long)r->h.n_positions, (unsigned long long)r->read);
     uint8_t extra;
     ZSTD_outBuffer ob = {&extra, 1, 0};
-    size_t ret = ZSTD_decompressStream(r->dctx, &ob, &r->in);
+    size_t ret = r->zret;
+    if (ret != 0) ret = ZSTD_decompressStream(r->dctx, &ob, &r->in); /* frame epilogue */
     QF_RETURN_IF(ZSTD_isError(ret) || ob.pos != 0 || ret != 0 || r->in.pos != r->in.size,
                  QF_STATUS_FORMAT, "'%s': trailing data after the last position", r->path);
     return QF_STATUS_OK;
