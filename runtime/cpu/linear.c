@@ -1,0 +1,51 @@
+/* Linear layers of the CPU forward pass: per-thread shares of the output rows, GEMV for
+ * one token (F16 SIMD kernel, or sgemv for F32 weights), single-threaded OpenBLAS sgemm
+ * for a batch (F16 weights converted to F32 a tile of rows at a time). */
+#include "runtime/cpu/linear.h"
+
+#include <cblas.h>
+
+#include "runtime/cpu/kernels.h"
+
+int64_t qf_cpu_linear_scratch(int64_t in) { return QF_CPU_LINEAR_TILE * in; }
+
+void qf_cpu_linear_share(int64_t out, int ith, int nth, int64_t *r0, int64_t *r1) {
+    /* shares in multiples of 16 rows (whole SIMD row groups, aligned tiles) */
+    const int64_t groups = (out + 15) / 16;
+    int64_t a = groups * ith / nth * 16, b = groups * (ith + 1) / nth * 16;
+    *r0 = a < out ? a : out;
+    *r1 = b < out ? b : out;
+}
+
+void qf_cpu_linear_forward(const qf_cpu_linear *l, const float *x, int64_t m, float *y,
+                           int ith, int nth, float *scratch) {
+    int64_t r0, r1;
+    qf_cpu_linear_share(l->out, ith, nth, &r0, &r1);
+    if (r0 >= r1) return;
+    const int64_t in = l->in, out = l->out;
+    if (l->dtype == QF_DTYPE_F16) {
+        const uint16_t *w = l->w;
+        if (m == 1) {
+            qf_cpu_gemv_f16(w + r0 * in, x, y + r0, r1 - r0, in);
+        } else {
+            for (int64_t t0 = r0; t0 < r1; t0 += QF_CPU_LINEAR_TILE) {
+                const int64_t nt = r1 - t0 < QF_CPU_LINEAR_TILE ? r1 - t0 : QF_CPU_LINEAR_TILE;
+                qf_cpu_f16_to_f32(w + t0 * in, scratch, nt * in);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nt, (int)in,
+                            1.0f, x, (int)in, scratch, (int)in, 0.0f, y + t0, (int)out);
+            }
+        }
+    } else {
+        const float *w = l->w;
+        if (m == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(r1 - r0), (int)in, 1.0f, w + r0 * in,
+                        (int)in, x, 1, 0.0f, y + r0, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)(r1 - r0),
+                        (int)in, 1.0f, x, (int)in, w + r0 * in, (int)in, 0.0f, y + r0,
+                        (int)out);
+    }
+    if (l->bias)
+        for (int64_t t = 0; t < m; t++)
+            for (int64_t r = r0; r < r1; r++) y[t * out + r] += l->bias[r];
+}

@@ -1,0 +1,33 @@
+/* A linear layer held in memory for the CPU forward pass (F32 or F16 weights, optional
+ * F32 bias), and y = x W^T + b for m tokens computed by one thread's share of the output
+ * rows (callers run it on every thread of a parallel region, then synchronise). */
+#ifndef QF_CPU_LINEAR_H
+#define QF_CPU_LINEAR_H
+
+#include <stdint.h>
+
+#include "core/dtype.h"
+
+typedef struct qf_cpu_linear {
+    qf_dtype dtype; /* QF_DTYPE_F32 or QF_DTYPE_F16 */
+    int64_t out, in;
+    void *w;     /* (out, in) row-major */
+    float *bias; /* (out) or NULL */
+} qf_cpu_linear;
+
+/* Rows of F16 weights converted to F32 at a time for the prefill GEMM. */
+#define QF_CPU_LINEAR_TILE 64
+
+/* Floats of per-thread scratch qf_cpu_linear_forward needs for an input width `in`. */
+int64_t qf_cpu_linear_scratch(int64_t in);
+
+/* Thread ith of nth computes y[:, rows of its share] = x (m, in) W^T + bias; y is
+ * (m, out). m == 1 uses the GEMV kernels, m > 1 single-threaded sgemm calls (OpenBLAS
+ * must be limited to one thread by the caller). scratch: qf_cpu_linear_scratch floats. */
+void qf_cpu_linear_forward(const qf_cpu_linear *l, const float *x, int64_t m, float *y,
+                           int ith, int nth, float *scratch);
+
+/* One output row range [r0, r1) of the same product (the share of thread ith). */
+void qf_cpu_linear_share(int64_t out, int ith, int nth, int64_t *r0, int64_t *r1);
+
+#endif

@@ -1,0 +1,186 @@
+/* qf_runtime_forward: the Llama-family decoder on the CPU. Tokens are processed in
+ * chunks of at most QF_RUNTIME_CHUNK; each chunk runs every layer inside one OpenMP
+ * parallel region (threads split output rows of the linears, tokens of the element-wise
+ * steps, and (kv head, query block) tasks of the attention, with barriers in between),
+ * appends its keys/values to the KV cache, then hands its logits to the callback in
+ * blocks. OpenBLAS is held to one thread meanwhile: the parallelism is ours. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "runtime/cpu/kernels.h"
+#include "runtime/runtime_impl.h"
+
+/* Rows [*t0, *t1) of m for thread ith of nth. */
+static void qf_forward_share(int64_t m, int ith, int nth, int64_t *t0, int64_t *t1) {
+    *t0 = m * ith / nth;
+    *t1 = m * (ith + 1) / nth;
+}
+
+static void qf_forward_embed(const qf_runtime *rt, const int32_t *tok, int64_t t0, int64_t t1) {
+    const int64_t hid = rt->cfg.hidden_size;
+    for (int64_t t = t0; t < t1; t++) {
+        if (rt->embed.dtype == QF_DTYPE_F16)
+            qf_cpu_f16_to_f32((const uint16_t *)rt->embed.w + (int64_t)tok[t] * hid,
+                              rt->x + t * hid, hid);
+        else
+            memcpy(rt->x + t * hid, (const float *)rt->embed.w + (int64_t)tok[t] * hid,
+                   (size_t)hid * sizeof(float));
+    }
+}
+
+/* RoPE on q and k of tokens [t0, t1), then k and v into the cache at positions p0 + t. */
+static void qf_forward_rope_store(qf_runtime *rt, int64_t l, int64_t p0, int64_t t0,
+                                  int64_t t1) {
+    const qf_model_config *c = &rt->cfg;
+    const int64_t d = c->head_dim, half = d / 2, nkv = c->num_key_value_heads;
+    const int64_t nh = c->num_attention_heads;
+    qf_cpu_rope_apply(rt->q + t0 * nh * d, t1 - t0, nh, half, rt->rope_cos + t0 * half,
+                      rt->rope_sin + t0 * half);
+    qf_cpu_rope_apply(rt->k + t0 * nkv * d, t1 - t0, nkv, half, rt->rope_cos + t0 * half,
+                      rt->rope_sin + t0 * half);
+    for (int64_t t = t0; t < t1; t++)
+        for (int64_t h = 0; h < nkv; h++) {
+            const size_t off = (size_t)(((l * nkv + h) * rt->max_ctx + p0 + t) * d);
+            memcpy(rt->k_cache + off, rt->k + (t * nkv + h) * d, (size_t)d * sizeof(float));
+            memcpy(rt->v_cache + off, rt->v + (t * nkv + h) * d, (size_t)d * sizeof(float));
+        }
+}
+
+static void qf_forward_attention(qf_runtime *rt, int64_t l, int64_t p0, int64_t m, int ith,
+                                 int nth, float *scratch) {
+    const qf_model_config *c = &rt->cfg;
+    const qf_cpu_attn a = {
+        .n_heads = c->num_attention_heads,
+        .n_kv = c->num_key_value_heads,
+        .head_dim = c->head_dim,
+        .cap = rt->max_ctx,
+        .window = c->sliding_window,
+        .scale = (float)(1.0 / sqrt((double)c->head_dim)),
+    };
+    const size_t layer = (size_t)(l * a.n_kv * rt->max_ctx * a.head_dim);
+    const int64_t qblocks = (m + QF_CPU_ATTN_QUERIES - 1) / QF_CPU_ATTN_QUERIES;
+    /* later query blocks see more keys: hand them out first, round robin */
+    for (int64_t task = ith; task < qblocks * a.n_kv; task += nth) {
+        const int64_t qb = qblocks - 1 - task / a.n_kv, kvh = task % a.n_kv;
+        const int64_t t0 = qb * QF_CPU_ATTN_QUERIES;
+        const int64_t t1 = t0 + QF_CPU_ATTN_QUERIES < m ? t0 + QF_CPU_ATTN_QUERIES : m;
+        qf_cpu_attention_block(&a, rt->q, p0, t0, t1, kvh, rt->k_cache + layer,
+                               rt->v_cache + layer, rt->att, scratch);
+    }
+}
+
+/* x[t] += tmp[t], then xn[t] = rmsnorm(x[t]) with w, for tokens [t0, t1). */
+static void qf_forward_residual_norm(qf_runtime *rt, const float *w, int64_t t0, int64_t t1) {
+    const int64_t hid = rt->cfg.hidden_size;
+    for (int64_t i = t0 * hid; i < t1 * hid; i++) rt->x[i] += rt->tmp[i];
+    qf_cpu_rmsnorm(rt->x + t0 * hid, w, rt->xn + t0 * hid, t1 - t0, hid,
+                   (float)rt->cfg.rms_norm_eps);
+}
+
+/* Every layer for tokens[0..m) at positions p0.., leaving the final hidden states in x. */
+static void qf_forward_layers(qf_runtime *rt, const int32_t *tok, int64_t p0, int64_t m) {
+    const qf_model_config *c = &rt->cfg;
+    const int64_t hid = c->hidden_size, inter = c->intermediate_size;
+    const float eps = (float)c->rms_norm_eps;
+#pragma omp parallel num_threads(rt->n_threads)
+    {
+        const int ith = omp_get_thread_num(), nth = omp_get_num_threads();
+        float *scratch = rt->scratch + (size_t)ith * rt->scratch_floats;
+        int64_t t0, t1;
+        qf_forward_share(m, ith, nth, &t0, &t1);
+        qf_forward_embed(rt, tok, t0, t1);
+        qf_cpu_rmsnorm(rt->x + t0 * hid, rt->layers[0].attn_norm, rt->xn + t0 * hid, t1 - t0,
+                       hid, eps);
+#pragma omp barrier
+        for (int64_t l = 0; l < c->num_hidden_layers; l++) {
+            const qf_runtime_layer *ly = &rt->layers[l];
+            qf_cpu_linear_forward(&ly->q, rt->xn, m, rt->q, ith, nth, scratch);
+            qf_cpu_linear_forward(&ly->k, rt->xn, m, rt->k, ith, nth, scratch);
+            qf_cpu_linear_forward(&ly->v, rt->xn, m, rt->v, ith, nth, scratch);
+#pragma omp barrier
+            qf_forward_rope_store(rt, l, p0, t0, t1);
+#pragma omp barrier
+            qf_forward_attention(rt, l, p0, m, ith, nth, scratch);
+#pragma omp barrier
+            qf_cpu_linear_forward(&ly->o, rt->att, m, rt->tmp, ith, nth, scratch);
+#pragma omp barrier
+            qf_forward_residual_norm(rt, ly->mlp_norm, t0, t1);
+#pragma omp barrier
+            qf_cpu_linear_forward(&ly->gate, rt->xn, m, rt->gate, ith, nth, scratch);
+            qf_cpu_linear_forward(&ly->up, rt->xn, m, rt->up, ith, nth, scratch);
+#pragma omp barrier
+            qf_cpu_swiglu(rt->gate + t0 * inter, rt->up + t0 * inter, (t1 - t0) * inter);
+#pragma omp barrier
+            qf_cpu_linear_forward(&ly->down, rt->gate, m, rt->tmp, ith, nth, scratch);
+#pragma omp barrier
+            /* the next layer's input norm, or the final norm before the logits */
+            qf_forward_residual_norm(
+                rt, l + 1 < c->num_hidden_layers ? rt->layers[l + 1].attn_norm : rt->final_norm,
+                t0, t1);
+#pragma omp barrier
+        }
+    }
+}
+
+/* lm_head over normalised rows [r0, r0 + cnt) of xn into rt->logits. */
+static void qf_forward_lm_head(qf_runtime *rt, int64_t r0, int64_t cnt) {
+    const float *xn = rt->xn + r0 * rt->cfg.hidden_size;
+#pragma omp parallel num_threads(rt->n_threads)
+    {
+        const int ith = omp_get_thread_num(), nth = omp_get_num_threads();
+        qf_cpu_linear_forward(rt->lm_head, xn, cnt, rt->logits, ith, nth,
+                              rt->scratch + (size_t)ith * rt->scratch_floats);
+    }
+}
+
+static qf_status qf_forward_check(const qf_runtime *rt, const int32_t *tokens, int64_t n,
+                                  int64_t logits_from) {
+    QF_RETURN_IF(!tokens || n <= 0, QF_STATUS_INVALID_ARG,
+                 "qf_runtime_forward: need at least one token (n = %lld)", (long long)n);
+    QF_RETURN_IF(logits_from < 0 || logits_from > n, QF_STATUS_INVALID_ARG,
+                 "qf_runtime_forward: logits_from %lld is outside [0, %lld]",
+                 (long long)logits_from, (long long)n);
+    QF_RETURN_IF(n > rt->max_ctx - rt->pos, QF_STATUS_INVALID_ARG,
+                 "qf_runtime_forward: KV cache overflow: %lld tokens at position %lld exceed "
+                 "the context of %lld tokens",
+                 (long long)n, (long long)rt->pos, (long long)rt->max_ctx);
+    for (int64_t i = 0; i < n; i++)
+        QF_RETURN_IF(tokens[i] < 0 || tokens[i] >= rt->cfg.vocab_size, QF_STATUS_INVALID_ARG,
+                     "qf_runtime_forward: token %lld has id %d, outside the vocabulary [0, %lld)",
+                     (long long)i, (int)tokens[i], (long long)rt->cfg.vocab_size);
+    return QF_STATUS_OK;
+}
+
+/* Runs the chunks; rt->pos advances only when everything succeeded. */
+static qf_status qf_forward_run(qf_runtime *rt, const int32_t *tokens, int64_t n,
+                                int64_t logits_from, qf_logits_fn fn, void *user) {
+    const int64_t half = rt->cfg.head_dim / 2;
+    float attn_factor;
+    qf_cpu_rope_freqs(&rt->cfg, rt->pos + n, rt->inv_freq, &attn_factor);
+    for (int64_t c0 = 0; c0 < n; c0 += rt->chunk) {
+        const int64_t m = n - c0 < rt->chunk ? n - c0 : rt->chunk, p0 = rt->pos + c0;
+        qf_cpu_rope_table(rt->inv_freq, half, attn_factor, p0, m, rt->rope_cos, rt->rope_sin);
+        qf_forward_layers(rt, tokens + c0, p0, m);
+        if (!fn) continue;
+        for (int64_t r = logits_from > c0 ? logits_from - c0 : 0; r < m; r += rt->logits_rows) {
+            const int64_t cnt = m - r < rt->logits_rows ? m - r : rt->logits_rows;
+            qf_forward_lm_head(rt, r, cnt);
+            QF_FORWARD(fn(user, c0 + r, cnt, rt->logits));
+        }
+    }
+    rt->pos += n;
+    return QF_STATUS_OK;
+}
+
+qf_status qf_runtime_forward(qf_runtime *rt, const int32_t *tokens, int64_t n, int64_t logits_from,
+                             qf_logits_fn fn, void *user) {
+    QF_RETURN_IF(!rt, QF_STATUS_INVALID_ARG, "qf_runtime_forward: runtime is NULL");
+    QF_FORWARD(qf_forward_check(rt, tokens, n, logits_from));
+    const int blas_threads = openblas_get_num_threads();
+    if (blas_threads != 1) openblas_set_num_threads(1);
+    qf_status st = qf_forward_run(rt, tokens, n, logits_from, fn, user);
+    if (blas_threads != 1) openblas_set_num_threads(blas_threads);
+    return st;
+}

@@ -1,0 +1,47 @@
+/* The qf_runtime object shared by runtime/runtime.c (loading, KV cache, accessors) and
+ * runtime/forward.c (the forward pass). Private to the runtime. */
+#ifndef QF_RUNTIME_IMPL_H
+#define QF_RUNTIME_IMPL_H
+
+#include "runtime/cpu/linear.h"
+#include "runtime/runtime.h"
+
+/* Tokens of one internal prefill step: bounds the activation buffers whatever n is. */
+#define QF_RUNTIME_CHUNK 256
+/* Upper bound on the bytes of one block of logits handed to the callback. */
+#define QF_RUNTIME_LOGITS_BYTES ((size_t)16 << 20)
+#define QF_RUNTIME_MAX_THREADS 256
+
+typedef struct qf_runtime_layer {
+    float *attn_norm, *mlp_norm; /* (hidden) */
+    qf_cpu_linear q, k, v, o, gate, up, down;
+} qf_runtime_layer;
+
+struct qf_runtime {
+    qf_model_config cfg;
+    int n_threads;
+    int64_t max_ctx, pos;
+    qf_dtype weight_dtype;
+
+    qf_cpu_linear embed;          /* (vocab, hidden), no bias */
+    qf_cpu_linear lm_head_own;    /* untied lm_head */
+    const qf_cpu_linear *lm_head; /* &embed when tied, else &lm_head_own */
+    float *final_norm;            /* (hidden) */
+    qf_runtime_layer *layers;     /* (L) */
+
+    float *k_cache, *v_cache; /* (L, n_kv, max_ctx, head_dim) */
+
+    /* activations of one chunk of up to QF_RUNTIME_CHUNK tokens */
+    int64_t chunk;
+    float *x, *xn, *tmp; /* (chunk, hidden) */
+    float *q, *att;      /* (chunk, n_heads * head_dim) */
+    float *k, *v;        /* (chunk, n_kv * head_dim) */
+    float *gate, *up;    /* (chunk, intermediate) */
+    float *rope_cos, *rope_sin, *inv_freq; /* (chunk, head_dim/2) x2, (head_dim/2) */
+    int64_t logits_rows;
+    float *logits; /* (logits_rows, vocab) */
+    size_t scratch_floats;
+    float *scratch; /* (n_threads, scratch_floats) */
+};
+
+#endif

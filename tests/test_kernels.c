@@ -1,0 +1,151 @@
+/* CPU kernels vs their scalar references on random data (sizes with tails that are not a
+ * multiple of the vector width):
+ *  - F16->F32 conversion: bit-exact (the hardware conversion is exact);
+ *  - F16 GEMV (AVX2, AVX-512 where the CPU has them): |y - y_ref| <= 1e-5 * sum_i |w_i x_i|.
+ *    Both are float32 sums of k products in different orders; the rounding error of such
+ *    a sum is about sqrt(k) * 2^-24 * sum|w x| (~2e-6 of it for k = 1000), so 1e-5 leaves a
+ *    5x margin while one wrong or missing product (~1/k of the sum) is 100x over it;
+ *  - RMSNorm: relative 1e-6 (only the order of the sum of squares differs);
+ *  - RoPE tables vs direct computation: bit-exact;
+ *  - blocked online-softmax attention vs the full-softmax reference, with GQA, MQA and a
+ *    sliding window, queries at an offset into the cache: 1e-5 absolute (outputs are
+ *    convex combinations of values in [-1, 1]; float32 exp/sum reordering only). */
+#include <stdint.h>
+
+#include "core/dtype.h"
+#include "runtime/cpu/kernels.h"
+#include "tests/test.h"
+
+static uint64_t rng = 88172645463325252ull;
+
+static float frand(void) { /* uniform in [-1, 1) */
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / (1 << 23)) - 1.0);
+}
+
+typedef void (*gemv_fn)(const uint16_t *, const float *, float *, int64_t, int64_t);
+
+static void test_gemv(const char *name, gemv_fn fn) {
+    static const int64_t sizes[][2] = {{1, 1},   {3, 7},    {4, 16},   {5, 31},  {7, 33},
+                                       {16, 64}, {9, 100},  {13, 257}, {64, 576}, {33, 1536},
+                                       {6, 1000}};
+    double worst = 0.0;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const int64_t rows = sizes[s][0], k = sizes[s][1];
+        uint16_t *w = malloc((size_t)(rows * k) * sizeof *w);
+        float *x = malloc((size_t)k * sizeof *x), *y = malloc((size_t)rows * sizeof *y);
+        float *yr = malloc((size_t)rows * sizeof *yr);
+        for (int64_t i = 0; i < rows * k; i++) w[i] = qf_fp32_to_fp16(frand());
+        for (int64_t i = 0; i < k; i++) x[i] = frand() * 4.0f;
+        qf_cpu_gemv_f16_ref(w, x, yr, rows, k);
+        fn(w, x, y, rows, k);
+        for (int64_t r = 0; r < rows; r++) {
+            double mag = 0.0;
+            for (int64_t i = 0; i < k; i++) mag += fabs((double)qf_fp16_to_fp32(w[r * k + i]) * x[i]);
+            const double err = fabs((double)y[r] - yr[r]);
+            if (mag > 0 && err / mag > worst) worst = err / mag;
+            CHECK_MSG(err <= 1e-5 * mag, "%s rows %lld k %lld row %lld: %.9g vs ref %.9g", name,
+                      (long long)rows, (long long)k, (long long)r, y[r], yr[r]);
+        }
+        free(w), free(x), free(y), free(yr);
+    }
+    printf("gemv_f16 %s: worst |y - ref| / sum|w x| = %.3g\n", name, worst);
+}
+
+typedef void (*conv_fn)(const uint16_t *, float *, int64_t);
+
+static void test_f16_to_f32(const char *name, conv_fn fn) {
+    for (int64_t n = 0; n < 70; n += 3) {
+        uint16_t src[70] = {0};
+        float a[70], b[70];
+        for (int64_t i = 0; i < n; i++) src[i] = (uint16_t)(rng = rng * 6364136223846793005ull + 1);
+        for (int64_t i = 0; i < n; i++)
+            if ((src[i] & 0x7c00) == 0x7c00) src[i] &= 0xbfff; /* no inf/NaN */
+        qf_cpu_f16_to_f32_ref(src, a, n);
+        fn(src, b, n);
+        CHECK_MSG(memcmp(a, b, (size_t)n * sizeof *a) == 0, "%s n %lld", name, (long long)n);
+    }
+}
+
+static void test_rmsnorm(void) {
+    const int64_t m = 3, n = 77;
+    float x[3 * 77], w[77], y[3 * 77], yr[3 * 77];
+    for (int64_t i = 0; i < m * n; i++) x[i] = frand() * 3.0f;
+    for (int64_t i = 0; i < n; i++) w[i] = 1.0f + frand() * 0.2f;
+    qf_cpu_rmsnorm_ref(x, w, yr, m, n, 1e-5f);
+    qf_cpu_rmsnorm(x, w, y, m, n, 1e-5f);
+    for (int64_t i = 0; i < m * n; i++) CHECK_NEAR(y[i], yr[i], 1e-6 * fabs(yr[i]) + 1e-7);
+}
+
+static void test_rope(void) {
+    const int64_t m = 5, heads = 3, half = 8, p0 = 37;
+    float inv[8], x[5 * 3 * 16], xr[5 * 3 * 16], c[5 * 8], s[5 * 8];
+    for (int64_t i = 0; i < half; i++) inv[i] = powf(10000.0f, -(float)i / (float)half);
+    for (int64_t i = 0; i < m * heads * 2 * half; i++) x[i] = xr[i] = frand();
+    qf_cpu_rope_table(inv, half, 1.25f, p0, m, c, s);
+    qf_cpu_rope_apply(x, m, heads, half, c, s);
+    qf_cpu_rope_apply_ref(xr, m, heads, half, inv, 1.25f, p0);
+    CHECK(memcmp(x, xr, sizeof x) == 0);
+}
+
+static void test_attention_case(int64_t n_heads, int64_t n_kv, int64_t d, int64_t window,
+                                int64_t p0, int64_t m) {
+    const int64_t cap = p0 + m + 3;
+    qf_cpu_attn a = {.n_heads = n_heads, .n_kv = n_kv, .head_dim = d, .cap = cap,
+                     .window = window, .scale = 1.0f / sqrtf((float)d)};
+    const size_t qn = (size_t)(m * n_heads * d), cn = (size_t)(n_kv * cap * d);
+    float *q = malloc(qn * sizeof *q), *kc = malloc(cn * sizeof *kc), *vc = malloc(cn * sizeof *vc);
+    float *out = malloc(qn * sizeof *out), *ref = malloc(qn * sizeof *ref);
+    float *scores = malloc((size_t)cap * sizeof *scores);
+    float *scratch = malloc(qf_cpu_attention_scratch(&a) * sizeof *scratch);
+    for (size_t i = 0; i < qn; i++) q[i] = frand() * 3.0f;
+    for (size_t i = 0; i < cn; i++) kc[i] = frand(), vc[i] = frand();
+    qf_cpu_attention_ref(&a, q, m, p0, kc, vc, ref, scores);
+    for (int64_t kvh = 0; kvh < n_kv; kvh++)
+        for (int64_t t0 = 0; t0 < m; t0 += QF_CPU_ATTN_QUERIES) {
+            const int64_t t1 = t0 + QF_CPU_ATTN_QUERIES < m ? t0 + QF_CPU_ATTN_QUERIES : m;
+            qf_cpu_attention_block(&a, q, p0, t0, t1, kvh, kc, vc, out, scratch);
+        }
+    double worst = 0.0;
+    for (size_t i = 0; i < qn; i++) worst = fmax(worst, fabs((double)out[i] - ref[i]));
+    CHECK_MSG(worst <= 1e-5, "attention heads %lld kv %lld d %lld window %lld p0 %lld m %lld: "
+              "max diff %.3g", (long long)n_heads, (long long)n_kv, (long long)d,
+              (long long)window, (long long)p0, (long long)m, worst);
+    free(q), free(kc), free(vc), free(out), free(ref), free(scores), free(scratch);
+}
+
+static void test_attention(void) {
+    test_attention_case(4, 2, 8, 0, 0, 1);
+    test_attention_case(4, 2, 8, 0, 0, 150);   /* several key and query blocks */
+    test_attention_case(4, 1, 16, 0, 70, 33);  /* MQA, queries after a cached prefix */
+    test_attention_case(6, 3, 64, 0, 200, 1);  /* decode */
+    test_attention_case(4, 2, 16, 24, 0, 150); /* sliding window < sequence */
+    test_attention_case(4, 4, 12, 64, 100, 77); /* window = key block size, offset */
+    test_attention_case(2, 2, 8, 1, 5, 20);    /* window of one: attends to itself only */
+}
+
+int main(void) {
+    printf("SIMD level %d\n", qf_cpu_simd_level());
+    __builtin_cpu_init();
+    test_gemv("ref-vs-dispatch", qf_cpu_gemv_f16);
+    test_f16_to_f32("dispatch", qf_cpu_f16_to_f32);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c")) {
+        test_gemv("avx2", qf_cpu_gemv_f16_avx2);
+        test_f16_to_f32("avx2", qf_cpu_f16_to_f32_avx2);
+    } else {
+        printf("no AVX2+FMA+F16C: AVX2 kernels not tested\n");
+    }
+    if (__builtin_cpu_supports("avx512f")) {
+        test_gemv("avx512", qf_cpu_gemv_f16_avx512);
+        test_f16_to_f32("avx512", qf_cpu_f16_to_f32_avx512);
+    } else {
+        printf("no AVX-512: AVX-512 kernels not tested\n");
+    }
+    test_rmsnorm();
+    test_rope();
+    test_attention();
+    TEST_END();
+}
