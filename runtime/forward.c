@@ -12,12 +12,6 @@
 #include "runtime/cpu/kernels.h"
 #include "runtime/runtime_impl.h"
 
-/* Rows [*t0, *t1) of m for thread ith of nth. */
-static void qf_forward_share(int64_t m, int ith, int nth, int64_t *t0, int64_t *t1) {
-    *t0 = m * ith / nth;
-    *t1 = m * (ith + 1) / nth;
-}
-
 static void qf_forward_embed(const qf_runtime *rt, const int32_t *tok, int64_t t0, int64_t t1) {
     const int64_t hid = rt->cfg.hidden_size;
     for (int64_t t = t0; t < t1; t++) {
@@ -30,22 +24,51 @@ static void qf_forward_embed(const qf_runtime *rt, const int32_t *tok, int64_t t
     }
 }
 
-/* RoPE on q and k of tokens [t0, t1), then k and v into the cache at positions p0 + t. */
-static void qf_forward_rope_store(qf_runtime *rt, int64_t l, int64_t p0, int64_t t0,
-                                  int64_t t1) {
+/* Thread ith's share of the q, k and v projections, in whole heads (q heads, then k, then
+ * v heads as one list), so that it can rotate its q/k heads and store its k/v heads in the
+ * cache (positions p0..p0+m-1) without waiting for the other threads. */
+static void qf_forward_qkv(qf_runtime *rt, const qf_runtime_layer *ly, int64_t l, int64_t p0,
+                           int64_t m, int ith, int nth, float *scratch) {
     const qf_model_config *c = &rt->cfg;
-    const int64_t d = c->head_dim, half = d / 2, nkv = c->num_key_value_heads;
-    const int64_t nh = c->num_attention_heads;
-    qf_cpu_rope_apply(rt->q + t0 * nh * d, t1 - t0, nh, half, rt->rope_cos + t0 * half,
-                      rt->rope_sin + t0 * half);
-    qf_cpu_rope_apply(rt->k + t0 * nkv * d, t1 - t0, nkv, half, rt->rope_cos + t0 * half,
-                      rt->rope_sin + t0 * half);
-    for (int64_t t = t0; t < t1; t++)
-        for (int64_t h = 0; h < nkv; h++) {
-            const size_t off = (size_t)(((l * nkv + h) * rt->max_ctx + p0 + t) * d);
-            memcpy(rt->k_cache + off, rt->k + (t * nkv + h) * d, (size_t)d * sizeof(float));
-            memcpy(rt->v_cache + off, rt->v + (t * nkv + h) * d, (size_t)d * sizeof(float));
-        }
+    const int64_t d = c->head_dim, half = d / 2, nh = c->num_attention_heads;
+    const int64_t nkv = c->num_key_value_heads;
+    int64_t u0, u1;
+    qf_cpu_share(nh + 2 * nkv, ith, nth, &u0, &u1);
+    /* q heads [u0, u1) ∩ [0, nh) */
+    int64_t h0 = u0 < nh ? u0 : nh, h1 = u1 < nh ? u1 : nh;
+    if (h0 < h1) {
+        qf_cpu_linear_rows(&ly->q, rt->xn, m, rt->q, h0 * d, h1 * d, scratch);
+        qf_cpu_rope_apply(rt->q + h0 * d, m, nh * d, h1 - h0, half, rt->rope_cos, rt->rope_sin);
+    }
+    for (int kv = 0; kv < 2; kv++) { /* k heads, then v heads */
+        const int64_t base = nh + kv * nkv;
+        h0 = u0 - base < 0 ? 0 : u0 - base > nkv ? nkv : u0 - base;
+        h1 = u1 - base < 0 ? 0 : u1 - base > nkv ? nkv : u1 - base;
+        if (h0 >= h1) continue;
+        float *dst = kv ? rt->v : rt->k, *cache = kv ? rt->v_cache : rt->k_cache;
+        qf_cpu_linear_rows(kv ? &ly->v : &ly->k, rt->xn, m, dst, h0 * d, h1 * d, scratch);
+        if (!kv)
+            qf_cpu_rope_apply(dst + h0 * d, m, nkv * d, h1 - h0, half, rt->rope_cos,
+                              rt->rope_sin);
+        for (int64_t h = h0; h < h1; h++)
+            for (int64_t t = 0; t < m; t++)
+                memcpy(cache + (size_t)(((l * nkv + h) * rt->max_ctx + p0 + t) * d),
+                       dst + (t * nkv + h) * d, (size_t)d * sizeof(float));
+    }
+}
+
+/* Thread ith's share of gate and up (the same rows of both), then SwiGLU on them. */
+static void qf_forward_gate_up(qf_runtime *rt, const qf_runtime_layer *ly, int64_t m, int ith,
+                               int nth, float *scratch) {
+    const int64_t inter = rt->cfg.intermediate_size;
+    int64_t g0, g1;
+    qf_cpu_share((inter + 15) / 16, ith, nth, &g0, &g1);
+    const int64_t r0 = g0 * 16, r1 = g1 * 16 < inter ? g1 * 16 : inter;
+    if (r0 >= r1) return;
+    qf_cpu_linear_rows(&ly->gate, rt->xn, m, rt->gate, r0, r1, scratch);
+    qf_cpu_linear_rows(&ly->up, rt->xn, m, rt->up, r0, r1, scratch);
+    for (int64_t t = 0; t < m; t++)
+        qf_cpu_swiglu(rt->gate + t * inter + r0, rt->up + t * inter + r0, r1 - r0);
 }
 
 static void qf_forward_attention(qf_runtime *rt, int64_t l, int64_t p0, int64_t m, int ith,
@@ -82,25 +105,21 @@ static void qf_forward_residual_norm(qf_runtime *rt, const float *w, int64_t t0,
 /* Every layer for tokens[0..m) at positions p0.., leaving the final hidden states in x. */
 static void qf_forward_layers(qf_runtime *rt, const int32_t *tok, int64_t p0, int64_t m) {
     const qf_model_config *c = &rt->cfg;
-    const int64_t hid = c->hidden_size, inter = c->intermediate_size;
+    const int64_t hid = c->hidden_size;
     const float eps = (float)c->rms_norm_eps;
 #pragma omp parallel num_threads(rt->n_threads)
     {
         const int ith = omp_get_thread_num(), nth = omp_get_num_threads();
         float *scratch = rt->scratch + (size_t)ith * rt->scratch_floats;
         int64_t t0, t1;
-        qf_forward_share(m, ith, nth, &t0, &t1);
+        qf_cpu_share(m, ith, nth, &t0, &t1);
         qf_forward_embed(rt, tok, t0, t1);
         qf_cpu_rmsnorm(rt->x + t0 * hid, rt->layers[0].attn_norm, rt->xn + t0 * hid, t1 - t0,
                        hid, eps);
 #pragma omp barrier
         for (int64_t l = 0; l < c->num_hidden_layers; l++) {
             const qf_runtime_layer *ly = &rt->layers[l];
-            qf_cpu_linear_forward(&ly->q, rt->xn, m, rt->q, ith, nth, scratch);
-            qf_cpu_linear_forward(&ly->k, rt->xn, m, rt->k, ith, nth, scratch);
-            qf_cpu_linear_forward(&ly->v, rt->xn, m, rt->v, ith, nth, scratch);
-#pragma omp barrier
-            qf_forward_rope_store(rt, l, p0, t0, t1);
+            qf_forward_qkv(rt, ly, l, p0, m, ith, nth, scratch);
 #pragma omp barrier
             qf_forward_attention(rt, l, p0, m, ith, nth, scratch);
 #pragma omp barrier
@@ -108,10 +127,7 @@ static void qf_forward_layers(qf_runtime *rt, const int32_t *tok, int64_t p0, in
 #pragma omp barrier
             qf_forward_residual_norm(rt, ly->mlp_norm, t0, t1);
 #pragma omp barrier
-            qf_cpu_linear_forward(&ly->gate, rt->xn, m, rt->gate, ith, nth, scratch);
-            qf_cpu_linear_forward(&ly->up, rt->xn, m, rt->up, ith, nth, scratch);
-#pragma omp barrier
-            qf_cpu_swiglu(rt->gate + t0 * inter, rt->up + t0 * inter, (t1 - t0) * inter);
+            qf_forward_gate_up(rt, ly, m, ith, nth, scratch);
 #pragma omp barrier
             qf_cpu_linear_forward(&ly->down, rt->gate, m, rt->tmp, ith, nth, scratch);
 #pragma omp barrier

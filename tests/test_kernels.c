@@ -85,8 +85,15 @@ static void test_rope(void) {
     for (int64_t i = 0; i < half; i++) inv[i] = powf(10000.0f, -(float)i / (float)half);
     for (int64_t i = 0; i < m * heads * 2 * half; i++) x[i] = xr[i] = frand();
     qf_cpu_rope_table(inv, half, 1.25f, p0, m, c, s);
-    qf_cpu_rope_apply(x, m, heads, half, c, s);
-    qf_cpu_rope_apply_ref(xr, m, heads, half, inv, 1.25f, p0);
+    qf_cpu_rope_apply(x, m, heads * 2 * half, heads, half, c, s);
+    qf_cpu_rope_apply_ref(xr, m, heads * 2 * half, heads, half, inv, 1.25f, p0);
+    CHECK(memcmp(x, xr, sizeof x) == 0);
+    /* heads 1..2 of 3 (a thread's share): head 0 untouched */
+    memcpy(xr, x, sizeof x);
+    qf_cpu_rope_apply(x + 2 * half, m, heads * 2 * half, 2, half, c, s);
+    for (int64_t t = 0; t < m; t++)
+        CHECK(memcmp(x + t * heads * 2 * half, xr + t * heads * 2 * half, 2 * half * sizeof(float)) == 0);
+    qf_cpu_rope_apply_ref(xr + 2 * half, m, heads * 2 * half, 2, half, inv, 1.25f, p0);
     CHECK(memcmp(x, xr, sizeof x) == 0);
 }
 

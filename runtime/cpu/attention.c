@@ -48,7 +48,7 @@ size_t qf_cpu_attention_scratch(const qf_cpu_attn *a) {
     return rows * ((size_t)a->head_dim + 2) + QF_CPU_ATTN_KEYS;
 }
 
-static float qf_cpu_dot(const float *x, const float *y, int64_t n) {
+static inline float qf_cpu_dot(const float *x, const float *y, int64_t n) {
     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; i++) s += x[i] * y[i];
@@ -56,14 +56,17 @@ static float qf_cpu_dot(const float *x, const float *y, int64_t n) {
 }
 
 /* acc = acc * c + p * v */
-static void qf_cpu_axpby(float *acc, float c, float p, const float *v, int64_t n) {
+static inline void qf_cpu_axpby(float *acc, float c, float p, const float *v, int64_t n) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) acc[i] = acc[i] * c + p * v[i];
 }
 
-void qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0,
-                            int64_t t1, int64_t kv_head, const float *kc, const float *vc,
-                            float *out, float *scratch) {
+/* Cloned for AVX-512, AVX2+FMA and baseline x86-64, picked at load time (ifunc); the dot
+ * products and updates above are inlined into each clone and vectorised for it. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void
+qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0, int64_t t1,
+                       int64_t kv_head, const float *kc, const float *vc, float *out,
+                       float *scratch) {
     const int64_t d = a->head_dim, group = a->n_heads / a->n_kv, rows = (t1 - t0) * group;
     float *acc = scratch;               /* (rows, d) unnormalised output */
     float *run_max = acc + rows * d;     /* (rows) */

@@ -44,12 +44,13 @@ void qf_cpu_rope_freqs(const qf_model_config *cfg, int64_t seq_len, float *inv_f
 /* cos/sin tables (m, half) for positions p0..p0+m-1: angle = float(inv_freq * pos). */
 void qf_cpu_rope_table(const float *inv_freq, int64_t half, float attn_factor, int64_t p0,
                        int64_t m, float *cos_t, float *sin_t);
-/* Rotates x (m, heads, 2*half) in place, rotate_half convention (first half / second half
- * of each head), with the tables of qf_cpu_rope_table. */
-void qf_cpu_rope_apply(float *x, int64_t m, int64_t heads, int64_t half, const float *cos_t,
-                       const float *sin_t);
+/* Rotates `heads` consecutive heads of 2*half floats in place for each of m tokens (token t
+ * at x + t * stride), rotate_half convention (first half / second half of each head), with
+ * the tables of qf_cpu_rope_table. */
+void qf_cpu_rope_apply(float *x, int64_t m, int64_t stride, int64_t heads, int64_t half,
+                       const float *cos_t, const float *sin_t);
 /* Same result computing each angle's cos/sin directly (no tables). */
-void qf_cpu_rope_apply_ref(float *x, int64_t m, int64_t heads, int64_t half,
+void qf_cpu_rope_apply_ref(float *x, int64_t m, int64_t stride, int64_t heads, int64_t half,
                            const float *inv_freq, float attn_factor, int64_t p0);
 
 /* ---- attention (runtime/cpu/attention.c) --------------------------------------------- */

@@ -9,18 +9,20 @@
 
 int64_t qf_cpu_linear_scratch(int64_t in) { return QF_CPU_LINEAR_TILE * in; }
 
-void qf_cpu_linear_share(int64_t out, int ith, int nth, int64_t *r0, int64_t *r1) {
-    /* shares in multiples of 16 rows (whole SIMD row groups, aligned tiles) */
-    const int64_t groups = (out + 15) / 16;
-    int64_t a = groups * ith / nth * 16, b = groups * (ith + 1) / nth * 16;
-    *r0 = a < out ? a : out;
-    *r1 = b < out ? b : out;
+void qf_cpu_share(int64_t units, int ith, int nth, int64_t *u0, int64_t *u1) {
+    *u0 = units * ith / nth;
+    *u1 = units * (ith + 1) / nth;
 }
 
 void qf_cpu_linear_forward(const qf_cpu_linear *l, const float *x, int64_t m, float *y,
                            int ith, int nth, float *scratch) {
-    int64_t r0, r1;
-    qf_cpu_linear_share(l->out, ith, nth, &r0, &r1);
+    int64_t g0, g1;
+    qf_cpu_share((l->out + 15) / 16, ith, nth, &g0, &g1);
+    qf_cpu_linear_rows(l, x, m, y, g0 * 16, g1 * 16 < l->out ? g1 * 16 : l->out, scratch);
+}
+
+void qf_cpu_linear_rows(const qf_cpu_linear *l, const float *x, int64_t m, float *y,
+                        int64_t r0, int64_t r1, float *scratch) {
     if (r0 >= r1) return;
     const int64_t in = l->in, out = l->out;
     if (l->dtype == QF_DTYPE_F16) {

@@ -1,6 +1,6 @@
 /* A linear layer held in memory for the CPU forward pass (F32 or F16 weights, optional
- * F32 bias), and y = x W^T + b for m tokens computed by one thread's share of the output
- * rows (callers run it on every thread of a parallel region, then synchronise). */
+ * F32 bias), and y = x W^T + b for m tokens over a range of output rows (callers give each
+ * thread of a parallel region its share, then synchronise). */
 #ifndef QF_CPU_LINEAR_H
 #define QF_CPU_LINEAR_H
 
@@ -21,13 +21,17 @@ typedef struct qf_cpu_linear {
 /* Floats of per-thread scratch qf_cpu_linear_forward needs for an input width `in`. */
 int64_t qf_cpu_linear_scratch(int64_t in);
 
-/* Thread ith of nth computes y[:, rows of its share] = x (m, in) W^T + bias; y is
- * (m, out). m == 1 uses the GEMV kernels, m > 1 single-threaded sgemm calls (OpenBLAS
- * must be limited to one thread by the caller). scratch: qf_cpu_linear_scratch floats. */
+/* y[:, r0..r1) = x (m, in) W[r0..r1)^T + bias; y is (m, out). m == 1 uses the GEMV
+ * kernels, m > 1 single-threaded sgemm calls (OpenBLAS must be limited to one thread by
+ * the caller). scratch: qf_cpu_linear_scratch floats. */
+void qf_cpu_linear_rows(const qf_cpu_linear *l, const float *x, int64_t m, float *y,
+                        int64_t r0, int64_t r1, float *scratch);
+
+/* The share [*u0, *u1) of thread ith of nth in `units` equal units of work. */
+void qf_cpu_share(int64_t units, int ith, int nth, int64_t *u0, int64_t *u1);
+
+/* Thread ith's share of all output rows, in whole groups of 16 rows. */
 void qf_cpu_linear_forward(const qf_cpu_linear *l, const float *x, int64_t m, float *y,
                            int ith, int nth, float *scratch);
-
-/* One output row range [r0, r1) of the same product (the share of thread ith). */
-void qf_cpu_linear_share(int64_t out, int ith, int nth, int64_t *r0, int64_t *r1);
 
 #endif

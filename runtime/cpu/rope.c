@@ -117,19 +117,19 @@ static void qf_cpu_rope_head(float *x, int64_t half, const float *c, const float
     }
 }
 
-void qf_cpu_rope_apply(float *x, int64_t m, int64_t heads, int64_t half, const float *cos_t,
-                       const float *sin_t) {
+void qf_cpu_rope_apply(float *x, int64_t m, int64_t stride, int64_t heads, int64_t half,
+                       const float *cos_t, const float *sin_t) {
     for (int64_t t = 0; t < m; t++)
         for (int64_t h = 0; h < heads; h++)
-            qf_cpu_rope_head(x + (t * heads + h) * 2 * half, half, cos_t + t * half,
+            qf_cpu_rope_head(x + t * stride + h * 2 * half, half, cos_t + t * half,
                              sin_t + t * half);
 }
 
-void qf_cpu_rope_apply_ref(float *x, int64_t m, int64_t heads, int64_t half,
+void qf_cpu_rope_apply_ref(float *x, int64_t m, int64_t stride, int64_t heads, int64_t half,
                            const float *inv_freq, float attn_factor, int64_t p0) {
     for (int64_t t = 0; t < m; t++)
         for (int64_t h = 0; h < heads; h++) {
-            float *xh = x + (t * heads + h) * 2 * half;
+            float *xh = x + t * stride + h * 2 * half;
             for (int64_t i = 0; i < half; i++) {
                 const float angle = inv_freq[i] * (float)(p0 + t);
                 const float c = (float)cos((double)angle) * attn_factor;
