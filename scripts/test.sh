@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite (what CI runs): installs dependencies, fetches the real model, then
 #  1. Release build (warnings as errors, CUDA compiled when nvcc exists): all ctest tests;
-#  2. ASan+UBSan build: every test again (bad-input suites, fuzz corpora, real model);
+#  2. ASan+UBSan build: every test again except those labelled slow (whole-model
+#     evaluation runs, which take minutes under the sanitizers);
 #  3. clang libFuzzer build: each fuzz target for QF_FUZZ_SECONDS (default 60) seconds.
 # Set QF_TEST_QUICK=1 to run step 1 only.
 set -euo pipefail
@@ -19,7 +20,7 @@ echo "== ASan+UBSan build + all tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DQF_WERROR=ON -DQF_CUDA=OFF \
     -DQF_SANITIZE=address,undefined >/dev/null
 cmake --build build-asan -j "$jobs"
-(cd build-asan && ctest --output-on-failure -j "$jobs")
+(cd build-asan && ctest --output-on-failure -j "$jobs" -LE slow)
 
 echo "== libFuzzer targets (${QF_FUZZ_SECONDS:-60} s each)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQF_CUDA=OFF -DQF_FUZZ=ON \

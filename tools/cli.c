@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -101,4 +102,38 @@ qf_progress qf_cli_progress(const char *label) {
 void qf_cli_progress_done(void) {
     if (qf_cli_line_drawn) fputc('\n', stderr);
     qf_cli_line_drawn = 0;
+}
+
+int qf_cli_parse_i64(const char *s, int64_t *out) {
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v < 0) return 0;
+    *out = (int64_t)v;
+    return 1;
+}
+
+int qf_cli_parse_weights(const char *cmd, const char *weights, qf_dtype *out) {
+    *out = (qf_dtype)0;
+    if (!weights) return QF_EXIT_OK;
+    if (strcmp(weights, "f32") == 0) *out = QF_DTYPE_F32;
+    else if (strcmp(weights, "f16") == 0) *out = QF_DTYPE_F16;
+    else return qf_cli_usage_error(cmd, "--weights must be f32 or f16, not '%s'", weights);
+    return QF_EXIT_OK;
+}
+
+int qf_cli_open_runtime(const char *cmd, const char *path, int threads, int64_t max_ctx,
+                        const char *weights, qf_model **m, qf_runtime **rt) {
+    *m = NULL;
+    *rt = NULL;
+    qf_runtime_options o = {.n_threads = threads, .max_ctx = max_ctx};
+    int rc = qf_cli_parse_weights(cmd, weights, &o.weight_dtype);
+    if (rc != QF_EXIT_OK) return rc;
+    qf_status st = qf_model_open(path, m);
+    if (st == QF_STATUS_OK) st = qf_runtime_init(*m, &o, rt);
+    if (st != QF_STATUS_OK) {
+        qf_model_free(*m);
+        *m = NULL;
+        return qf_cli_fail(cmd, st);
+    }
+    return QF_EXIT_OK;
 }

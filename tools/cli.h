@@ -25,6 +25,20 @@ typedef struct qf_cli_command {
 
 extern const qf_cli_command qf_cmd_inspect;
 extern const qf_cli_command qf_cmd_convert;
+extern const qf_cli_command qf_cmd_eval;
+extern const qf_cli_command qf_cmd_generate;
+extern const qf_cli_command qf_cmd_bench;
+
+/* "f32" -> F32, "f16" -> F16, NULL -> the runtime's default (0); else a usage error
+ * (returned exit code). */
+int qf_cli_parse_weights(const char *cmd, const char *weights, qf_dtype *out);
+/* Opens a checkpoint and loads it into the runtime (threads 0 = all cores, max_ctx 0 =
+ * default, weights "f32"/"f16"/NULL = default). On failure returns the exit code after
+ * printing the error; on success returns QF_EXIT_OK and fills *m, *rt. */
+int qf_cli_open_runtime(const char *cmd, const char *path, int threads, int64_t max_ctx,
+                        const char *weights, qf_model **m, qf_runtime **rt);
+/* Parses a non-negative integer option value; returns 0 on garbage. */
+int qf_cli_parse_i64(const char *s, int64_t *out);
 
 /* Prints "qforge <cmd>: error: <message>" for the library's last error; returns the
  * exit code for status st. */

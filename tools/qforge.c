@@ -7,6 +7,9 @@
 static const qf_cli_command *const qf_commands[] = {
     &qf_cmd_inspect,
     &qf_cmd_convert,
+    &qf_cmd_eval,
+    &qf_cmd_generate,
+    &qf_cmd_bench,
 };
 #define QF_N_COMMANDS (sizeof qf_commands / sizeof qf_commands[0])
 
