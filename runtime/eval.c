@@ -205,8 +205,12 @@ qf_status qf_eval_perplexity(qf_runtime *rt, const int32_t *tokens, int64_t n,
         qf_runtime_reset(rt);
         st = qf_runtime_forward(rt, win, len, s.score_from - 1, qf_eval_on_logits, &s);
         run_tokens += len;
-        char what[64];
-        snprintf(what, sizeof what, "ppl %.4f", s.n_scored ? exp(s.nll_sum / (double)s.n_scored) : 0.0);
+        char what[96];
+        struct timespec tn;
+        clock_gettime(CLOCK_MONOTONIC, &tn);
+        double el = (double)(tn.tv_sec - t0.tv_sec) + 1e-9 * (double)(tn.tv_nsec - t0.tv_nsec);
+        snprintf(what, sizeof what, "ppl %.4f, %.0f tokens/s",
+                 s.n_scored ? exp(s.nll_sum / (double)s.n_scored) : 0.0, el > 0 ? (double)run_tokens / el : 0.0);
         if (st == QF_STATUS_OK && qf_progress_report(&opt->progress, what, (uint64_t)w + 1, (uint64_t)n_windows))
             st = qf_error_set(QF_STATUS_INTERRUPTED, "interrupted");
     }

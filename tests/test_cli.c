@@ -108,11 +108,31 @@ int main(void) {
     char tmp[] = "/tmp/qf_test_cli.XXXXXX";
     CHECK(mkdtemp(tmp) != NULL);
     char args[8192], out_dir[512];
+    expect("eval --help", 0, "Usage: qforge eval");
+    expect("generate --help", 0, "Usage: qforge generate");
+    expect("bench --help", 0, "Usage: qforge bench");
     snprintf(out_dir, sizeof out_dir, "%s/f16", tmp);
     snprintf(args, sizeof args, "convert %s --to hf %s --dtype f16 --json", SHARDED, out_dir);
     expect(args, 0, "\"tensors\"");
     check_converted_f16(out_dir);
     expect(args, 1, "already exists");
+
+    /* eval: no tokenizer; a tokenizer whose ids exceed the model's vocabulary */
+    char text[600];
+    snprintf(text, sizeof text, "%s/text.txt", tmp);
+    CHECK_OK(qf_file_write_atomic(text, "Hello world, hello tests.", 25, 0));
+    snprintf(args, sizeof args, "eval %s --text %s", SHARDED, text);
+    expect(args, 1, "no tokenizer.json");
+    snprintf(args, sizeof args,
+             "eval %s/f16 --text %s", tmp, text);
+    char cp[8192];
+    snprintf(cp, sizeof cp, "cp %s/tokenizers/llama2/tokenizer.json %s/f16/", QF_SHARED_DIR, tmp);
+    CHECK(system(cp) == 0);
+    expect(args, 1, "the tokenizer has 32000 token ids but the model's vocabulary has 64 rows");
+    snprintf(args, sizeof args, "eval %s/f16", tmp);
+    expect(args, 2, "missing --text");
+    expect("generate " SHARDED, 2, "--prompt");
+    expect("bench " SHARDED " --repeats x", 2, "not a non-negative integer");
 
     snprintf(args, sizeof args, "rm -rf %s", tmp);
     CHECK(system(args) == 0);

@@ -132,6 +132,26 @@ int main(void) {
     }
     cJSON_Delete(j);
 
+    /* a text shorter than one window is evaluated as one shorter window */
+    char shortp[512];
+    snprintf(shortp, sizeof shortp, "%s/short.txt", tmp);
+    CHECK_OK(qf_file_write_atomic(shortp, "The capital of France is Paris.", 31, 0));
+    snprintf(args, sizeof args, "%s --text %s", GGUF, shortp);
+    j = run_json(args, &rc);
+    CHECK(rc == 0 && j && num(j, "windows") == 1 && num(j, "scored_tokens") == num(j, "text_tokens") - 1);
+    cJSON_Delete(j);
+
+    /* bench reports positive speeds */
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s bench %s --prompt 16 --gen 4 --repeats 1 --json", QF_QFORGE_BIN, GGUF);
+    rc = qf_test_run(cmd, &out);
+    j = out ? cJSON_Parse(out) : NULL;
+    CHECK_MSG(rc == 0 && j && num(j, "prefill_tok_s") > 0 && num(j, "decode_tok_s") > 0 &&
+                  num(j, "peak_rss_bytes") > 0,
+              "bench: exit %d: %s", rc, out ? out : "");
+    cJSON_Delete(j);
+    free(out);
+
     /* documented failures */
     snprintf(args, sizeof args, "%s --text %s --ctx 256 --max-chunks 2 --kl-base %s", GGUF, TEXT, base);
     expect_fail(args, "was saved with");
