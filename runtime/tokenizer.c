@@ -340,7 +340,10 @@ qf_status qf_tokenizer_decode(const qf_tokenizer *t, const int32_t *ids, size_t 
             break;
         }
         int32_t a = t->added_index[id];
-        if (a >= 0) st = qf_tok_pieces_add(&toks, t->added.tokens[a].content, t->added.tokens[a].len, 0);
+        if (a >= 0 && t->added.tokens[a].normalized) /* HF gives these in their normalized form */
+            st = qf_tok_pieces_add(&toks, t->added.norm_content[a], t->added.norm_len[a], 0);
+        else if (a >= 0)
+            st = qf_tok_pieces_add(&toks, t->added.tokens[a].content, t->added.tokens[a].len, 0);
         else if (id < t->bpe.n_ids && t->bpe.id_off[id] != SIZE_MAX) /* HF skips unknown ids */
             st = qf_tok_pieces_add(&toks, t->bpe.strings.p + t->bpe.id_off[id], t->bpe.id_len[id], 0);
     }

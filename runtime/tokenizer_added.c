@@ -1,5 +1,7 @@
-/* Added tokens of tokenizer.json (special and not): ids assigned and checked as the HF
- * library's AddedVocabulary does, and the split of a text on them: leftmost-longest
+/* Added tokens of tokenizer.json (special and not): ids assigned as the HF library's
+ * AddedVocabulary does when it loads a file (the "id" fields are not used: a token
+ * already in the vocabulary keeps its vocabulary id, a new one gets the next free id;
+ * the library only warns when these differ), and the split of a text on them: leftmost-longest
  * matching (HF uses Aho-Corasick with MatchKind::LeftmostLongest), single_word (no
  * \w character touching either end), lstrip/rstrip (absorb White_Space on that side).
  * Tokens with normalized=false match the raw input; the others match normalized text. */
@@ -49,7 +51,7 @@ static qf_status qf_added_one(const qf_tok_ctx *c, const cJSON *t, size_t index,
 
 /* The id the HF library gives a new added token (AddedVocabulary::add_tokens): its
  * vocabulary id, else the next id after the vocabulary and the tokens added so far. */
-static int32_t qf_added_expected_id(const qf_tok_added *a, const qf_tok_bpe *b, const qf_tok_added_token *t) {
+static int32_t qf_added_id(const qf_tok_added *a, const qf_tok_bpe *b, const qf_tok_added_token *t) {
     int32_t id;
     if (qf_strmap_get(&b->vocab, t->content, t->len, &id)) return id;
     int64_t vocab_len = (int64_t)b->vocab.count, max = -1;
@@ -144,18 +146,17 @@ qf_status qf_tok_added_parse(const qf_tok_ctx *c, const cJSON *arr, const qf_tok
             free(tok.content);
             continue;
         }
-        if (qf_tok_added_find(a, tok.content, tok.len) >= 0) {
-            st = qf_error_set(QF_STATUS_FORMAT, "'%s': added token '%s' appears twice", c->name, tok.content);
-            free(tok.content);
-            break;
+        int32_t known = qf_tok_added_find(a, tok.content, tok.len);
+        if (known >= 0) { /* a repeated token: the later entry's options replace the earlier */
+            for (size_t i = 0; i < a->n; i++) {
+                if (a->tokens[i].id != known) continue;
+                tok.id = known;
+                free(a->tokens[i].content);
+                a->tokens[i] = tok;
+            }
+            continue;
         }
-        int32_t expect = qf_added_expected_id(a, b, &tok);
-        if (expect != tok.id) {
-            st = qf_error_set(QF_STATUS_FORMAT, "'%s': added token '%s' has id %d, but the vocabulary "
-                              "gives it id %d", c->name, tok.content, (int)tok.id, (int)expect);
-            free(tok.content);
-            break;
-        }
+        tok.id = qf_added_id(a, b, &tok);
         a->tokens[a->n++] = tok;
     }
     /* normalized tokens match their normalized form */

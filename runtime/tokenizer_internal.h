@@ -298,8 +298,8 @@ typedef struct qf_tok_segs {
     size_t n, cap;
 } qf_tok_segs;
 
-/* Loads "added_tokens"; ids must be the ones the HF library assigns (the vocabulary id
- * of a token already in it, else the next free id). Builds both matchers. */
+/* Loads "added_tokens" with the ids the HF library assigns (the vocabulary id of a token
+ * already in it, else the next free id). Builds both matchers. */
 qf_status qf_tok_added_parse(const qf_tok_ctx *c, const cJSON *arr, const qf_tok_normalizer *norm,
                              const qf_tok_bpe *b, qf_tok_added *out);
 void qf_tok_added_free(qf_tok_added *a);
