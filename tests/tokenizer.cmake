@@ -6,3 +6,4 @@ qf_add_test(test_tokenizer_conformance SOURCES test_tokenizer_conformance.c LABE
 set_tests_properties(test_tokenizer_conformance PROPERTIES TIMEOUT 600)
 qf_add_test(test_tokenizer_smollm2 SOURCES test_tokenizer_smollm2.c LABELS model)
 set_tests_properties(test_tokenizer_smollm2 PROPERTIES TIMEOUT 600)
+qf_add_test(test_tokenizer_bad SOURCES test_tokenizer_bad.c LABELS unit)
