@@ -1,12 +1,11 @@
 /* qf_runtime_forward: the Llama-family decoder on the CPU. Tokens are processed in
- * chunks of at most QF_RUNTIME_CHUNK; each chunk runs every layer inside one OpenMP
- * parallel region (threads split output rows of the linears, tokens of the element-wise
- * steps, and (kv head, query block) tasks of the attention, with barriers in between),
+ * chunks of at most QF_RUNTIME_CHUNK; each chunk runs every layer as one job of the
+ * runtime's thread pool (threads split output rows of the linears, tokens of the
+ * element-wise steps, and (kv head, query block) tasks of the attention, with barriers),
  * appends its keys/values to the KV cache, then hands its logits to the callback in
  * blocks. OpenBLAS is held to one thread meanwhile: the parallelism is ours. */
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 #include "runtime/cpu/kernels.h"
@@ -102,53 +101,56 @@ static void qf_forward_residual_norm(qf_runtime *rt, const float *w, int64_t t0,
                    (float)rt->cfg.rms_norm_eps);
 }
 
-/* Every layer for tokens[0..m) at positions p0.., leaving the final hidden states in x. */
-static void qf_forward_layers(qf_runtime *rt, const int32_t *tok, int64_t p0, int64_t m) {
+typedef struct qf_forward_job {
+    qf_runtime *rt;
+    const int32_t *tok;
+    int64_t p0, m; /* tokens: m at positions p0.. (layers); m rows from row p0 (lm_head) */
+} qf_forward_job;
+
+/* Every layer for tokens[0..m) at positions p0.., leaving the final normalised hidden
+ * states in xn. Runs on every thread of the pool. */
+static void qf_forward_layers(void *arg, int ith, int nth) {
+    const qf_forward_job *job = arg;
+    qf_runtime *rt = job->rt;
+    qf_cpu_pool *pool = rt->pool;
+    const int64_t p0 = job->p0, m = job->m;
     const qf_model_config *c = &rt->cfg;
     const int64_t hid = c->hidden_size;
-    const float eps = (float)c->rms_norm_eps;
-#pragma omp parallel num_threads(rt->n_threads)
-    {
-        const int ith = omp_get_thread_num(), nth = omp_get_num_threads();
-        float *scratch = rt->scratch + (size_t)ith * rt->scratch_floats;
-        int64_t t0, t1;
-        qf_cpu_share(m, ith, nth, &t0, &t1);
-        qf_forward_embed(rt, tok, t0, t1);
-        qf_cpu_rmsnorm(rt->x + t0 * hid, rt->layers[0].attn_norm, rt->xn + t0 * hid, t1 - t0,
-                       hid, eps);
-#pragma omp barrier
-        for (int64_t l = 0; l < c->num_hidden_layers; l++) {
-            const qf_runtime_layer *ly = &rt->layers[l];
-            qf_forward_qkv(rt, ly, l, p0, m, ith, nth, scratch);
-#pragma omp barrier
-            qf_forward_attention(rt, l, p0, m, ith, nth, scratch);
-#pragma omp barrier
-            qf_cpu_linear_forward(&ly->o, rt->att, m, rt->tmp, ith, nth, scratch);
-#pragma omp barrier
-            qf_forward_residual_norm(rt, ly->mlp_norm, t0, t1);
-#pragma omp barrier
-            qf_forward_gate_up(rt, ly, m, ith, nth, scratch);
-#pragma omp barrier
-            qf_cpu_linear_forward(&ly->down, rt->gate, m, rt->tmp, ith, nth, scratch);
-#pragma omp barrier
-            /* the next layer's input norm, or the final norm before the logits */
-            qf_forward_residual_norm(
-                rt, l + 1 < c->num_hidden_layers ? rt->layers[l + 1].attn_norm : rt->final_norm,
-                t0, t1);
-#pragma omp barrier
-        }
+    float *scratch = rt->scratch + (size_t)ith * rt->scratch_floats;
+    int64_t t0, t1; /* this thread's tokens for the element-wise steps */
+    qf_cpu_share(m, ith, nth, &t0, &t1);
+    qf_forward_embed(rt, job->tok, t0, t1);
+    qf_cpu_rmsnorm(rt->x + t0 * hid, rt->layers[0].attn_norm, rt->xn + t0 * hid, t1 - t0, hid,
+                   (float)c->rms_norm_eps);
+    qf_cpu_pool_barrier(pool);
+    for (int64_t l = 0; l < c->num_hidden_layers; l++) {
+        const qf_runtime_layer *ly = &rt->layers[l];
+        qf_forward_qkv(rt, ly, l, p0, m, ith, nth, scratch);
+        qf_cpu_pool_barrier(pool);
+        qf_forward_attention(rt, l, p0, m, ith, nth, scratch);
+        qf_cpu_pool_barrier(pool);
+        qf_cpu_linear_forward(&ly->o, rt->att, m, rt->tmp, ith, nth, scratch);
+        qf_cpu_pool_barrier(pool);
+        qf_forward_residual_norm(rt, ly->mlp_norm, t0, t1);
+        qf_cpu_pool_barrier(pool);
+        qf_forward_gate_up(rt, ly, m, ith, nth, scratch);
+        qf_cpu_pool_barrier(pool);
+        qf_cpu_linear_forward(&ly->down, rt->gate, m, rt->tmp, ith, nth, scratch);
+        qf_cpu_pool_barrier(pool);
+        /* the next layer's input norm, or the final norm before the logits */
+        qf_forward_residual_norm(
+            rt, l + 1 < c->num_hidden_layers ? rt->layers[l + 1].attn_norm : rt->final_norm, t0,
+            t1);
+        qf_cpu_pool_barrier(pool);
     }
 }
 
-/* lm_head over normalised rows [r0, r0 + cnt) of xn into rt->logits. */
-static void qf_forward_lm_head(qf_runtime *rt, int64_t r0, int64_t cnt) {
-    const float *xn = rt->xn + r0 * rt->cfg.hidden_size;
-#pragma omp parallel num_threads(rt->n_threads)
-    {
-        const int ith = omp_get_thread_num(), nth = omp_get_num_threads();
-        qf_cpu_linear_forward(rt->lm_head, xn, cnt, rt->logits, ith, nth,
-                              rt->scratch + (size_t)ith * rt->scratch_floats);
-    }
+/* lm_head over normalised rows [p0, p0 + m) of xn into rt->logits. */
+static void qf_forward_lm_head(void *arg, int ith, int nth) {
+    const qf_forward_job *job = arg;
+    qf_runtime *rt = job->rt;
+    qf_cpu_linear_forward(rt->lm_head, rt->xn + job->p0 * rt->cfg.hidden_size, job->m,
+                          rt->logits, ith, nth, rt->scratch + (size_t)ith * rt->scratch_floats);
 }
 
 static qf_status qf_forward_check(const qf_runtime *rt, const int32_t *tokens, int64_t n,
@@ -178,11 +180,13 @@ static qf_status qf_forward_run(qf_runtime *rt, const int32_t *tokens, int64_t n
     for (int64_t c0 = 0; c0 < n; c0 += rt->chunk) {
         const int64_t m = n - c0 < rt->chunk ? n - c0 : rt->chunk, p0 = rt->pos + c0;
         qf_cpu_rope_table(rt->inv_freq, half, attn_factor, p0, m, rt->rope_cos, rt->rope_sin);
-        qf_forward_layers(rt, tokens + c0, p0, m);
+        qf_forward_job job = {.rt = rt, .tok = tokens + c0, .p0 = p0, .m = m};
+        qf_cpu_pool_run(rt->pool, qf_forward_layers, &job);
         if (!fn) continue;
         for (int64_t r = logits_from > c0 ? logits_from - c0 : 0; r < m; r += rt->logits_rows) {
             const int64_t cnt = m - r < rt->logits_rows ? m - r : rt->logits_rows;
-            qf_forward_lm_head(rt, r, cnt);
+            qf_forward_job head = {.rt = rt, .p0 = r, .m = cnt};
+            qf_cpu_pool_run(rt->pool, qf_forward_lm_head, &head);
             QF_FORWARD(fn(user, c0 + r, cnt, rt->logits));
         }
     }

@@ -209,6 +209,7 @@ qf_status qf_runtime_init(const qf_model *m, const qf_runtime_options *opt, qf_r
     for (int64_t i = 0; st == QF_STATUS_OK && i < c->num_hidden_layers; i++)
         st = qf_runtime_load_layer(m, rt, i, &rt->layers[i]);
     if (st == QF_STATUS_OK) st = qf_runtime_alloc_buffers(rt);
+    if (st == QF_STATUS_OK) st = qf_cpu_pool_init(rt->n_threads, &rt->pool);
     if (st != QF_STATUS_OK) {
         qf_runtime_free(rt);
         return st;
@@ -219,6 +220,7 @@ qf_status qf_runtime_init(const qf_model *m, const qf_runtime_options *opt, qf_r
 
 void qf_runtime_free(qf_runtime *rt) {
     if (!rt) return;
+    qf_cpu_pool_free(rt->pool);
     qf_runtime_linear_free(&rt->embed);
     qf_runtime_linear_free(&rt->lm_head_own);
     free(rt->final_norm);

@@ -4,6 +4,7 @@
 #define QF_RUNTIME_IMPL_H
 
 #include "runtime/cpu/linear.h"
+#include "runtime/cpu/pool.h"
 #include "runtime/runtime.h"
 
 /* Tokens of one internal prefill step: bounds the activation buffers whatever n is. */
@@ -20,6 +21,7 @@ typedef struct qf_runtime_layer {
 struct qf_runtime {
     qf_model_config cfg;
     int n_threads;
+    qf_cpu_pool *pool; /* n_threads threads, the caller's included */
     int64_t max_ctx, pos;
     qf_dtype weight_dtype;
 
