@@ -1,7 +1,7 @@
 /* Forward-pass timing playground: prefill tokens/s for P tokens and decode tokens/s for G
  * single-token steps after it, on any model qf_model_open accepts.
  * Build: gcc -O2 -std=c11 -D_GNU_SOURCE -I. dev/bench_forward.c build-fwd/libqforge.a \
- *          $(pkg-config --libs openblas libzstd libcjson libpcre2-8 libutf8proc lapacke) -fopenmp -lm
+ *          $(pkg-config --libs openblas libzstd libcjson libpcre2-8 libutf8proc lapacke) -lpthread -lm
  * Run:   ./bench_forward MODEL [threads=2] [f32|f16] [P=256] [G=64] */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* GEMV playground: GB/s of the F16 GEMV versions (ref, AVX2, AVX-512) on the SmolLM2
  * shapes, one thread; weights larger than the caches so each call streams from DRAM.
  * Build: gcc -O2 -std=c11 -D_GNU_SOURCE -I. dev/gemv_f16_bench.c build-fwd/libqforge.a \
- *          $(pkg-config --libs openblas libzstd libcjson libpcre2-8 libutf8proc lapacke) -fopenmp -lm */
+ *          $(pkg-config --libs openblas libzstd libcjson libpcre2-8 libutf8proc lapacke) -lpthread -lm */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>

@@ -11,14 +11,15 @@
 #include "runtime/cpu/kernels.h"
 #include "runtime/runtime_impl.h"
 
-static void qf_forward_embed(const qf_runtime *rt, const int32_t *tok, int64_t t0, int64_t t1) {
+/* x (m, hidden) = embedding rows of tok[0..m). */
+static void qf_forward_embed(const qf_runtime *rt, const int32_t *tok, int64_t m, float *x) {
     const int64_t hid = rt->cfg.hidden_size;
-    for (int64_t t = t0; t < t1; t++) {
+    for (int64_t t = 0; t < m; t++) {
         if (rt->embed.dtype == QF_DTYPE_F16)
-            qf_cpu_f16_to_f32((const uint16_t *)rt->embed.w + (int64_t)tok[t] * hid,
-                              rt->x + t * hid, hid);
+            qf_cpu_f16_to_f32((const uint16_t *)rt->embed.w + (int64_t)tok[t] * hid, x + t * hid,
+                              hid);
         else
-            memcpy(rt->x + t * hid, (const float *)rt->embed.w + (int64_t)tok[t] * hid,
+            memcpy(x + t * hid, (const float *)rt->embed.w + (int64_t)tok[t] * hid,
                    (size_t)hid * sizeof(float));
     }
 }
@@ -26,8 +27,8 @@ static void qf_forward_embed(const qf_runtime *rt, const int32_t *tok, int64_t t
 /* Thread ith's share of the q, k and v projections, in whole heads (q heads, then k, then
  * v heads as one list), so that it can rotate its q/k heads and store its k/v heads in the
  * cache (positions p0..p0+m-1) without waiting for the other threads. */
-static void qf_forward_qkv(qf_runtime *rt, const qf_runtime_layer *ly, int64_t l, int64_t p0,
-                           int64_t m, int ith, int nth, float *scratch) {
+static void qf_forward_qkv(qf_runtime *rt, const qf_runtime_layer *ly, const float *xn,
+                           int64_t l, int64_t p0, int64_t m, int ith, int nth, float *scratch) {
     const qf_model_config *c = &rt->cfg;
     const int64_t d = c->head_dim, half = d / 2, nh = c->num_attention_heads;
     const int64_t nkv = c->num_key_value_heads;
@@ -36,7 +37,7 @@ static void qf_forward_qkv(qf_runtime *rt, const qf_runtime_layer *ly, int64_t l
     /* q heads [u0, u1) ∩ [0, nh) */
     int64_t h0 = u0 < nh ? u0 : nh, h1 = u1 < nh ? u1 : nh;
     if (h0 < h1) {
-        qf_cpu_linear_rows(&ly->q, rt->xn, m, rt->q, h0 * d, h1 * d, scratch);
+        qf_cpu_linear_rows(&ly->q, xn, m, rt->q, h0 * d, h1 * d, scratch);
         qf_cpu_rope_apply(rt->q + h0 * d, m, nh * d, h1 - h0, half, rt->rope_cos, rt->rope_sin);
     }
     for (int kv = 0; kv < 2; kv++) { /* k heads, then v heads */
@@ -45,7 +46,7 @@ static void qf_forward_qkv(qf_runtime *rt, const qf_runtime_layer *ly, int64_t l
         h1 = u1 - base < 0 ? 0 : u1 - base > nkv ? nkv : u1 - base;
         if (h0 >= h1) continue;
         float *dst = kv ? rt->v : rt->k, *cache = kv ? rt->v_cache : rt->k_cache;
-        qf_cpu_linear_rows(kv ? &ly->v : &ly->k, rt->xn, m, dst, h0 * d, h1 * d, scratch);
+        qf_cpu_linear_rows(kv ? &ly->v : &ly->k, xn, m, dst, h0 * d, h1 * d, scratch);
         if (!kv)
             qf_cpu_rope_apply(dst + h0 * d, m, nkv * d, h1 - h0, half, rt->rope_cos,
                               rt->rope_sin);
@@ -57,15 +58,15 @@ static void qf_forward_qkv(qf_runtime *rt, const qf_runtime_layer *ly, int64_t l
 }
 
 /* Thread ith's share of gate and up (the same rows of both), then SwiGLU on them. */
-static void qf_forward_gate_up(qf_runtime *rt, const qf_runtime_layer *ly, int64_t m, int ith,
-                               int nth, float *scratch) {
+static void qf_forward_gate_up(qf_runtime *rt, const qf_runtime_layer *ly, const float *xn,
+                               int64_t m, int ith, int nth, float *scratch) {
     const int64_t inter = rt->cfg.intermediate_size;
     int64_t g0, g1;
     qf_cpu_share((inter + 15) / 16, ith, nth, &g0, &g1);
     const int64_t r0 = g0 * 16, r1 = g1 * 16 < inter ? g1 * 16 : inter;
     if (r0 >= r1) return;
-    qf_cpu_linear_rows(&ly->gate, rt->xn, m, rt->gate, r0, r1, scratch);
-    qf_cpu_linear_rows(&ly->up, rt->xn, m, rt->up, r0, r1, scratch);
+    qf_cpu_linear_rows(&ly->gate, xn, m, rt->gate, r0, r1, scratch);
+    qf_cpu_linear_rows(&ly->up, xn, m, rt->up, r0, r1, scratch);
     for (int64_t t = 0; t < m; t++)
         qf_cpu_swiglu(rt->gate + t * inter + r0, rt->up + t * inter + r0, r1 - r0);
 }
@@ -93,12 +94,12 @@ static void qf_forward_attention(qf_runtime *rt, int64_t l, int64_t p0, int64_t 
     }
 }
 
-/* x[t] += tmp[t], then xn[t] = rmsnorm(x[t]) with w, for tokens [t0, t1). */
-static void qf_forward_residual_norm(qf_runtime *rt, const float *w, int64_t t0, int64_t t1) {
+/* A thread's private residual stream: x += tmp, then xn = rmsnorm(x) with w (m rows). */
+static void qf_forward_residual_norm(const qf_runtime *rt, const float *w, int64_t m, float *x,
+                                     float *xn) {
     const int64_t hid = rt->cfg.hidden_size;
-    for (int64_t i = t0 * hid; i < t1 * hid; i++) rt->x[i] += rt->tmp[i];
-    qf_cpu_rmsnorm(rt->x + t0 * hid, w, rt->xn + t0 * hid, t1 - t0, hid,
-                   (float)rt->cfg.rms_norm_eps);
+    for (int64_t i = 0; i < m * hid; i++) x[i] += rt->tmp[i];
+    qf_cpu_rmsnorm(x, w, xn, m, hid, (float)rt->cfg.rms_norm_eps);
 }
 
 typedef struct qf_forward_job {
@@ -108,7 +109,9 @@ typedef struct qf_forward_job {
 } qf_forward_job;
 
 /* Every layer for tokens[0..m) at positions p0.., leaving the final normalised hidden
- * states in xn. Runs on every thread of the pool. */
+ * states in each thread's xn. Runs on every thread of the pool. Barriers only where a
+ * step reads what other threads wrote (q/k/v and the cache -> attention -> o_proj -> every
+ * thread's residual; gate/up -> down_proj -> every thread's residual). */
 static void qf_forward_layers(void *arg, int ith, int nth) {
     const qf_forward_job *job = arg;
     qf_runtime *rt = job->rt;
@@ -117,31 +120,26 @@ static void qf_forward_layers(void *arg, int ith, int nth) {
     const qf_model_config *c = &rt->cfg;
     const int64_t hid = c->hidden_size;
     float *scratch = rt->scratch + (size_t)ith * rt->scratch_floats;
-    int64_t t0, t1; /* this thread's tokens for the element-wise steps */
-    qf_cpu_share(m, ith, nth, &t0, &t1);
-    qf_forward_embed(rt, job->tok, t0, t1);
-    qf_cpu_rmsnorm(rt->x + t0 * hid, rt->layers[0].attn_norm, rt->xn + t0 * hid, t1 - t0, hid,
-                   (float)c->rms_norm_eps);
-    qf_cpu_pool_barrier(pool);
+    float *x = rt->x + (size_t)(ith * rt->chunk * hid), *xn = rt->xn + (size_t)(ith * rt->chunk * hid);
+    qf_forward_embed(rt, job->tok, m, x);
+    qf_cpu_rmsnorm(x, rt->layers[0].attn_norm, xn, m, hid, (float)c->rms_norm_eps);
     for (int64_t l = 0; l < c->num_hidden_layers; l++) {
         const qf_runtime_layer *ly = &rt->layers[l];
-        qf_forward_qkv(rt, ly, l, p0, m, ith, nth, scratch);
+        qf_forward_qkv(rt, ly, xn, l, p0, m, ith, nth, scratch);
         qf_cpu_pool_barrier(pool);
         qf_forward_attention(rt, l, p0, m, ith, nth, scratch);
         qf_cpu_pool_barrier(pool);
         qf_cpu_linear_forward(&ly->o, rt->att, m, rt->tmp, ith, nth, scratch);
         qf_cpu_pool_barrier(pool);
-        qf_forward_residual_norm(rt, ly->mlp_norm, t0, t1);
-        qf_cpu_pool_barrier(pool);
-        qf_forward_gate_up(rt, ly, m, ith, nth, scratch);
+        qf_forward_residual_norm(rt, ly->mlp_norm, m, x, xn);
+        qf_forward_gate_up(rt, ly, xn, m, ith, nth, scratch);
         qf_cpu_pool_barrier(pool);
         qf_cpu_linear_forward(&ly->down, rt->gate, m, rt->tmp, ith, nth, scratch);
         qf_cpu_pool_barrier(pool);
         /* the next layer's input norm, or the final norm before the logits */
         qf_forward_residual_norm(
-            rt, l + 1 < c->num_hidden_layers ? rt->layers[l + 1].attn_norm : rt->final_norm, t0,
-            t1);
-        qf_cpu_pool_barrier(pool);
+            rt, l + 1 < c->num_hidden_layers ? rt->layers[l + 1].attn_norm : rt->final_norm, m,
+            x, xn);
     }
 }
 

@@ -151,8 +151,8 @@ static qf_status qf_runtime_alloc_buffers(qf_runtime *rt) {
     rt->chunk = (int64_t)ch;
     const size_t hid = (size_t)c->hidden_size, qd = (size_t)c->num_attention_heads * d;
     const size_t inter = (size_t)c->intermediate_size;
-    QF_FORWARD(qf_runtime_alloc(&rt->x, ch, hid, 1, "activations"));
-    QF_FORWARD(qf_runtime_alloc(&rt->xn, ch, hid, 1, "activations"));
+    QF_FORWARD(qf_runtime_alloc(&rt->x, (size_t)rt->n_threads, ch, hid, "activations"));
+    QF_FORWARD(qf_runtime_alloc(&rt->xn, (size_t)rt->n_threads, ch, hid, "activations"));
     QF_FORWARD(qf_runtime_alloc(&rt->tmp, ch, hid, 1, "activations"));
     QF_FORWARD(qf_runtime_alloc(&rt->q, ch, qd, 1, "activations"));
     QF_FORWARD(qf_runtime_alloc(&rt->att, ch, qd, 1, "activations"));

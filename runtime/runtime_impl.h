@@ -35,7 +35,11 @@ struct qf_runtime {
 
     /* activations of one chunk of up to QF_RUNTIME_CHUNK tokens */
     int64_t chunk;
-    float *x, *xn, *tmp; /* (chunk, hidden) */
+    /* the residual stream and its normalised copy, one private copy per thread (every
+     * thread updates and normalises all rows itself: no barrier around the norms); the
+     * logits read thread 0's xn */
+    float *x, *xn; /* (n_threads, chunk, hidden) */
+    float *tmp;    /* (chunk, hidden) attention / MLP output, shared */
     float *q, *att;      /* (chunk, n_heads * head_dim) */
     float *k, *v;        /* (chunk, n_kv * head_dim) */
     float *gate, *up;    /* (chunk, intermediate) */
