@@ -145,7 +145,8 @@ static qf_status qf_u64map_grow(qf_u64map *m) {
     qf_u64map grown;
     QF_FORWARD(qf_u64map_init(&grown, m->cap)); /* doubles the capacity */
     for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].key != QF_U64MAP_EMPTY) *qf_u64map_find(&grown, m->slots[i].key) = m->slots[i];
+        if (m->slots[i].key != QF_U64MAP_EMPTY)
+            *qf_u64map_find(&grown, m->slots[i].key) = m->slots[i];
     grown.count = m->count;
     free(m->slots);
     *m = grown;

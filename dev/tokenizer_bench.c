@@ -19,15 +19,21 @@ static double qf_now(void) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s TOKENIZER TEXTFILE [--ids] [--decode] [--special] [--repeat N]\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s TOKENIZER TEXTFILE [--ids] [--decode] [--special] [--repeat N]\n",
+                argv[0]);
         return 2;
     }
     int print_ids = 0, decode = 0, special = 0, repeat = 1;
     for (int i = 3; i < argc; i++) {
-        if (strcmp(argv[i], "--ids") == 0) print_ids = 1;
-        else if (strcmp(argv[i], "--decode") == 0) decode = 1;
-        else if (strcmp(argv[i], "--special") == 0) special = 1;
-        else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) repeat = atoi(argv[++i]);
+        if (strcmp(argv[i], "--ids") == 0)
+            print_ids = 1;
+        else if (strcmp(argv[i], "--decode") == 0)
+            decode = 1;
+        else if (strcmp(argv[i], "--special") == 0)
+            special = 1;
+        else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
+            repeat = atoi(argv[++i]);
         else {
             fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
@@ -76,9 +82,10 @@ int main(int argc, char **argv) {
     } else if (!decode) {
         char hex[65];
         qf_sha256_hex(ids, n * sizeof *ids, hex);
-        printf("%s: %zu bytes -> %zu tokens; load %.3f s, encode %.3f s (%.2f MB/s), decode %.3f s; "
-               "ids sha256 %s\n",
-               argv[2], len, n, t_load, best, (double)len / best / 1e6, best_dec, hex);
+        printf(
+            "%s: %zu bytes -> %zu tokens; load %.3f s, encode %.3f s (%.2f MB/s), decode %.3f s; "
+            "ids sha256 %s\n",
+            argv[2], len, n, t_load, best, (double)len / best / 1e6, best_dec, hex);
     }
     free(ids);
     free(text);

@@ -17,10 +17,13 @@ const cJSON *qf_tok_json_get(const cJSON *obj, const char *key) {
     return cJSON_IsNull(it) ? NULL : it;
 }
 
-qf_status qf_tok_json_type(const qf_tok_ctx *c, const cJSON *obj, const char *what, const char **type) {
-    QF_RETURN_IF(!cJSON_IsObject(obj), QF_STATUS_FORMAT, "'%s': %s is not an object", c->name, what);
+qf_status qf_tok_json_type(const qf_tok_ctx *c, const cJSON *obj, const char *what,
+                           const char **type) {
+    QF_RETURN_IF(!cJSON_IsObject(obj), QF_STATUS_FORMAT, "'%s': %s is not an object", c->name,
+                 what);
     const cJSON *t = qf_tok_json_get(obj, "type");
-    QF_RETURN_IF(!cJSON_IsString(t), QF_STATUS_FORMAT, "'%s': %s has no 'type' string", c->name, what);
+    QF_RETURN_IF(!cJSON_IsString(t), QF_STATUS_FORMAT, "'%s': %s has no 'type' string", c->name,
+                 what);
     *type = t->valuestring;
     return QF_STATUS_OK;
 }
@@ -30,8 +33,8 @@ qf_status qf_tok_json_bool(const qf_tok_ctx *c, const cJSON *obj, const char *ke
     const cJSON *it = qf_tok_json_get(obj, key);
     *out = dflt;
     if (!it) return QF_STATUS_OK;
-    QF_RETURN_IF(!cJSON_IsBool(it), QF_STATUS_FORMAT, "'%s': %s '%s' must be true or false", c->name,
-                 what, key);
+    QF_RETURN_IF(!cJSON_IsBool(it), QF_STATUS_FORMAT, "'%s': %s '%s' must be true or false",
+                 c->name, what, key);
     *out = cJSON_IsTrue(it);
     return QF_STATUS_OK;
 }
@@ -39,8 +42,8 @@ qf_status qf_tok_json_bool(const qf_tok_ctx *c, const cJSON *obj, const char *ke
 qf_status qf_tok_json_str(const qf_tok_ctx *c, const cJSON *obj, const char *key, const char *what,
                           const char **out) {
     const cJSON *it = qf_tok_json_get(obj, key);
-    QF_RETURN_IF(!cJSON_IsString(it), QF_STATUS_FORMAT, "'%s': %s has no '%s' string", c->name, what,
-                 key);
+    QF_RETURN_IF(!cJSON_IsString(it), QF_STATUS_FORMAT, "'%s': %s has no '%s' string", c->name,
+                 what, key);
     *out = it->valuestring;
     return QF_STATUS_OK;
 }
@@ -82,13 +85,14 @@ void qf_tokenizer_free(qf_tokenizer *t) {
 static qf_status qf_tok_model(const qf_tok_ctx *c, const cJSON *model, qf_tok_bpe *bpe) {
     QF_RETURN_IF(!cJSON_IsObject(model), QF_STATUS_FORMAT, "'%s': no 'model' object", c->name);
     const cJSON *type = qf_tok_json_get(model, "type");
-    QF_RETURN_IF(type && !cJSON_IsString(type), QF_STATUS_FORMAT, "'%s': model 'type' is not a string",
-                 c->name);
+    QF_RETURN_IF(type && !cJSON_IsString(type), QF_STATUS_FORMAT,
+                 "'%s': model 'type' is not a string", c->name);
     /* files from old library versions leave out the type of a BPE model */
     QF_RETURN_IF(!type && !qf_tok_json_get(model, "merges"), QF_STATUS_FORMAT,
                  "'%s': model has no 'type'", c->name);
     QF_RETURN_IF(type && strcmp(type->valuestring, "BPE") != 0, QF_STATUS_UNSUPPORTED,
-                 "'%s': model type '%s' is not supported (supported: BPE)", c->name, type->valuestring);
+                 "'%s': model type '%s' is not supported (supported: BPE)", c->name,
+                 type->valuestring);
     return qf_tok_bpe_parse(c, model, bpe);
 }
 
@@ -112,7 +116,8 @@ static qf_status qf_tok_finish(const qf_tok_ctx *c, qf_tokenizer *t) {
     return QF_STATUS_OK;
 }
 
-qf_status qf_tok_load_cjson(const cJSON *root, const cJSON *config, const char *name, qf_tokenizer **out) {
+qf_status qf_tok_load_cjson(const cJSON *root, const cJSON *config, const char *name,
+                            qf_tokenizer **out) {
     *out = NULL;
     qf_tok_ctx c = {name};
     QF_RETURN_IF(!cJSON_IsObject(root), QF_STATUS_FORMAT, "'%s': not a JSON object", name);
@@ -120,17 +125,23 @@ qf_status qf_tok_load_cjson(const cJSON *root, const cJSON *config, const char *
     QF_RETURN_IF(!t, QF_STATUS_NOMEM, "'%s': out of memory", name);
     size_t nl = strlen(name);
     t->name = malloc(nl + 1);
-    qf_status st = t->name ? QF_STATUS_OK : qf_error_set(QF_STATUS_NOMEM, "'%s': out of memory", name);
+    qf_status st =
+        t->name ? QF_STATUS_OK : qf_error_set(QF_STATUS_NOMEM, "'%s': out of memory", name);
     if (st == QF_STATUS_OK) memcpy(t->name, name, nl + 1);
     if (st == QF_STATUS_OK) st = qf_tok_model(&c, qf_tok_json_get(root, "model"), &t->bpe);
-    if (st == QF_STATUS_OK) st = qf_tok_normalizer_parse(&c, qf_tok_json_get(root, "normalizer"), &t->norm);
-    if (st == QF_STATUS_OK) st = qf_tok_pretok_parse(&c, qf_tok_json_get(root, "pre_tokenizer"), &t->pretok);
+    if (st == QF_STATUS_OK)
+        st = qf_tok_normalizer_parse(&c, qf_tok_json_get(root, "normalizer"), &t->norm);
+    if (st == QF_STATUS_OK)
+        st = qf_tok_pretok_parse(&c, qf_tok_json_get(root, "pre_tokenizer"), &t->pretok);
     if (st == QF_STATUS_OK && t->pretok.n == 0) st = qf_tok_bpe_index_pairs(&t->bpe);
     if (st == QF_STATUS_OK)
-        st = qf_tok_added_parse(&c, qf_tok_json_get(root, "added_tokens"), &t->norm, &t->bpe, &t->added);
-    if (st == QF_STATUS_OK) st = qf_tok_decoder_parse(&c, qf_tok_json_get(root, "decoder"), &t->dec);
+        st = qf_tok_added_parse(&c, qf_tok_json_get(root, "added_tokens"), &t->norm, &t->bpe,
+                                &t->added);
     if (st == QF_STATUS_OK)
-        st = qf_tok_post_parse(&c, qf_tok_json_get(root, "post_processor"), config, &t->added, &t->bpe, &t->post);
+        st = qf_tok_decoder_parse(&c, qf_tok_json_get(root, "decoder"), &t->dec);
+    if (st == QF_STATUS_OK)
+        st = qf_tok_post_parse(&c, qf_tok_json_get(root, "post_processor"), config, &t->added,
+                               &t->bpe, &t->post);
     if (st == QF_STATUS_OK) st = qf_tok_finish(&c, t);
     if (st != QF_STATUS_OK) {
         qf_tokenizer_free(t);
@@ -159,8 +170,10 @@ qf_status qf_tokenizer_load_json(const char *tokenizer_json, size_t len, const c
     *out = NULL;
     if (!name) name = "tokenizer.json";
     QF_RETURN_IF(!tokenizer_json, QF_STATUS_INVALID_ARG, "'%s': no JSON text", name);
-    QF_RETURN_IF(len > QF_TOK_MAX_JSON_BYTES, QF_STATUS_UNSUPPORTED, "'%s': %zu bytes is larger than "
-                 "the limit of %zu", name, len, QF_TOK_MAX_JSON_BYTES);
+    QF_RETURN_IF(len > QF_TOK_MAX_JSON_BYTES, QF_STATUS_UNSUPPORTED,
+                 "'%s': %zu bytes is larger than "
+                 "the limit of %zu",
+                 name, len, QF_TOK_MAX_JSON_BYTES);
     cJSON *root = NULL, *config = NULL;
     qf_status st = qf_tok_parse(tokenizer_json, len, name, &root);
     if (st == QF_STATUS_OK && config_json) {
@@ -203,7 +216,8 @@ qf_status qf_tokenizer_load(const char *path, qf_tokenizer **out) {
             return st;
         }
         QF_RETURN_IF(!qf_path_exists(tj), QF_STATUS_NOT_FOUND,
-                     "'%s': no tokenizer.json (nor vocab.json + merges.txt) in this directory", path);
+                     "'%s': no tokenizer.json (nor vocab.json + merges.txt) in this directory",
+                     path);
         json_path = tj;
         if (qf_path_exists(cj)) config_path = cj;
     }
@@ -241,20 +255,20 @@ static void qf_tok_scratch_free(qf_tok_scratch *s) {
 }
 
 /* Pre-tokenizes and BPE-encodes one piece of normalized text. */
-static qf_status qf_tok_encode_words(const qf_tokenizer *t, qf_tok_scratch *s, const char *p, size_t len,
-                                     int at_start, qf_tok_ids *ids) {
+static qf_status qf_tok_encode_words(const qf_tokenizer *t, qf_tok_scratch *s, const char *p,
+                                     size_t len, int at_start, qf_tok_ids *ids) {
     qf_tok_pieces_clear(&s->words);
     QF_FORWARD(qf_tok_pretokenize(&t->pretok, &s->mc, p, len, at_start, &s->work, &s->words));
     for (size_t k = 0; k < s->words.n; k++)
-        QF_FORWARD(qf_tok_bpe_encode(&t->bpe, s->bpe, s->words.text.p + s->words.v[k].off, s->words.v[k].len,
-                                     ids));
+        QF_FORWARD(qf_tok_bpe_encode(&t->bpe, s->bpe, s->words.text.p + s->words.v[k].off,
+                                     s->words.v[k].len, ids));
     return QF_STATUS_OK;
 }
 
 /* Normalizes one run of text between raw-matched added tokens, splits it on the
  * normalized added tokens, and encodes the rest. */
-static qf_status qf_tok_encode_run(const qf_tokenizer *t, qf_tok_scratch *s, const char *p, size_t len,
-                                   int at_start, qf_tok_ids *ids) {
+static qf_status qf_tok_encode_run(const qf_tokenizer *t, qf_tok_scratch *s, const char *p,
+                                   size_t len, int at_start, qf_tok_ids *ids) {
     if (t->norm.n) {
         QF_FORWARD(qf_tok_normalize(&t->norm, &s->mc, p, len, &s->normalized));
         p = s->normalized.p;
@@ -264,21 +278,27 @@ static qf_status qf_tok_encode_run(const qf_tokenizer *t, qf_tok_scratch *s, con
     QF_FORWARD(qf_tok_added_split(&t->added, 1, p, len, &s->norm));
     for (size_t i = 0; i < s->norm.n; i++) {
         const qf_tok_seg *g = &s->norm.v[i];
-        if (g->id >= 0) QF_FORWARD(qf_tok_ids_push(ids, g->id));
-        else QF_FORWARD(qf_tok_encode_words(t, s, p + g->start, g->end - g->start, at_start && g->start == 0, ids));
+        if (g->id >= 0)
+            QF_FORWARD(qf_tok_ids_push(ids, g->id));
+        else
+            QF_FORWARD(qf_tok_encode_words(t, s, p + g->start, g->end - g->start,
+                                           at_start && g->start == 0, ids));
     }
     return QF_STATUS_OK;
 }
 
-static qf_status qf_tok_encode_text(const qf_tokenizer *t, qf_tok_scratch *s, const char *text, size_t len,
-                                    qf_tok_ids *ids) {
+static qf_status qf_tok_encode_text(const qf_tokenizer *t, qf_tok_scratch *s, const char *text,
+                                    size_t len, qf_tok_ids *ids) {
     QF_FORWARD(qf_tok_match_ctx_init(&s->mc));
     QF_FORWARD(qf_tok_bpe_scratch_init(&s->bpe));
     QF_FORWARD(qf_tok_added_split(&t->added, 0, text, len, &s->raw));
     for (size_t i = 0; i < s->raw.n; i++) {
         const qf_tok_seg *g = &s->raw.v[i];
-        if (g->id >= 0) QF_FORWARD(qf_tok_ids_push(ids, g->id));
-        else QF_FORWARD(qf_tok_encode_run(t, s, text + g->start, g->end - g->start, g->start == 0, ids));
+        if (g->id >= 0)
+            QF_FORWARD(qf_tok_ids_push(ids, g->id));
+        else
+            QF_FORWARD(
+                qf_tok_encode_run(t, s, text + g->start, g->end - g->start, g->start == 0, ids));
     }
     return QF_STATUS_OK;
 }
@@ -325,7 +345,8 @@ qf_status qf_tokenizer_encode(const qf_tokenizer *t, const char *text, size_t le
 
 qf_status qf_tokenizer_decode(const qf_tokenizer *t, const int32_t *ids, size_t n, char **out,
                               size_t *out_len) {
-    QF_RETURN_IF(!t || !out || (!ids && n), QF_STATUS_INVALID_ARG, "qf_tokenizer_decode: NULL argument");
+    QF_RETURN_IF(!t || !out || (!ids && n), QF_STATUS_INVALID_ARG,
+                 "qf_tokenizer_decode: NULL argument");
     *out = NULL;
     if (out_len) *out_len = 0;
     qf_tok_pieces toks = {0};
@@ -335,8 +356,10 @@ qf_status qf_tokenizer_decode(const qf_tokenizer *t, const int32_t *ids, size_t 
     for (size_t i = 0; i < n && st == QF_STATUS_OK; i++) {
         int32_t id = ids[i];
         if (id < 0 || id >= t->vocab_size) {
-            st = qf_error_set(QF_STATUS_INVALID_ARG, "'%s': id %d at position %zu is outside the "
-                              "vocabulary (%lld ids)", t->name, (int)id, i, (long long)t->vocab_size);
+            st = qf_error_set(QF_STATUS_INVALID_ARG,
+                              "'%s': id %d at position %zu is outside the "
+                              "vocabulary (%lld ids)",
+                              t->name, (int)id, i, (long long)t->vocab_size);
             break;
         }
         int32_t a = t->added_index[id];
@@ -345,7 +368,8 @@ qf_status qf_tokenizer_decode(const qf_tokenizer *t, const int32_t *ids, size_t 
         else if (a >= 0)
             st = qf_tok_pieces_add(&toks, t->added.tokens[a].content, t->added.tokens[a].len, 0);
         else if (id < t->bpe.n_ids && t->bpe.id_off[id] != SIZE_MAX) /* HF skips unknown ids */
-            st = qf_tok_pieces_add(&toks, t->bpe.strings.p + t->bpe.id_off[id], t->bpe.id_len[id], 0);
+            st = qf_tok_pieces_add(&toks, t->bpe.strings.p + t->bpe.id_off[id], t->bpe.id_len[id],
+                                   0);
     }
     if (st == QF_STATUS_OK) st = qf_tok_decoder_run(&t->dec, &mc, &toks, &text);
     if (st == QF_STATUS_OK && !text.p) st = qf_tok_buf_append(&text, "", 0);
@@ -360,6 +384,12 @@ qf_status qf_tokenizer_decode(const qf_tokenizer *t, const int32_t *ids, size_t 
     return QF_STATUS_OK;
 }
 
-int64_t qf_tokenizer_vocab_size(const qf_tokenizer *t) { return t ? t->vocab_size : 0; }
-int32_t qf_tokenizer_bos_id(const qf_tokenizer *t) { return t ? t->post.bos_id : -1; }
-int32_t qf_tokenizer_eos_id(const qf_tokenizer *t) { return t ? t->post.eos_id : -1; }
+int64_t qf_tokenizer_vocab_size(const qf_tokenizer *t) {
+    return t ? t->vocab_size : 0;
+}
+int32_t qf_tokenizer_bos_id(const qf_tokenizer *t) {
+    return t ? t->post.bos_id : -1;
+}
+int32_t qf_tokenizer_eos_id(const qf_tokenizer *t) {
+    return t ? t->post.eos_id : -1;
+}

@@ -10,13 +10,12 @@
 #define QF_TOK_MAX_ADDED ((size_t)1 << 20)
 
 int32_t qf_tok_added_find(const qf_tok_added *a, const char *content, size_t len) {
-    for (size_t i = 0; i < a->n; i++)
-        if (a->tokens[i].len == len && memcmp(a->tokens[i].content, content, len) == 0)
-            return a->tokens[i].id;
-    return -1;
+    int32_t i;
+    return qf_strmap_get(&a->index, content, len, &i) ? a->tokens[i].id : -1;
 }
 
-static qf_status qf_added_one(const qf_tok_ctx *c, const cJSON *t, size_t index, qf_tok_added_token *out) {
+static qf_status qf_added_one(const qf_tok_ctx *c, const cJSON *t, size_t index,
+                              qf_tok_added_token *out) {
     memset(out, 0, sizeof *out);
     QF_RETURN_IF(!cJSON_IsObject(t), QF_STATUS_FORMAT, "'%s': added_tokens[%zu] is not an object",
                  c->name, index);
@@ -41,7 +40,6 @@ static qf_status qf_added_one(const qf_tok_ctx *c, const cJSON *t, size_t index,
     memcpy(out->content, content, len + 1);
     out->len = len;
     out->id = (int32_t)id;
-    out->special = (uint8_t)special;
     out->single_word = (uint8_t)single_word;
     out->lstrip = (uint8_t)lstrip;
     out->rstrip = (uint8_t)rstrip;
@@ -51,14 +49,13 @@ static qf_status qf_added_one(const qf_tok_ctx *c, const cJSON *t, size_t index,
 
 /* The id the HF library gives a new added token (AddedVocabulary::add_tokens): its
  * vocabulary id, else the next id after the vocabulary and the tokens added so far. */
-static int32_t qf_added_id(const qf_tok_added *a, const qf_tok_bpe *b, const qf_tok_added_token *t) {
+static int32_t qf_added_id(const qf_tok_added *a, const qf_tok_bpe *b, const qf_tok_added_token *t,
+                           int64_t max_added) {
     int32_t id;
     if (qf_strmap_get(&b->vocab, t->content, t->len, &id)) return id;
-    int64_t vocab_len = (int64_t)b->vocab.count, max = -1;
-    for (size_t i = 0; i < a->n; i++)
-        if (a->tokens[i].id > max) max = a->tokens[i].id;
-    if (max < 0) return (int32_t)vocab_len;
-    return (int32_t)((max >= vocab_len || vocab_len == 0) ? max + 1 : vocab_len);
+    int64_t vocab_len = (int64_t)b->vocab.count;
+    if (a->n == 0) return (int32_t)vocab_len;
+    return (int32_t)((max_added >= vocab_len || vocab_len == 0) ? max_added + 1 : vocab_len);
 }
 
 static int qf_cmp_pattern(const void *x, const void *y, void *ctx) {
@@ -77,7 +74,9 @@ static qf_status qf_matcher_build(const qf_tok_ctx *c, const qf_tok_added *a, in
     memset(m, 0, sizeof *m);
     size_t n = 0;
     for (size_t i = 0; i < a->n; i++)
-        if (a->tokens[i].normalized == normalized && (normalized ? a->norm_len[i] : a->tokens[i].len)) n++;
+        if (a->tokens[i].normalized == normalized &&
+            (normalized ? a->norm_len[i] : a->tokens[i].len))
+            n++;
     m->pat = malloc((n ? n : 1) * sizeof *m->pat);
     m->pat_len = malloc((n ? n : 1) * sizeof *m->pat_len);
     m->token = malloc((n ? n : 1) * sizeof *m->token);
@@ -128,36 +127,43 @@ qf_status qf_tok_added_parse(const qf_tok_ctx *c, const cJSON *arr, const qf_tok
     memset(a, 0, sizeof *a);
     qf_status st = QF_STATUS_OK;
     size_t n = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
-    if (arr && !cJSON_IsArray(arr)) st = qf_error_set(QF_STATUS_FORMAT, "'%s': added_tokens must be an array", c->name);
+    if (arr && !cJSON_IsArray(arr))
+        st = qf_error_set(QF_STATUS_FORMAT, "'%s': added_tokens must be an array", c->name);
     if (st == QF_STATUS_OK && n > QF_TOK_MAX_ADDED)
-        st = qf_error_set(QF_STATUS_UNSUPPORTED, "'%s': more than %zu added tokens", c->name, QF_TOK_MAX_ADDED);
+        st = qf_error_set(QF_STATUS_UNSUPPORTED, "'%s': more than %zu added tokens", c->name,
+                          QF_TOK_MAX_ADDED);
     if (st == QF_STATUS_OK) {
         a->tokens = calloc(n ? n : 1, sizeof *a->tokens);
         a->norm_content = calloc(n ? n : 1, sizeof *a->norm_content);
         a->norm_len = calloc(n ? n : 1, sizeof *a->norm_len);
-        if (!a->tokens || !a->norm_content || !a->norm_len) st = qf_error_set(QF_STATUS_NOMEM, "'%s': out of memory", c->name);
+        if (!a->tokens || !a->norm_content || !a->norm_len)
+            st = qf_error_set(QF_STATUS_NOMEM, "'%s': out of memory", c->name);
     }
+    if (st == QF_STATUS_OK) st = qf_strmap_init(&a->index, n);
     size_t index = 0;
+    int64_t max_added = -1;
     for (const cJSON *t = arr ? arr->child : NULL; t && st == QF_STATUS_OK; t = t->next, index++) {
         qf_tok_added_token tok;
         st = qf_added_one(c, t, index, &tok);
         if (st != QF_STATUS_OK) break;
+        int32_t known;
+        if (tok.len && qf_strmap_get(&a->index, tok.content, tok.len, &known)) {
+            /* a repeated token: the later entry's options replace the earlier ones */
+            qf_tok_added_token *old = &a->tokens[known];
+            free(tok.content);
+            tok.content = old->content;
+            tok.id = old->id;
+            *old = tok;
+            continue;
+        }
         if (tok.len == 0) { /* HF ignores empty tokens */
             free(tok.content);
             continue;
         }
-        int32_t known = qf_tok_added_find(a, tok.content, tok.len);
-        if (known >= 0) { /* a repeated token: the later entry's options replace the earlier */
-            for (size_t i = 0; i < a->n; i++) {
-                if (a->tokens[i].id != known) continue;
-                tok.id = known;
-                free(a->tokens[i].content);
-                a->tokens[i] = tok;
-            }
-            continue;
-        }
-        tok.id = qf_added_id(a, b, &tok);
-        a->tokens[a->n++] = tok;
+        tok.id = qf_added_id(a, b, &tok, max_added);
+        if (tok.id > max_added) max_added = tok.id;
+        a->tokens[a->n] = tok;
+        st = qf_strmap_put(&a->index, tok.content, tok.len, (int32_t)a->n++, NULL);
     }
     /* normalized tokens match their normalized form */
     qf_tok_match_ctx mc = {0};
@@ -187,6 +193,7 @@ void qf_tok_added_free(qf_tok_added *a) {
     free(a->tokens);
     free(a->norm_content);
     free(a->norm_len);
+    qf_strmap_free(&a->index);
     qf_matcher_free(&a->raw);
     qf_matcher_free(&a->norm);
     memset(a, 0, sizeof *a);

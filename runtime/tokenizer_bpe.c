@@ -13,7 +13,7 @@
  * whole word would, and each piece can use the cache. */
 #include "runtime/tokenizer_internal.h"
 
-#define QF_TOK_BPE_CACHE_MAX_WORD 256   /* HF caches words shorter than this (MAX_LENGTH) */
+#define QF_TOK_BPE_CACHE_MAX_WORD 256          /* HF caches words shorter than this (MAX_LENGTH) */
 #define QF_TOK_BPE_CACHE_MAX ((size_t)1 << 18) /* entries */
 #define QF_TOK_BPE_KEY_CHUNK ((size_t)1 << 16)
 #define QF_TOK_BPE_MAX_WORD ((size_t)1 << 30)
@@ -43,15 +43,15 @@ struct qf_tok_bpe_scratch {
     qf_bpe_merge *heap;
     size_t n_heap, cap_heap;
     qf_tok_buf tmp;
-    qf_strmap cache;      /* word -> offset in cache_ids of [count, ids...] */
+    qf_strmap cache; /* word -> offset in cache_ids of [count, ids...] */
     qf_tok_ids cache_ids;
     qf_bpe_key_chunk *keys;
 };
 
 /* ---- loading ------------------------------------------------------------------------- */
 
-static qf_status qf_bpe_opt_str(const qf_tok_ctx *c, const cJSON *model, const char *key, int keep_empty,
-                                char **out) {
+static qf_status qf_bpe_opt_str(const qf_tok_ctx *c, const cJSON *model, const char *key,
+                                int keep_empty, char **out) {
     *out = NULL;
     const cJSON *it = qf_tok_json_get(model, key);
     if (!it) return QF_STATUS_OK;
@@ -88,8 +88,8 @@ static qf_status qf_bpe_vocab(const qf_tok_ctx *c, const cJSON *vocab, qf_tok_bp
     size_t ids = b->n_ids ? (size_t)b->n_ids : 1;
     b->id_off = malloc(ids * sizeof *b->id_off);
     b->id_len = calloc(ids, sizeof *b->id_len);
-    QF_RETURN_IF(!b->id_off || !b->id_len, QF_STATUS_NOMEM, "'%s': out of memory for the vocabulary",
-                 c->name);
+    QF_RETURN_IF(!b->id_off || !b->id_len, QF_STATUS_NOMEM,
+                 "'%s': out of memory for the vocabulary", c->name);
     for (size_t i = 0; i < ids; i++) b->id_off[i] = SIZE_MAX;
     for (const cJSON *it = vocab->child; it; it = it->next) {
         size_t len = strlen(it->string), off = b->strings.len;
@@ -129,7 +129,8 @@ static qf_status qf_bpe_merge_pair(const qf_tok_ctx *c, const cJSON *m, size_t r
     const cJSON *a = cJSON_IsArray(m) ? m->child : NULL;
     const cJSON *z = a ? a->next : NULL;
     QF_RETURN_IF(!cJSON_IsString(a) || !cJSON_IsString(z) || z->next, QF_STATUS_FORMAT,
-                 "'%s': model.merges[%zu] is neither a string nor a pair of strings", c->name, rank);
+                 "'%s': model.merges[%zu] is neither a string nor a pair of strings", c->name,
+                 rank);
     *l = a->valuestring;
     *ll = strlen(a->valuestring);
     *r = z->valuestring;
@@ -157,8 +158,10 @@ static qf_status qf_bpe_merges(const qf_tok_ctx *c, const cJSON *merges, qf_tok_
         }
         int32_t a = qf_bpe_lookup(b, l, ll), z = qf_bpe_lookup(b, r, rl);
         if (a < 0 || z < 0 || rl < plen) {
-            st = qf_error_set(QF_STATUS_FORMAT, "'%s': model.merges[%zu]: token '%.*s' is not in the "
-                              "vocabulary", c->name, rank, (int)(a < 0 ? ll : rl), a < 0 ? l : r);
+            st = qf_error_set(QF_STATUS_FORMAT,
+                              "'%s': model.merges[%zu]: token '%.*s' is not in the "
+                              "vocabulary",
+                              c->name, rank, (int)(a < 0 ? ll : rl), a < 0 ? l : r);
             break;
         }
         joined.len = 0;
@@ -167,8 +170,10 @@ static qf_status qf_bpe_merges(const qf_tok_ctx *c, const cJSON *merges, qf_tok_
         if (st != QF_STATUS_OK) break;
         int32_t merged = qf_bpe_lookup(b, joined.p, joined.len);
         if (merged < 0) {
-            st = qf_error_set(QF_STATUS_FORMAT, "'%s': model.merges[%zu]: merged token '%.*s' is not "
-                              "in the vocabulary", c->name, rank, (int)joined.len, joined.p);
+            st = qf_error_set(QF_STATUS_FORMAT,
+                              "'%s': model.merges[%zu]: merged token '%.*s' is not "
+                              "in the vocabulary",
+                              c->name, rank, (int)joined.len, joined.p);
             break;
         }
         /* a repeated pair keeps the last rank, as HF's HashMap collect does */
@@ -187,7 +192,8 @@ qf_status qf_tok_bpe_parse(const qf_tok_ctx *c, const cJSON *model, qf_tok_bpe *
         st = qf_error_set(QF_STATUS_UNSUPPORTED,
                           "'%s': BPE dropout is not supported (it makes encoding random)", c->name);
     if (st == QF_STATUS_OK) st = qf_bpe_opt_str(c, model, "unk_token", 1, &b->unk_token);
-    if (st == QF_STATUS_OK) st = qf_bpe_opt_str(c, model, "continuing_subword_prefix", 0, &b->prefix);
+    if (st == QF_STATUS_OK)
+        st = qf_bpe_opt_str(c, model, "continuing_subword_prefix", 0, &b->prefix);
     if (st == QF_STATUS_OK) st = qf_bpe_opt_str(c, model, "end_of_word_suffix", 0, &b->suffix);
     if (st == QF_STATUS_OK) st = qf_tok_json_bool(c, model, "fuse_unk", "model", 0, &b->fuse_unk);
     if (st == QF_STATUS_OK)
@@ -214,7 +220,8 @@ qf_status qf_tok_bpe_parse(const qf_tok_ctx *c, const cJSON *model, qf_tok_bpe *
 }
 
 qf_status qf_tok_bpe_index_pairs(qf_tok_bpe *b) {
-    if (b->prefix || b->suffix) return QF_STATUS_OK; /* merged strings are not plain concatenations */
+    if (b->prefix || b->suffix)
+        return QF_STATUS_OK; /* merged strings are not plain concatenations */
     QF_FORWARD(qf_u64map_init(&b->pairs, b->vocab.count * 4));
     for (int64_t id = 0; id < b->n_ids; id++) {
         if (b->id_off[id] == SIZE_MAX) continue;
@@ -317,10 +324,13 @@ static qf_bpe_merge qf_heap_pop(qf_tok_bpe_scratch *s) {
 }
 
 /* Queues the merge of the pair starting at `pos` (left id a, right id z), if any. */
-static qf_status qf_queue_pair(const qf_tok_bpe *b, qf_tok_bpe_scratch *s, size_t pos, int32_t a, int32_t z) {
+static qf_status qf_queue_pair(const qf_tok_bpe *b, qf_tok_bpe_scratch *s, size_t pos, int32_t a,
+                               int32_t z) {
     uint64_t v;
-    if (!qf_u64map_get(&b->merges, (uint64_t)(uint32_t)a << 32 | (uint32_t)z, &v)) return QF_STATUS_OK;
-    return qf_heap_push(s, (qf_bpe_merge){(uint32_t)(v >> 32), (uint32_t)pos, (int32_t)(uint32_t)v});
+    if (!qf_u64map_get(&b->merges, (uint64_t)(uint32_t)a << 32 | (uint32_t)z, &v))
+        return QF_STATUS_OK;
+    return qf_heap_push(s,
+                        (qf_bpe_merge){(uint32_t)(v >> 32), (uint32_t)pos, (int32_t)(uint32_t)v});
 }
 
 static qf_status qf_merge_all(const qf_tok_bpe *b, qf_tok_bpe_scratch *s) {
@@ -334,7 +344,8 @@ static qf_status qf_merge_all(const qf_tok_bpe *b, qf_tok_bpe_scratch *s) {
         if (cur->len == 0 || cur->next < 0) continue;
         qf_bpe_symbol right = sym[cur->next];
         uint64_t v;
-        if (!qf_u64map_get(&b->merges, (uint64_t)(uint32_t)cur->id << 32 | (uint32_t)right.id, &v) ||
+        if (!qf_u64map_get(&b->merges, (uint64_t)(uint32_t)cur->id << 32 | (uint32_t)right.id,
+                           &v) ||
             (int32_t)(uint32_t)v != top.new_id)
             continue; /* an expired queue entry */
         sym[cur->next].len = 0;
@@ -342,7 +353,8 @@ static qf_status qf_merge_all(const qf_tok_bpe *b, qf_tok_bpe_scratch *s) {
         cur->len += right.len;
         cur->next = right.next;
         if (right.next >= 0) sym[right.next].prev = (int32_t)top.pos;
-        if (cur->prev >= 0) QF_FORWARD(qf_queue_pair(b, s, (size_t)cur->prev, sym[cur->prev].id, cur->id));
+        if (cur->prev >= 0)
+            QF_FORWARD(qf_queue_pair(b, s, (size_t)cur->prev, sym[cur->prev].id, cur->id));
         if (cur->next >= 0) QF_FORWARD(qf_queue_pair(b, s, top.pos, cur->id, sym[cur->next].id));
     }
     return QF_STATUS_OK;
@@ -363,9 +375,10 @@ static qf_status qf_sym_add(qf_tok_bpe_scratch *s, int32_t id, size_t len) {
 }
 
 /* merge_word: the word's characters as symbols, then merge_all. */
-static qf_status qf_merge_word(const qf_tok_bpe *b, qf_tok_bpe_scratch *s, const char *w, size_t len) {
+static qf_status qf_merge_word(const qf_tok_bpe *b, qf_tok_bpe_scratch *s, const char *w,
+                               size_t len) {
     s->n_sym = 0;
-    int32_t unk = -1; /* a pending unk symbol... */
+    int32_t unk = -1;   /* a pending unk symbol... */
     size_t unk_len = 0; /* ...covering this many bytes */
     for (size_t i = 0; i < len;) {
         uint32_t cp;
@@ -374,9 +387,11 @@ static qf_status qf_merge_word(const qf_tok_bpe *b, qf_tok_bpe_scratch *s, const
         size_t tl = cl;
         if ((b->prefix && i > 0) || (b->suffix && i + cl == len)) {
             s->tmp.len = 0;
-            if (b->prefix && i > 0) QF_FORWARD(qf_tok_buf_append(&s->tmp, b->prefix, strlen(b->prefix)));
+            if (b->prefix && i > 0)
+                QF_FORWARD(qf_tok_buf_append(&s->tmp, b->prefix, strlen(b->prefix)));
             QF_FORWARD(qf_tok_buf_append(&s->tmp, w + i, cl));
-            if (b->suffix && i + cl == len) QF_FORWARD(qf_tok_buf_append(&s->tmp, b->suffix, strlen(b->suffix)));
+            if (b->suffix && i + cl == len)
+                QF_FORWARD(qf_tok_buf_append(&s->tmp, b->suffix, strlen(b->suffix)));
             t = s->tmp.p;
             tl = s->tmp.len;
         }
@@ -428,8 +443,8 @@ static const char *qf_cache_key(qf_tok_bpe_scratch *s, const char *w, size_t len
 }
 
 /* Encodes one word (or one piece of a cut word), through the cache. */
-static qf_status qf_bpe_encode_piece(const qf_tok_bpe *b, qf_tok_bpe_scratch *s, const char *w, size_t len,
-                                     qf_tok_ids *out) {
+static qf_status qf_bpe_encode_piece(const qf_tok_bpe *b, qf_tok_bpe_scratch *s, const char *w,
+                                     size_t len, qf_tok_ids *out) {
     int32_t id;
     int cacheable = len < QF_TOK_BPE_CACHE_MAX_WORD;
     if (cacheable && qf_strmap_get(&s->cache, w, len, &id)) {
@@ -452,8 +467,8 @@ static qf_status qf_bpe_encode_piece(const qf_tok_bpe *b, qf_tok_bpe_scratch *s,
 }
 
 /* Encodes a long word piece by piece, cut where no merge can cross (see the top). */
-static qf_status qf_bpe_encode_cut(const qf_tok_bpe *b, qf_tok_bpe_scratch *s, const char *w, size_t len,
-                                   qf_tok_ids *out) {
+static qf_status qf_bpe_encode_cut(const qf_tok_bpe *b, qf_tok_bpe_scratch *s, const char *w,
+                                   size_t len, qf_tok_ids *out) {
     uint32_t prev;
     size_t start = 0, i = qf_utf8_decode(w, &prev);
     int32_t id;

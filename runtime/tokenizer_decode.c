@@ -12,21 +12,26 @@ static qf_status qf_dec_add(const qf_tok_ctx *c, const cJSON *j, int depth, qf_t
         const cJSON *list = qf_tok_json_get(j, "decoders");
         QF_RETURN_IF(!cJSON_IsArray(list), QF_STATUS_FORMAT,
                      "'%s': decoder Sequence has no 'decoders' array", c->name);
-        for (const cJSON *it = list->child; it; it = it->next) QF_FORWARD(qf_dec_add(c, it, depth + 1, d));
+        for (const cJSON *it = list->child; it; it = it->next)
+            QF_FORWARD(qf_dec_add(c, it, depth + 1, d));
         return QF_STATUS_OK;
     }
     static const struct {
         const char *type;
         qf_tok_dec_kind kind;
-    } kinds[] = {{"ByteLevel", QF_TOK_DEC_BYTE_LEVEL}, {"Replace", QF_TOK_DEC_REPLACE},
-                 {"ByteFallback", QF_TOK_DEC_BYTE_FALLBACK}, {"Fuse", QF_TOK_DEC_FUSE},
-                 {"Strip", QF_TOK_DEC_STRIP}, {"Metaspace", QF_TOK_DEC_METASPACE}};
+    } kinds[] = {{"ByteLevel", QF_TOK_DEC_BYTE_LEVEL},
+                 {"Replace", QF_TOK_DEC_REPLACE},
+                 {"ByteFallback", QF_TOK_DEC_BYTE_FALLBACK},
+                 {"Fuse", QF_TOK_DEC_FUSE},
+                 {"Strip", QF_TOK_DEC_STRIP},
+                 {"Metaspace", QF_TOK_DEC_METASPACE}};
     size_t k = 0;
     while (k < sizeof kinds / sizeof kinds[0] && strcmp(kinds[k].type, type) != 0) k++;
-    QF_RETURN_IF(k == sizeof kinds / sizeof kinds[0], QF_STATUS_UNSUPPORTED,
-                 "'%s': decoder type '%s' is not supported (supported: Sequence, ByteLevel, Replace, "
-                 "ByteFallback, Fuse, Strip, Metaspace)",
-                 c->name, type);
+    QF_RETURN_IF(
+        k == sizeof kinds / sizeof kinds[0], QF_STATUS_UNSUPPORTED,
+        "'%s': decoder type '%s' is not supported (supported: Sequence, ByteLevel, Replace, "
+        "ByteFallback, Fuse, Strip, Metaspace)",
+        c->name, type);
     QF_RETURN_IF(d->n >= QF_TOK_MAX_STEPS, QF_STATUS_UNSUPPORTED,
                  "'%s': decoder has more than %d steps", c->name, QF_TOK_MAX_STEPS);
     qf_tok_dec_step *steps = realloc(d->steps, (d->n + 1) * sizeof *steps);
@@ -44,7 +49,8 @@ static qf_status qf_dec_add(const qf_tok_ctx *c, const cJSON *j, int depth, qf_t
         s->text = malloc(s->text_len + 1);
         QF_RETURN_IF(!s->text, QF_STATUS_NOMEM, "'%s': out of memory", c->name);
         memcpy(s->text, content, s->text_len + 1);
-        return qf_tok_regex_compile(c->name, "decoder Replace", pattern, strlen(pattern), literal, &s->re);
+        return qf_tok_regex_compile(c->name, "decoder Replace", pattern, strlen(pattern), literal,
+                                    &s->re);
     }
     if (s->kind == QF_TOK_DEC_STRIP || s->kind == QF_TOK_DEC_METASPACE) {
         const char *ch;
@@ -56,7 +62,8 @@ static qf_status qf_dec_add(const qf_tok_ctx *c, const cJSON *j, int depth, qf_t
     }
     if (s->kind == QF_TOK_DEC_STRIP) {
         const cJSON *a = qf_tok_json_get(j, "start"), *b = qf_tok_json_get(j, "stop");
-        QF_RETURN_IF(!a || !b, QF_STATUS_FORMAT, "'%s': decoder Strip needs 'start' and 'stop'", c->name);
+        QF_RETURN_IF(!a || !b, QF_STATUS_FORMAT, "'%s': decoder Strip needs 'start' and 'stop'",
+                     c->name);
         QF_FORWARD(qf_tok_json_uint(c, a, "decoder Strip start", 1e9, &s->start));
         QF_FORWARD(qf_tok_json_uint(c, b, "decoder Strip stop", 1e9, &s->stop));
     }
@@ -67,7 +74,8 @@ static qf_status qf_dec_add(const qf_tok_ctx *c, const cJSON *j, int depth, qf_t
                          "'%s': decoder Metaspace prepend_scheme must be a string", c->name);
             s->prepend = strcmp(scheme->valuestring, "never") != 0;
         } else {
-            QF_FORWARD(qf_tok_json_bool(c, j, "add_prefix_space", "decoder Metaspace", 1, &s->prepend));
+            QF_FORWARD(
+                qf_tok_json_bool(c, j, "add_prefix_space", "decoder Metaspace", 1, &s->prepend));
         }
     }
     return QF_STATUS_OK;
@@ -94,7 +102,9 @@ void qf_tok_decoder_free(qf_tok_decoder *d) {
 
 /* ---- steps: each reads `in` and appends the new token list to `out` -------------------- */
 
-static const char *qf_piece(const qf_tok_pieces *p, size_t i) { return p->text.p + p->v[i].off; }
+static const char *qf_piece(const qf_tok_pieces *p, size_t i) {
+    return p->text.p + p->v[i].off;
+}
 
 static qf_status qf_dec_byte_level(const qf_tok_pieces *in, qf_tok_buf *bytes, qf_tok_pieces *out) {
     bytes->len = 0;
@@ -107,8 +117,10 @@ static qf_status qf_dec_byte_level(const qf_tok_pieces *in, qf_tok_buf *bytes, q
             k += qf_utf8_decode(t + k, &cp);
             int b = qf_tok_byte_level_byte(cp);
             char byte = (char)b;
-            if (b < 0) mapped = 0;
-            else QF_FORWARD(qf_tok_buf_append(bytes, &byte, 1));
+            if (b < 0)
+                mapped = 0;
+            else
+                QF_FORWARD(qf_tok_buf_append(bytes, &byte, 1));
         }
         if (!mapped) {
             bytes->len = start; /* a character outside the map: the token's own bytes */
@@ -143,13 +155,15 @@ static qf_status qf_dec_flush_bytes(qf_tok_buf *bytes, qf_tok_pieces *out) {
     if (qf_utf8_valid_prefix(bytes->p, bytes->len) == bytes->len) {
         QF_FORWARD(qf_tok_pieces_add(out, bytes->p, bytes->len, 0));
     } else {
-        for (size_t i = 0; i < bytes->len; i++) QF_FORWARD(qf_tok_pieces_add(out, "\xEF\xBF\xBD", 3, 0));
+        for (size_t i = 0; i < bytes->len; i++)
+            QF_FORWARD(qf_tok_pieces_add(out, "\xEF\xBF\xBD", 3, 0));
     }
     bytes->len = 0;
     return QF_STATUS_OK;
 }
 
-static qf_status qf_dec_byte_fallback(const qf_tok_pieces *in, qf_tok_buf *bytes, qf_tok_pieces *out) {
+static qf_status qf_dec_byte_fallback(const qf_tok_pieces *in, qf_tok_buf *bytes,
+                                      qf_tok_pieces *out) {
     bytes->len = 0;
     for (size_t i = 0; i < in->n; i++) {
         int b = qf_fallback_byte(qf_piece(in, i), in->v[i].len);
@@ -164,7 +178,8 @@ static qf_status qf_dec_byte_fallback(const qf_tok_pieces *in, qf_tok_buf *bytes
     return qf_dec_flush_bytes(bytes, out);
 }
 
-static qf_status qf_dec_strip(const qf_tok_dec_step *st, const char *t, size_t len, qf_tok_pieces *out) {
+static qf_status qf_dec_strip(const qf_tok_dec_step *st, const char *t, size_t len,
+                              qf_tok_pieces *out) {
     size_t nchars = 0;
     for (size_t k = 0; k < len; nchars++) {
         uint32_t cp;
@@ -196,15 +211,18 @@ static qf_status qf_dec_metaspace(const qf_tok_dec_step *st, const char *t, size
     for (size_t k = 0; k < len;) {
         uint32_t cp;
         size_t n = qf_utf8_decode(t + k, &cp);
-        if (cp != st->cp) QF_FORWARD(qf_tok_buf_append(tmp, t + k, n));
-        else if (!(first && st->prepend)) QF_FORWARD(qf_tok_buf_append(tmp, " ", 1));
+        if (cp != st->cp)
+            QF_FORWARD(qf_tok_buf_append(tmp, t + k, n));
+        else if (!(first && st->prepend))
+            QF_FORWARD(qf_tok_buf_append(tmp, " ", 1));
         k += n;
     }
     return qf_tok_pieces_add(out, tmp->p ? tmp->p : "", tmp->len, 0);
 }
 
-static qf_status qf_dec_step(const qf_tok_dec_step *st, qf_tok_match_ctx *mc, const qf_tok_pieces *in,
-                             qf_tok_buf *tmp, qf_tok_spans *sp, qf_tok_pieces *out) {
+static qf_status qf_dec_step(const qf_tok_dec_step *st, qf_tok_match_ctx *mc,
+                             const qf_tok_pieces *in, qf_tok_buf *tmp, qf_tok_spans *sp,
+                             qf_tok_pieces *out) {
     switch (st->kind) {
     case QF_TOK_DEC_BYTE_LEVEL:
         return qf_dec_byte_level(in, tmp, out);
@@ -212,7 +230,8 @@ static qf_status qf_dec_step(const qf_tok_dec_step *st, qf_tok_match_ctx *mc, co
         return qf_dec_byte_fallback(in, tmp, out);
     case QF_TOK_DEC_FUSE:
         tmp->len = 0;
-        for (size_t i = 0; i < in->n; i++) QF_FORWARD(qf_tok_buf_append(tmp, qf_piece(in, i), in->v[i].len));
+        for (size_t i = 0; i < in->n; i++)
+            QF_FORWARD(qf_tok_buf_append(tmp, qf_piece(in, i), in->v[i].len));
         return qf_tok_pieces_add(out, tmp->p ? tmp->p : "", tmp->len, 0);
     case QF_TOK_DEC_REPLACE:
         for (size_t i = 0; i < in->n; i++) {
@@ -228,7 +247,8 @@ static qf_status qf_dec_step(const qf_tok_dec_step *st, qf_tok_match_ctx *mc, co
         }
         return QF_STATUS_OK;
     case QF_TOK_DEC_STRIP:
-        for (size_t i = 0; i < in->n; i++) QF_FORWARD(qf_dec_strip(st, qf_piece(in, i), in->v[i].len, out));
+        for (size_t i = 0; i < in->n; i++)
+            QF_FORWARD(qf_dec_strip(st, qf_piece(in, i), in->v[i].len, out));
         return QF_STATUS_OK;
     case QF_TOK_DEC_METASPACE:
         for (size_t i = 0; i < in->n; i++)

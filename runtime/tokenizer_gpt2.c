@@ -20,10 +20,11 @@ static const char qf_gpt2_components[] =
     "\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":true,"
     "\"use_regex\":true}}";
 
-static qf_status qf_gpt2_read(const char *dir, const char *file, char **text, size_t *len, char *path,
-                              size_t path_size) {
+static qf_status qf_gpt2_read(const char *dir, const char *file, char **text, size_t *len,
+                              char *path, size_t path_size) {
     int n = snprintf(path, path_size, "%s/%s", dir, file);
-    QF_RETURN_IF(n < 0 || (size_t)n >= path_size, QF_STATUS_INVALID_ARG, "'%s': path too long", dir);
+    QF_RETURN_IF(n < 0 || (size_t)n >= path_size, QF_STATUS_INVALID_ARG, "'%s': path too long",
+                 dir);
     QF_FORWARD(qf_file_read_all(path, QF_TOK_MAX_JSON_BYTES, text, len));
     size_t ok = qf_utf8_valid_prefix(*text, *len);
     if (ok != *len) {
@@ -62,7 +63,8 @@ static qf_status qf_gpt2_eot(const char *dir, const cJSON *vocab, cJSON *added, 
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(vocab, QF_GPT2_EOT);
     if (!cJSON_IsNumber(v)) return QF_STATUS_OK;
     cJSON *t = cJSON_CreateObject();
-    int ok = t && cJSON_AddItemToArray(added, t) && cJSON_AddNumberToObject(t, "id", v->valuedouble) &&
+    int ok = t && cJSON_AddItemToArray(added, t) &&
+             cJSON_AddNumberToObject(t, "id", v->valuedouble) &&
              cJSON_AddStringToObject(t, "content", QF_GPT2_EOT) &&
              cJSON_AddBoolToObject(t, "single_word", 0) && cJSON_AddBoolToObject(t, "lstrip", 0) &&
              cJSON_AddBoolToObject(t, "rstrip", 0) && cJSON_AddBoolToObject(t, "normalized", 0) &&

@@ -28,14 +28,14 @@
 #include "runtime/tokenizer.h"
 
 /* ---- hard limits (hostile files and inputs) ------------------------------------------ */
-#define QF_TOK_MAX_JSON_BYTES ((size_t)1 << 30)  /* tokenizer.json, vocab.json, merges.txt */
+#define QF_TOK_MAX_JSON_BYTES ((size_t)1 << 30)    /* tokenizer.json, vocab.json, merges.txt */
 #define QF_TOK_MAX_CONFIG_BYTES ((size_t)64 << 20) /* tokenizer_config.json */
-#define QF_TOK_MAX_VOCAB ((size_t)1 << 24)        /* ids are < 2^24 */
-#define QF_TOK_MAX_TOKEN_BYTES 4096               /* one vocabulary/added token string */
-#define QF_TOK_MAX_DEPTH 8                        /* nested Sequence normalizers/pre-tokenizers/decoders */
-#define QF_TOK_MAX_STEPS 64                       /* steps of one flattened Sequence */
-#define QF_TOK_MAX_TEXT_BYTES ((size_t)1 << 30)   /* one encode() input */
-#define QF_TOK_MAX_TEMPLATE_IDS 64                /* special ids one template adds */
+#define QF_TOK_MAX_VOCAB ((size_t)1 << 22)         /* ids are < 2^22 (real files: < 2^18) */
+#define QF_TOK_MAX_TOKEN_BYTES 4096                /* one vocabulary/added token string */
+#define QF_TOK_MAX_DEPTH 8  /* nested Sequence normalizers/pre-tokenizers/decoders */
+#define QF_TOK_MAX_STEPS 64 /* steps of one flattened Sequence */
+#define QF_TOK_MAX_TEXT_BYTES ((size_t)1 << 30) /* one encode() input */
+#define QF_TOK_MAX_TEMPLATE_IDS 64              /* special ids one template adds */
 
 /* ---- small growable buffers ---------------------------------------------------------- */
 typedef struct qf_tok_buf {
@@ -116,13 +116,13 @@ typedef struct qf_tok_regex {
 
 /* Compiles an Oniguruma-syntax pattern as the HF library uses it (Unicode classes for
  * \s \S \w \W), or a literal string when literal != 0. `what` names the field in errors. */
-qf_status qf_tok_regex_compile(const char *name, const char *what, const char *pattern,
-                               size_t len, int literal, qf_tok_regex *out);
+qf_status qf_tok_regex_compile(const char *name, const char *what, const char *pattern, size_t len,
+                               int literal, qf_tok_regex *out);
 void qf_tok_regex_free(qf_tok_regex *r);
 /* Appends the spans of s (matches and the gaps between them) to out, with the
  * non-overlapping, leftmost-first iteration of onig's find_iter. */
-qf_status qf_tok_regex_spans(const qf_tok_regex *r, qf_tok_match_ctx *c, const char *s,
-                             size_t len, qf_tok_spans *out);
+qf_status qf_tok_regex_spans(const qf_tok_regex *r, qf_tok_match_ctx *c, const char *s, size_t len,
+                             qf_tok_spans *out);
 
 /* ---- JSON helpers (tokenizer.c) ------------------------------------------------------ */
 /* Load context: the file name used in every message. */
@@ -136,11 +136,11 @@ const cJSON *qf_tok_json_get(const cJSON *obj, const char *key);
 qf_status qf_tok_json_type(const qf_tok_ctx *c, const cJSON *obj, const char *what,
                            const char **type);
 /* Optional boolean (default when absent/null); error when present with another type. */
-qf_status qf_tok_json_bool(const qf_tok_ctx *c, const cJSON *obj, const char *key,
-                           const char *what, int dflt, int *out);
+qf_status qf_tok_json_bool(const qf_tok_ctx *c, const cJSON *obj, const char *key, const char *what,
+                           int dflt, int *out);
 /* Required string field; error when absent or not a string. */
-qf_status qf_tok_json_str(const qf_tok_ctx *c, const cJSON *obj, const char *key,
-                          const char *what, const char **out);
+qf_status qf_tok_json_str(const qf_tok_ctx *c, const cJSON *obj, const char *key, const char *what,
+                          const char **out);
 /* Non-negative integer below `limit`. */
 qf_status qf_tok_json_uint(const qf_tok_ctx *c, const cJSON *it, const char *what, double limit,
                            int64_t *out);
@@ -232,9 +232,9 @@ int qf_tok_byte_level_byte(uint32_t cp);
 
 /* ---- BPE model (tokenizer_bpe.c) ----------------------------------------------------- */
 typedef struct qf_tok_bpe {
-    qf_strmap vocab;  /* token string -> id; keys point into strings */
+    qf_strmap vocab; /* token string -> id; keys point into strings */
     qf_tok_buf strings;
-    size_t *id_off;   /* (max_id + 1) offsets into strings; SIZE_MAX: no token */
+    size_t *id_off; /* (max_id + 1) offsets into strings; SIZE_MAX: no token */
     uint32_t *id_len;
     int64_t n_ids;    /* max vocabulary id + 1 */
     qf_u64map merges; /* (left id << 32 | right id) -> (rank << 32 | merged id) */
@@ -266,7 +266,7 @@ typedef struct qf_tok_added_token {
     char *content;
     size_t len;
     int32_t id;
-    uint8_t single_word, lstrip, rstrip, normalized, special;
+    uint8_t single_word, lstrip, rstrip, normalized;
 } qf_tok_added_token;
 
 /* Leftmost-longest matcher over a set of strings. */
@@ -281,6 +281,7 @@ typedef struct qf_tok_matcher {
 typedef struct qf_tok_added {
     qf_tok_added_token *tokens;
     size_t n;
+    qf_strmap index;     /* content -> index in tokens */
     char **norm_content; /* normalized content of tokens with normalized=true */
     size_t *norm_len;
     qf_tok_matcher raw;  /* tokens with normalized=false, matched on the input text */
@@ -325,7 +326,7 @@ typedef struct qf_tok_dec_step {
     qf_tok_regex re; /* Replace */
     char *text;      /* Replace: the replacement */
     size_t text_len;
-    uint32_t cp;     /* Strip: content; Metaspace: replacement */
+    uint32_t cp; /* Strip: content; Metaspace: replacement */
     int64_t start, stop;
     int prepend; /* Metaspace: prepend_scheme != never */
 } qf_tok_dec_step;

@@ -34,7 +34,8 @@ static qf_status qf_norm_add(const qf_tok_ctx *c, const cJSON *j, int depth, qf_
         const cJSON *list = qf_tok_json_get(j, "normalizers");
         QF_RETURN_IF(!cJSON_IsArray(list), QF_STATUS_FORMAT,
                      "'%s': normalizer Sequence has no 'normalizers' array", c->name);
-        for (const cJSON *it = list->child; it; it = it->next) QF_FORWARD(qf_norm_add(c, it, depth + 1, n));
+        for (const cJSON *it = list->child; it; it = it->next)
+            QF_FORWARD(qf_norm_add(c, it, depth + 1, n));
         return QF_STATUS_OK;
     }
     static const struct {
@@ -68,13 +69,14 @@ static qf_status qf_norm_add(const qf_tok_ctx *c, const cJSON *j, int depth, qf_
         QF_FORWARD(qf_norm_push(c, n, &s));
         s->kind = QF_TOK_NORM_REPLACE;
         QF_FORWARD(qf_norm_text(c, s, content));
-        return qf_tok_regex_compile(c->name, "normalizer Replace", pattern, strlen(pattern), literal,
-                                    &s->re);
+        return qf_tok_regex_compile(c->name, "normalizer Replace", pattern, strlen(pattern),
+                                    literal, &s->re);
     }
-    return qf_error_set(QF_STATUS_UNSUPPORTED,
-                        "'%s': normalizer type '%s' is not supported (supported: Sequence, NFC, NFD, "
-                        "NFKC, NFKD, Prepend, Replace, Lowercase)",
-                        c->name, type);
+    return qf_error_set(
+        QF_STATUS_UNSUPPORTED,
+        "'%s': normalizer type '%s' is not supported (supported: Sequence, NFC, NFD, "
+        "NFKC, NFKD, Prepend, Replace, Lowercase)",
+        c->name, type);
 }
 
 qf_status qf_tok_normalizer_parse(const qf_tok_ctx *c, const cJSON *j, qf_tok_normalizer *out) {
@@ -95,14 +97,18 @@ void qf_tok_normalizer_free(qf_tok_normalizer *n) {
     memset(n, 0, sizeof *n);
 }
 
-static qf_status qf_norm_unicode(qf_tok_norm_kind kind, const char *s, size_t len, qf_tok_buf *out) {
+static qf_status qf_norm_unicode(qf_tok_norm_kind kind, const char *s, size_t len,
+                                 qf_tok_buf *out) {
     size_t i = 0;
     while (i < len && (unsigned char)s[i] < 0x80) i++;
     if (i == len) return qf_tok_buf_append(out, s, len); /* ASCII is invariant */
-    QF_RETURN_IF(len > (size_t)PTRDIFF_MAX, QF_STATUS_NOMEM, "tokenizer: text too long to normalize");
+    QF_RETURN_IF(len > (size_t)PTRDIFF_MAX, QF_STATUS_NOMEM,
+                 "tokenizer: text too long to normalize");
     int opts = UTF8PROC_STABLE;
-    if (kind == QF_TOK_NORM_NFC || kind == QF_TOK_NORM_NFKC) opts |= UTF8PROC_COMPOSE;
-    else opts |= UTF8PROC_DECOMPOSE;
+    if (kind == QF_TOK_NORM_NFC || kind == QF_TOK_NORM_NFKC)
+        opts |= UTF8PROC_COMPOSE;
+    else
+        opts |= UTF8PROC_DECOMPOSE;
     if (kind == QF_TOK_NORM_NFKC || kind == QF_TOK_NORM_NFKD) opts |= UTF8PROC_COMPAT;
     utf8proc_uint8_t *res = NULL;
     utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &res,

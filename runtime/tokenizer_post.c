@@ -15,7 +15,8 @@ int32_t qf_tok_token_id(const qf_tok_added *a, const qf_tok_bpe *b, const char *
 
 static qf_status qf_post_push(const qf_tok_ctx *c, int32_t *ids, size_t *n, int32_t id) {
     QF_RETURN_IF(*n >= QF_TOK_MAX_TEMPLATE_IDS, QF_STATUS_UNSUPPORTED,
-                 "'%s': post_processor adds more than %d special tokens", c->name, QF_TOK_MAX_TEMPLATE_IDS);
+                 "'%s': post_processor adds more than %d special tokens", c->name,
+                 QF_TOK_MAX_TEMPLATE_IDS);
     ids[(*n)++] = id;
     return QF_STATUS_OK;
 }
@@ -31,7 +32,8 @@ static qf_status qf_post_template(const qf_tok_ctx *c, const cJSON *j, int32_t *
                  "'%s': post_processor special_tokens must be an object", c->name);
     int seen_seq = 0;
     for (const cJSON *it = single->child; it; it = it->next) {
-        const cJSON *seq = qf_tok_json_get(it, "Sequence"), *sp = qf_tok_json_get(it, "SpecialToken");
+        const cJSON *seq = qf_tok_json_get(it, "Sequence"),
+                    *sp = qf_tok_json_get(it, "SpecialToken");
         if (seq) {
             const char *id;
             QF_FORWARD(qf_tok_json_str(c, seq, "id", "post_processor Sequence", &id));
@@ -41,29 +43,37 @@ static qf_status qf_post_template(const qf_tok_ctx *c, const cJSON *j, int32_t *
             continue;
         }
         QF_RETURN_IF(!sp, QF_STATUS_FORMAT,
-                     "'%s': post_processor template piece is neither Sequence nor SpecialToken", c->name);
+                     "'%s': post_processor template piece is neither Sequence nor SpecialToken",
+                     c->name);
         const char *name;
         QF_FORWARD(qf_tok_json_str(c, sp, "id", "post_processor SpecialToken", &name));
         const cJSON *entry = specials ? cJSON_GetObjectItemCaseSensitive(specials, name) : NULL;
         const cJSON *ids = entry ? qf_tok_json_get(entry, "ids") : NULL;
         QF_RETURN_IF(!cJSON_IsArray(ids), QF_STATUS_FORMAT,
-                     "'%s': post_processor special token '%s' has no ids in special_tokens", c->name, name);
+                     "'%s': post_processor special token '%s' has no ids in special_tokens",
+                     c->name, name);
         for (const cJSON *x = ids->child; x; x = x->next) {
             int64_t v;
-            QF_FORWARD(qf_tok_json_uint(c, x, "post_processor special token id", (double)QF_TOK_MAX_VOCAB, &v));
-            if (seen_seq) QF_FORWARD(qf_post_push(c, suf, n_suf, (int32_t)v));
-            else QF_FORWARD(qf_post_push(c, pre, n_pre, (int32_t)v));
+            QF_FORWARD(qf_tok_json_uint(c, x, "post_processor special token id",
+                                        (double)QF_TOK_MAX_VOCAB, &v));
+            if (seen_seq)
+                QF_FORWARD(qf_post_push(c, suf, n_suf, (int32_t)v));
+            else
+                QF_FORWARD(qf_post_push(c, pre, n_pre, (int32_t)v));
         }
     }
-    QF_RETURN_IF(!seen_seq, QF_STATUS_FORMAT, "'%s': post_processor 'single' template has no $A", c->name);
+    QF_RETURN_IF(!seen_seq, QF_STATUS_FORMAT, "'%s': post_processor 'single' template has no $A",
+                 c->name);
     return QF_STATUS_OK;
 }
 
 /* RobertaProcessing / BertProcessing: "cls": [token, id] before, "sep": [token, id] after. */
-static qf_status qf_post_cls_sep(const qf_tok_ctx *c, const cJSON *j, const char *key, int32_t *id) {
+static qf_status qf_post_cls_sep(const qf_tok_ctx *c, const cJSON *j, const char *key,
+                                 int32_t *id) {
     const cJSON *pair = qf_tok_json_get(j, key);
     const cJSON *v = cJSON_IsArray(pair) && pair->child ? pair->child->next : NULL;
-    QF_RETURN_IF(!v, QF_STATUS_FORMAT, "'%s': post_processor '%s' must be [token, id]", c->name, key);
+    QF_RETURN_IF(!v, QF_STATUS_FORMAT, "'%s': post_processor '%s' must be [token, id]", c->name,
+                 key);
     int64_t x;
     QF_FORWARD(qf_tok_json_uint(c, v, "post_processor id", (double)QF_TOK_MAX_VOCAB, &x));
     *id = (int32_t)x;
@@ -76,11 +86,13 @@ static qf_status qf_post_add(const qf_tok_ctx *c, const cJSON *j, int depth, qf_
     if (strcmp(type, "ByteLevel") == 0) return QF_STATUS_OK; /* offsets only */
     if (strcmp(type, "Sequence") == 0) {
         QF_RETURN_IF(depth >= QF_TOK_MAX_DEPTH, QF_STATUS_UNSUPPORTED,
-                     "'%s': post_processor Sequences nested deeper than %d", c->name, QF_TOK_MAX_DEPTH);
+                     "'%s': post_processor Sequences nested deeper than %d", c->name,
+                     QF_TOK_MAX_DEPTH);
         const cJSON *list = qf_tok_json_get(j, "processors");
         QF_RETURN_IF(!cJSON_IsArray(list), QF_STATUS_FORMAT,
                      "'%s': post_processor Sequence has no 'processors' array", c->name);
-        for (const cJSON *it = list->child; it; it = it->next) QF_FORWARD(qf_post_add(c, it, depth + 1, p));
+        for (const cJSON *it = list->child; it; it = it->next)
+            QF_FORWARD(qf_post_add(c, it, depth + 1, p));
         return QF_STATUS_OK;
     }
     int32_t pre[QF_TOK_MAX_TEMPLATE_IDS], suf[QF_TOK_MAX_TEMPLATE_IDS];
@@ -92,15 +104,17 @@ static qf_status qf_post_add(const qf_tok_ctx *c, const cJSON *j, int depth, qf_
         QF_FORWARD(qf_post_cls_sep(c, j, "sep", &suf[0]));
         n_pre = n_suf = 1;
     } else {
-        return qf_error_set(QF_STATUS_UNSUPPORTED,
-                            "'%s': post_processor type '%s' is not supported (supported: "
-                            "TemplateProcessing, ByteLevel, RobertaProcessing, BertProcessing, Sequence)",
-                            c->name, type);
+        return qf_error_set(
+            QF_STATUS_UNSUPPORTED,
+            "'%s': post_processor type '%s' is not supported (supported: "
+            "TemplateProcessing, ByteLevel, RobertaProcessing, BertProcessing, Sequence)",
+            c->name, type);
     }
     /* a later processor wraps what the earlier ones produced */
-    QF_RETURN_IF(p->n_prefix + n_pre > QF_TOK_MAX_TEMPLATE_IDS || p->n_suffix + n_suf > QF_TOK_MAX_TEMPLATE_IDS,
-                 QF_STATUS_UNSUPPORTED, "'%s': post_processor adds more than %d special tokens", c->name,
-                 QF_TOK_MAX_TEMPLATE_IDS);
+    QF_RETURN_IF(p->n_prefix + n_pre > QF_TOK_MAX_TEMPLATE_IDS ||
+                     p->n_suffix + n_suf > QF_TOK_MAX_TEMPLATE_IDS,
+                 QF_STATUS_UNSUPPORTED, "'%s': post_processor adds more than %d special tokens",
+                 c->name, QF_TOK_MAX_TEMPLATE_IDS);
     memmove(p->prefix + n_pre, p->prefix, p->n_prefix * sizeof *p->prefix);
     memcpy(p->prefix, pre, n_pre * sizeof *pre);
     p->n_prefix += n_pre;
@@ -112,14 +126,16 @@ static qf_status qf_post_add(const qf_tok_ctx *c, const cJSON *j, int depth, qf_
 /* tokenizer_config.json's bos_token / eos_token: a string or {"content": string}.
  * *present is 0 when absent or null; *id is -1 when the token is unknown. */
 static qf_status qf_config_token(const qf_tok_ctx *c, const cJSON *config, const char *key,
-                                 const qf_tok_added *a, const qf_tok_bpe *b, int *present, int32_t *id) {
+                                 const qf_tok_added *a, const qf_tok_bpe *b, int *present,
+                                 int32_t *id) {
     *present = 0;
     *id = -1;
     const cJSON *t = qf_tok_json_get(config, key);
     if (!t) return QF_STATUS_OK;
     if (cJSON_IsObject(t)) t = qf_tok_json_get(t, "content");
     QF_RETURN_IF(!cJSON_IsString(t), QF_STATUS_FORMAT,
-                 "'%s': tokenizer_config.json %s must be a string or an object with 'content'", c->name, key);
+                 "'%s': tokenizer_config.json %s must be a string or an object with 'content'",
+                 c->name, key);
     *present = 1;
     *id = qf_tok_token_id(a, b, t->valuestring, strlen(t->valuestring));
     return QF_STATUS_OK;
@@ -132,8 +148,8 @@ qf_status qf_tok_post_parse(const qf_tok_ctx *c, const cJSON *post, const cJSON 
     p->bos_id = p->n_prefix ? p->prefix[0] : -1;
     p->eos_id = p->n_suffix ? p->suffix[p->n_suffix - 1] : -1;
     if (!config) return QF_STATUS_OK;
-    QF_RETURN_IF(!cJSON_IsObject(config), QF_STATUS_FORMAT, "'%s': tokenizer_config.json is not an object",
-                 c->name);
+    QF_RETURN_IF(!cJSON_IsObject(config), QF_STATUS_FORMAT,
+                 "'%s': tokenizer_config.json is not an object", c->name);
     int has_bos, has_eos;
     int32_t bos, eos;
     QF_FORWARD(qf_config_token(c, config, "bos_token", a, b, &has_bos, &bos));
@@ -144,10 +160,14 @@ qf_status qf_tok_post_parse(const qf_tok_ctx *c, const cJSON *post, const cJSON 
     const cJSON *add_eos = qf_tok_json_get(config, "add_eos_token");
     if (!cJSON_IsBool(add_bos) && !cJSON_IsBool(add_eos)) return QF_STATUS_OK;
     int want_bos = cJSON_IsTrue(add_bos), want_eos = cJSON_IsTrue(add_eos);
-    QF_RETURN_IF(want_bos && p->bos_id < 0, QF_STATUS_FORMAT,
-                 "'%s': tokenizer_config.json sets add_bos_token but bos_token is missing or unknown", c->name);
-    QF_RETURN_IF(want_eos && p->eos_id < 0, QF_STATUS_FORMAT,
-                 "'%s': tokenizer_config.json sets add_eos_token but eos_token is missing or unknown", c->name);
+    QF_RETURN_IF(
+        want_bos && p->bos_id < 0, QF_STATUS_FORMAT,
+        "'%s': tokenizer_config.json sets add_bos_token but bos_token is missing or unknown",
+        c->name);
+    QF_RETURN_IF(
+        want_eos && p->eos_id < 0, QF_STATUS_FORMAT,
+        "'%s': tokenizer_config.json sets add_eos_token but eos_token is missing or unknown",
+        c->name);
     p->n_prefix = p->n_suffix = 0;
     if (want_bos) p->prefix[p->n_prefix++] = p->bos_id;
     if (want_eos) p->suffix[p->n_suffix++] = p->eos_id;

@@ -11,7 +11,7 @@ static const char qf_gpt2_regex[] =
 
 uint32_t qf_tok_byte_level_char(uint8_t b) {
     if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE) return b;
-    if (b <= 0x20) return 256u + b;              /* 0x00..0x20 -> U+0100..U+0120 */
+    if (b <= 0x20) return 256u + b;               /* 0x00..0x20 -> U+0100..U+0120 */
     if (b <= 0xA0) return 256u + 33 + (b - 0x7F); /* 0x7F..0xA0 -> U+0121..U+0142 */
     return 256u + 33 + 34;                        /* 0xAD -> U+0143 */
 }
@@ -29,11 +29,13 @@ static qf_status qf_pretok_add(const qf_tok_ctx *c, const cJSON *j, int depth, q
     QF_FORWARD(qf_tok_json_type(c, j, "pre_tokenizer", &type));
     if (strcmp(type, "Sequence") == 0) {
         QF_RETURN_IF(depth >= QF_TOK_MAX_DEPTH, QF_STATUS_UNSUPPORTED,
-                     "'%s': pre_tokenizer Sequences nested deeper than %d", c->name, QF_TOK_MAX_DEPTH);
+                     "'%s': pre_tokenizer Sequences nested deeper than %d", c->name,
+                     QF_TOK_MAX_DEPTH);
         const cJSON *list = qf_tok_json_get(j, "pretokenizers");
         QF_RETURN_IF(!cJSON_IsArray(list), QF_STATUS_FORMAT,
                      "'%s': pre_tokenizer Sequence has no 'pretokenizers' array", c->name);
-        for (const cJSON *it = list->child; it; it = it->next) QF_FORWARD(qf_pretok_add(c, it, depth + 1, p));
+        for (const cJSON *it = list->child; it; it = it->next)
+            QF_FORWARD(qf_pretok_add(c, it, depth + 1, p));
         return QF_STATUS_OK;
     }
     int known = strcmp(type, "Split") == 0 || strcmp(type, "ByteLevel") == 0 ||
@@ -64,29 +66,31 @@ static qf_status qf_pretok_add(const qf_tok_ctx *c, const cJSON *j, int depth, q
                      "'%s': pre_tokenizer Split behavior '%s' is not supported", c->name, behavior);
         s->behavior = (qf_tok_split_behavior)b;
         QF_FORWARD(qf_tok_json_bool(c, j, "invert", "pre_tokenizer Split", 0, &s->invert));
-        return qf_tok_regex_compile(c->name, "pre_tokenizer Split", pattern, strlen(pattern), literal,
-                                    &s->re);
+        return qf_tok_regex_compile(c->name, "pre_tokenizer Split", pattern, strlen(pattern),
+                                    literal, &s->re);
     }
     if (strcmp(type, "ByteLevel") == 0) {
         s->kind = QF_TOK_PRETOK_BYTE_LEVEL;
         QF_FORWARD(qf_tok_json_bool(c, j, "add_prefix_space", "pre_tokenizer ByteLevel", 1,
                                     &s->add_prefix_space));
-        QF_FORWARD(qf_tok_json_bool(c, j, "use_regex", "pre_tokenizer ByteLevel", 1, &s->use_regex));
+        QF_FORWARD(
+            qf_tok_json_bool(c, j, "use_regex", "pre_tokenizer ByteLevel", 1, &s->use_regex));
         if (!s->use_regex) return QF_STATUS_OK;
         return qf_tok_regex_compile(c->name, "pre_tokenizer ByteLevel", qf_gpt2_regex,
                                     strlen(qf_gpt2_regex), 0, &s->re);
     }
     if (strcmp(type, "Digits") == 0) {
         s->kind = QF_TOK_PRETOK_DIGITS;
-        return qf_tok_json_bool(c, j, "individual_digits", "pre_tokenizer Digits", 0, &s->individual);
+        return qf_tok_json_bool(c, j, "individual_digits", "pre_tokenizer Digits", 0,
+                                &s->individual);
     }
     s->kind = QF_TOK_PRETOK_METASPACE;
     const char *rep;
     QF_FORWARD(qf_tok_json_str(c, j, "replacement", "pre_tokenizer Metaspace", &rep));
     size_t rl = strlen(rep);
     QF_RETURN_IF(rl == 0 || rl > 4 || qf_utf8_decode(rep, &s->replacement_cp) != rl,
-                 QF_STATUS_FORMAT, "'%s': pre_tokenizer Metaspace replacement must be one character",
-                 c->name);
+                 QF_STATUS_FORMAT,
+                 "'%s': pre_tokenizer Metaspace replacement must be one character", c->name);
     memcpy(s->replacement, rep, rl);
     s->replacement_len = rl;
     QF_FORWARD(qf_tok_json_bool(c, j, "split", "pre_tokenizer Metaspace", 1, &s->split));
@@ -94,13 +98,17 @@ static qf_status qf_pretok_add(const qf_tok_ctx *c, const cJSON *j, int depth, q
     if (scheme) {
         QF_RETURN_IF(!cJSON_IsString(scheme), QF_STATUS_FORMAT,
                      "'%s': pre_tokenizer Metaspace prepend_scheme must be a string", c->name);
-        if (strcmp(scheme->valuestring, "always") == 0) s->prepend_scheme = QF_TOK_PREPEND_ALWAYS;
-        else if (strcmp(scheme->valuestring, "never") == 0) s->prepend_scheme = QF_TOK_PREPEND_NEVER;
-        else if (strcmp(scheme->valuestring, "first") == 0) s->prepend_scheme = QF_TOK_PREPEND_FIRST;
+        if (strcmp(scheme->valuestring, "always") == 0)
+            s->prepend_scheme = QF_TOK_PREPEND_ALWAYS;
+        else if (strcmp(scheme->valuestring, "never") == 0)
+            s->prepend_scheme = QF_TOK_PREPEND_NEVER;
+        else if (strcmp(scheme->valuestring, "first") == 0)
+            s->prepend_scheme = QF_TOK_PREPEND_FIRST;
         else
-            return qf_error_set(QF_STATUS_UNSUPPORTED,
-                                "'%s': pre_tokenizer Metaspace prepend_scheme '%s' is not supported",
-                                c->name, scheme->valuestring);
+            return qf_error_set(
+                QF_STATUS_UNSUPPORTED,
+                "'%s': pre_tokenizer Metaspace prepend_scheme '%s' is not supported", c->name,
+                scheme->valuestring);
     } else { /* older files: add_prefix_space */
         int add;
         QF_FORWARD(qf_tok_json_bool(c, j, "add_prefix_space", "pre_tokenizer Metaspace", 1, &add));
@@ -146,15 +154,17 @@ static qf_status qf_char_spans(const char *s, size_t len, int (*pred)(uint32_t),
 
 /* Applies a delimiter behavior to spans (in place): merged spans, removed ones dropped
  * (NormalizedString::split), then adds the non-empty results to out. */
-static qf_status qf_split_apply(qf_tok_spans *sp, qf_tok_split_behavior b, const char *s, int at_start,
-                                qf_tok_pieces *out) {
+static qf_status qf_split_apply(qf_tok_spans *sp, qf_tok_split_behavior b, const char *s,
+                                int at_start, qf_tok_pieces *out) {
     size_t n = 0; /* spans kept so far, compacted at the front of sp->v */
     int prev_match = 0;
     if (b == QF_TOK_SPLIT_MERGED_WITH_NEXT) { /* walk backwards; the result is reversed */
         for (size_t k = sp->n; k-- > 0;) {
             qf_tok_span o = sp->v[k];
-            if (n && o.match && !prev_match) sp->v[sp->n - n].start = o.start;
-            else sp->v[sp->n - ++n] = (qf_tok_span){o.start, o.end, 0};
+            if (n && o.match && !prev_match)
+                sp->v[sp->n - n].start = o.start;
+            else
+                sp->v[sp->n - ++n] = (qf_tok_span){o.start, o.end, 0};
             prev_match = o.match;
         }
         memmove(sp->v, sp->v + sp->n - n, n * sizeof *sp->v);
@@ -164,15 +174,19 @@ static qf_status qf_split_apply(qf_tok_spans *sp, qf_tok_split_behavior b, const
             int extend = n && ((b == QF_TOK_SPLIT_CONTIGUOUS && o.match == prev_match) ||
                                (b == QF_TOK_SPLIT_MERGED_WITH_PREVIOUS && o.match && !prev_match));
             prev_match = o.match;
-            if (extend) sp->v[n - 1].end = o.end;
-            else if (b == QF_TOK_SPLIT_REMOVED && o.match) continue;
-            else sp->v[n++] = (qf_tok_span){o.start, o.end, 0};
+            if (extend)
+                sp->v[n - 1].end = o.end;
+            else if (b == QF_TOK_SPLIT_REMOVED && o.match)
+                continue;
+            else
+                sp->v[n++] = (qf_tok_span){o.start, o.end, 0};
         }
     }
     for (size_t k = 0; k < n; k++) {
         const qf_tok_span *o = &sp->v[k];
         if (o->end > o->start)
-            QF_FORWARD(qf_tok_pieces_add(out, s + o->start, o->end - o->start, at_start && o->start == 0));
+            QF_FORWARD(
+                qf_tok_pieces_add(out, s + o->start, o->end - o->start, at_start && o->start == 0));
     }
     return QF_STATUS_OK;
 }
@@ -219,15 +233,18 @@ static qf_status qf_pretok_metaspace(const qf_tok_pretok_step *st, const char *s
                                      int at_start, qf_tok_spans *sp, qf_tok_buf *tmp,
                                      qf_tok_pieces *out) {
     tmp->len = 0;
-    int starts_with_rep = len >= st->replacement_len && memcmp(s, st->replacement, st->replacement_len) == 0;
+    int starts_with_rep =
+        len >= st->replacement_len && memcmp(s, st->replacement, st->replacement_len) == 0;
     int prepend = st->prepend_scheme == QF_TOK_PREPEND_ALWAYS ||
                   (st->prepend_scheme == QF_TOK_PREPEND_FIRST && at_start);
     /* the replacement of spaces happens first, so a leading ' ' counts as a replacement */
     if (prepend && !starts_with_rep && !(len && s[0] == ' '))
         QF_FORWARD(qf_tok_buf_append(tmp, st->replacement, st->replacement_len));
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == ' ') QF_FORWARD(qf_tok_buf_append(tmp, st->replacement, st->replacement_len));
-        else QF_FORWARD(qf_tok_buf_append(tmp, &s[i], 1));
+        if (s[i] == ' ')
+            QF_FORWARD(qf_tok_buf_append(tmp, st->replacement, st->replacement_len));
+        else
+            QF_FORWARD(qf_tok_buf_append(tmp, &s[i], 1));
     }
     if (!tmp->len) return QF_STATUS_OK;
     if (!st->split) return qf_tok_pieces_add(out, tmp->p, tmp->len, at_start);
@@ -248,8 +265,8 @@ static qf_status qf_pretok_step(const qf_tok_pretok_step *st, qf_tok_match_ctx *
         return qf_split_apply(sp, st->behavior, s, at_start, out);
     case QF_TOK_PRETOK_DIGITS:
         QF_FORWARD(qf_char_spans(s, len, qf_unicode_is_numeric, 0, sp));
-        return qf_split_apply(sp, st->individual ? QF_TOK_SPLIT_ISOLATED : QF_TOK_SPLIT_CONTIGUOUS, s,
-                              at_start, out);
+        return qf_split_apply(sp, st->individual ? QF_TOK_SPLIT_ISOLATED : QF_TOK_SPLIT_CONTIGUOUS,
+                              s, at_start, out);
     case QF_TOK_PRETOK_BYTE_LEVEL:
         return qf_pretok_byte_level(st, mc, s, len, at_start, sp, tmp, out);
     case QF_TOK_PRETOK_METASPACE:

@@ -27,7 +27,7 @@ static qf_status qf_regex_translate(const char *name, const char *what, const ch
         char ch = p[i];
         if (ch == '\\' && i + 1 < len) {
             char e = p[++i];
-            const char *body = (e == 's' || e == 'S') ? qf_ws_class
+            const char *body = (e == 's' || e == 'S')   ? qf_ws_class
                                : (e == 'w' || e == 'W') ? qf_word_class
                                                         : NULL;
             if (!body) {
@@ -38,7 +38,8 @@ static qf_status qf_regex_translate(const char *name, const char *what, const ch
             int negated = (e == 'S' || e == 'W');
             QF_RETURN_IF(in_class && negated, QF_STATUS_UNSUPPORTED,
                          "'%s': %s: \\%c inside a character class is not supported", name, what, e);
-            if (!in_class) QF_FORWARD(qf_tok_buf_append(out, negated ? "[^" : "[", negated ? 2 : 1));
+            if (!in_class)
+                QF_FORWARD(qf_tok_buf_append(out, negated ? "[^" : "[", negated ? 2 : 1));
             QF_FORWARD(qf_tok_buf_append(out, body, strlen(body)));
             if (!in_class) QF_FORWARD(qf_tok_buf_append(out, "]", 1));
             continue;
@@ -60,8 +61,8 @@ static qf_status qf_regex_translate(const char *name, const char *what, const ch
     return QF_STATUS_OK;
 }
 
-qf_status qf_tok_regex_compile(const char *name, const char *what, const char *pattern,
-                               size_t len, int literal, qf_tok_regex *out) {
+qf_status qf_tok_regex_compile(const char *name, const char *what, const char *pattern, size_t len,
+                               int literal, qf_tok_regex *out) {
     out->code = NULL;
     QF_RETURN_IF(len > QF_TOK_REGEX_MAX_PATTERN, QF_STATUS_UNSUPPORTED,
                  "'%s': %s: pattern of %zu bytes is longer than %d", name, what, len,
@@ -116,8 +117,8 @@ void qf_tok_match_ctx_free(qf_tok_match_ctx *c) {
     memset(c, 0, sizeof *c);
 }
 
-qf_status qf_tok_regex_spans(const qf_tok_regex *r, qf_tok_match_ctx *c, const char *s,
-                             size_t len, qf_tok_spans *out) {
+qf_status qf_tok_regex_spans(const qf_tok_regex *r, qf_tok_match_ctx *c, const char *s, size_t len,
+                             qf_tok_spans *out) {
     if (len == 0) return qf_tok_spans_push(out, 0, 0, 0);
     size_t prev = 0;     /* end of the last span pushed */
     size_t search = 0;   /* where the next search starts */
@@ -129,8 +130,10 @@ qf_status qf_tok_regex_spans(const qf_tok_regex *r, qf_tok_match_ctx *c, const c
         if (rc < 0) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(rc, msg, sizeof msg);
-            return qf_error_set(QF_STATUS_NOMEM, "tokenizer: regex matching failed on a %zu-byte "
-                                "piece: %s", len, (const char *)msg);
+            return qf_error_set(QF_STATUS_NOMEM,
+                                "tokenizer: regex matching failed on a %zu-byte "
+                                "piece: %s",
+                                len, (const char *)msg);
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
         size_t ms = ov[0], me = ov[1];

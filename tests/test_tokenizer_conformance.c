@@ -6,15 +6,18 @@
 #include "test_tokenizer_util.h"
 
 static const char *const qf_fixtures[] = {
-    "llama2", "llama3", "qwen3", "gpt2", "llama2-metaspace", "llama2-metaspace-split", "llama2-config",
-    "llama3-splits", "llama3-added", "tiny-unk", "tiny-fallback",
+    "llama2",        "llama3",           "qwen3",
+    "gpt2",          "llama2-metaspace", "llama2-metaspace-split",
+    "llama2-config", "llama3-splits",    "llama3-added",
+    "tiny-unk",      "tiny-fallback",
 };
 
 int main(int argc, char **argv) {
     if (argc > 1) {
         for (int i = 1; i < argc; i++) qf_tt_run(argv[i]);
     } else {
-        for (size_t i = 0; i < sizeof qf_fixtures / sizeof qf_fixtures[0]; i++) qf_tt_run(qf_fixtures[i]);
+        for (size_t i = 0; i < sizeof qf_fixtures / sizeof qf_fixtures[0]; i++)
+            qf_tt_run(qf_fixtures[i]);
     }
     TEST_END();
 }

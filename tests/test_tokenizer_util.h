@@ -50,9 +50,12 @@ static void qf_tt_preview(const char *s, size_t len) {
     fputc('"', stderr);
     for (size_t i = 0; i < len && i < 60; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '\n') fputs("\\n", stderr);
-        else if (c < 0x20 || c == 0x7F) fprintf(stderr, "\\x%02x", c);
-        else fputc(c, stderr);
+        if (c == '\n')
+            fputs("\\n", stderr);
+        else if (c < 0x20 || c == 0x7F)
+            fprintf(stderr, "\\x%02x", c);
+        else
+            fputc(c, stderr);
     }
     fputs(len > 60 ? "\"..." : "\"", stderr);
 }
@@ -64,9 +67,10 @@ static int qf_tt_ids_match(const cJSON *want, const int32_t *ids, size_t n, cons
         qf_tt_hash_ids(ids, n, hex);
         const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(want, "count");
         const char *sha = qf_tt_str(want, "sha256");
-        if (cJSON_IsNumber(cnt) && (size_t)cnt->valuedouble == n && sha && strcmp(sha, hex) == 0) return 1;
-        fprintf(stderr, "  %s: %zu ids (sha256 %.16s...), expected %.0f ids (sha256 %.16s...)\n", what, n,
-                hex, cJSON_IsNumber(cnt) ? cnt->valuedouble : -1.0, sha ? sha : "?");
+        if (cJSON_IsNumber(cnt) && (size_t)cnt->valuedouble == n && sha && strcmp(sha, hex) == 0)
+            return 1;
+        fprintf(stderr, "  %s: %zu ids (sha256 %.16s...), expected %.0f ids (sha256 %.16s...)\n",
+                what, n, hex, cJSON_IsNumber(cnt) ? cnt->valuedouble : -1.0, sha ? sha : "?");
         return 0;
     }
     size_t m = (size_t)cJSON_GetArraySize(want), i = 0;
@@ -76,7 +80,8 @@ static int qf_tt_ids_match(const cJSON *want, const int32_t *ids, size_t n, cons
     fprintf(stderr, "  %s: first difference at id %zu of %zu (expected %zu): ours", what, i, n, m);
     for (size_t k = i; k < n && k < i + 6; k++) fprintf(stderr, " %d", ids[k]);
     fprintf(stderr, " | expected");
-    for (size_t k = 0; it && k < 6; k++, it = it->next) fprintf(stderr, " %d", (int)it->valuedouble);
+    for (size_t k = 0; it && k < 6; k++, it = it->next)
+        fprintf(stderr, " %d", (int)it->valuedouble);
     fputc('\n', stderr);
     return 0;
 }
@@ -105,7 +110,8 @@ static int qf_tt_case_text(const cJSON *c, char **out, size_t *len) {
         for (const cJSON *p = parts ? parts->child : NULL; p; p = p->next) {
             const char *s = p->child->valuestring;
             size_t sl = strlen(s);
-            for (int k = 0; k < (int)p->child->next->valuedouble; k++) memcpy(buf + n, s, sl), n += sl;
+            for (int k = 0; k < (int)p->child->next->valuedouble; k++)
+                memcpy(buf + n, s, sl), n += sl;
         }
     }
     buf[n] = '\0';
@@ -115,7 +121,8 @@ static int qf_tt_case_text(const cJSON *c, char **out, size_t *len) {
 }
 
 /* The decode of a case: the fixture's "decoded" (string or {sha256}), else the text. */
-static int qf_tt_decoded_match(const cJSON *c, const char *text, size_t len, const char *got, size_t got_len) {
+static int qf_tt_decoded_match(const cJSON *c, const char *text, size_t len, const char *got,
+                               size_t got_len) {
     const cJSON *dec = cJSON_GetObjectItemCaseSensitive(c, "decoded");
     const char *repaired = qf_tt_str(c, "repaired");
     if (cJSON_IsObject(dec)) {
@@ -133,7 +140,8 @@ static qf_status qf_tt_load_patched(const char *name, const char *base_dir, cons
                                     qf_tokenizer **out) {
     const char *inline_json = qf_tt_str(patch, "tokenizer_json");
     const char *config = qf_tt_str(patch, "config");
-    if (inline_json) return qf_tokenizer_load_json(inline_json, strlen(inline_json), config, name, out);
+    if (inline_json)
+        return qf_tokenizer_load_json(inline_json, strlen(inline_json), config, name, out);
     char path[4096];
     snprintf(path, sizeof path, "%s/tokenizer.json", base_dir);
     cJSON *root = qf_tt_read_json(path);
@@ -146,9 +154,11 @@ static qf_status qf_tt_load_patched(const char *name, const char *base_dir, cons
     const cJSON *extra = cJSON_GetObjectItemCaseSensitive(patch, "append_added_tokens");
     if (extra) {
         double next = -1;
-        const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "vocab");
+        const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(root, "model"), "vocab");
         cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
-        for (const cJSON *v = vocab->child; v; v = v->next) next = v->valuedouble > next ? v->valuedouble : next;
+        for (const cJSON *v = vocab->child; v; v = v->next)
+            next = v->valuedouble > next ? v->valuedouble : next;
         for (const cJSON *a = added->child; a; a = a->next) {
             double id = cJSON_GetObjectItemCaseSensitive(a, "id")->valuedouble;
             next = id > next ? id : next;
@@ -188,14 +198,16 @@ static void qf_tt_check_text(const char *fx, const qf_tokenizer *t, const cJSON 
         size_t b = 0;
         for (const cJSON *it = blocks->child; it; it = it->next, b++) {
             size_t start = b * (size_t)block_ids;
-            size_t cnt = start < n ? (n - start < (size_t)block_ids ? n - start : (size_t)block_ids) : 0;
+            size_t cnt =
+                start < n ? (n - start < (size_t)block_ids ? n - start : (size_t)block_ids) : 0;
             qf_tt_hash_ids(ids + (start < n ? start : 0), cnt, hex);
             if (strncmp(hex, it->valuestring, 16) != 0) {
                 char *piece = NULL;
                 size_t plen = 0;
-                if (cnt && qf_tokenizer_decode(t, ids + start, cnt < 8 ? cnt : 8, &piece, &plen) == QF_STATUS_OK) {
-                    fprintf(stderr, "  first differing block: ids [%zu, %zu), which starts with ", start,
-                            start + (size_t)block_ids);
+                if (cnt && qf_tokenizer_decode(t, ids + start, cnt < 8 ? cnt : 8, &piece, &plen) ==
+                               QF_STATUS_OK) {
+                    fprintf(stderr, "  first differing block: ids [%zu, %zu), which starts with ",
+                            start, start + (size_t)block_ids);
                     qf_tt_preview(piece, plen);
                     fputc('\n', stderr);
                 }
@@ -209,7 +221,8 @@ static void qf_tt_check_text(const char *fx, const qf_tokenizer *t, const cJSON 
     CHECK_OK(qf_tokenizer_decode(t, ids, n, &dec, &dlen));
     if (dec) {
         qf_sha256_hex(dec, dlen, hex);
-        CHECK_MSG(strcmp(hex, qf_tt_str(e, "decoded_sha256")) == 0, "%s: %s: decode differs from HF's", fx, rel);
+        CHECK_MSG(strcmp(hex, qf_tt_str(e, "decoded_sha256")) == 0,
+                  "%s: %s: decode differs from HF's", fx, rel);
         int rt = dlen == len && memcmp(dec, text, len) == 0;
         CHECK_MSG(rt == cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "roundtrip")),
                   "%s: %s: round trip %d, HF %d", fx, rel, rt, !rt);
@@ -234,7 +247,9 @@ static void qf_tt_check_case(const char *fx, const qf_tokenizer *t, const cJSON 
     size_t nsp = 0;
     CHECK_OK(qf_tokenizer_encode(t, text, len, 1, &sp, &nsp));
     snprintf(what, sizeof what, "%s case %zu (add_special)", fx, index);
-    ok = ok && sp && qf_tt_ids_match(want_sp ? want_sp : cJSON_GetObjectItemCaseSensitive(c, "ids"), sp, nsp, what);
+    ok = ok && sp &&
+         qf_tt_ids_match(want_sp ? want_sp : cJSON_GetObjectItemCaseSensitive(c, "ids"), sp, nsp,
+                         what);
     char *dec = NULL;
     size_t dlen = 0;
     if (ids) CHECK_OK(qf_tokenizer_decode(t, ids, n, &dec, &dlen));
@@ -264,9 +279,12 @@ static int qf_tt_run(const char *name) {
     if (!fx) return 1;
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(fx, "source");
     const char *shared = qf_tt_str(src, "shared"), *cache = qf_tt_str(src, "cache");
-    if (shared) snprintf(dir, sizeof dir, "%s/%s", QF_SHARED_DIR, shared);
-    else if (cache) snprintf(dir, sizeof dir, "%s/%s", QF_CACHE_DIR, cache);
-    else dir[0] = '\0';
+    if (shared)
+        snprintf(dir, sizeof dir, "%s/%s", QF_SHARED_DIR, shared);
+    else if (cache)
+        snprintf(dir, sizeof dir, "%s/%s", QF_CACHE_DIR, cache);
+    else
+        dir[0] = '\0';
     if (cache && !qf_path_is_dir(dir)) {
         cJSON_Delete(fx);
         printf("SKIP %s: %s missing (scripts/get-model.sh)\n", name, dir);
@@ -279,12 +297,15 @@ static int qf_tt_run(const char *name) {
         CHECK_OK(qf_sha256_file(fp, hex));
         CHECK_MSG(strcmp(hex, f->valuestring) == 0,
                   "%s: %s is not the file the fixture was made from (regenerate with "
-                  "make_tokenizer_conformance.py)", name, fp);
+                  "make_tokenizer_conformance.py)",
+                  name, fp);
     }
     qf_tokenizer *t = NULL;
     const cJSON *patch = cJSON_GetObjectItemCaseSensitive(fx, "patch");
-    if (patch) CHECK_OK(qf_tt_load_patched(name, dir, patch, &t));
-    else CHECK_OK(qf_tokenizer_load(dir, &t));
+    if (patch)
+        CHECK_OK(qf_tt_load_patched(name, dir, patch, &t));
+    else
+        CHECK_OK(qf_tokenizer_load(dir, &t));
     if (!t) {
         cJSON_Delete(fx);
         return 1;
@@ -294,14 +315,18 @@ static int qf_tt_run(const char *name) {
               (long long)qf_tokenizer_vocab_size(t), vs);
     int bos = (int)cJSON_GetObjectItemCaseSensitive(fx, "bos_id")->valuedouble;
     int eos = (int)cJSON_GetObjectItemCaseSensitive(fx, "eos_id")->valuedouble;
-    CHECK_MSG(qf_tokenizer_bos_id(t) == bos, "%s: bos %d, expected %d", name, qf_tokenizer_bos_id(t), bos);
-    CHECK_MSG(qf_tokenizer_eos_id(t) == eos, "%s: eos %d, expected %d", name, qf_tokenizer_eos_id(t), eos);
+    CHECK_MSG(qf_tokenizer_bos_id(t) == bos, "%s: bos %d, expected %d", name,
+              qf_tokenizer_bos_id(t), bos);
+    CHECK_MSG(qf_tokenizer_eos_id(t) == eos, "%s: eos %d, expected %d", name,
+              qf_tokenizer_eos_id(t), eos);
     int block = (int)cJSON_GetObjectItemCaseSensitive(fx, "block_ids")->valuedouble;
     const cJSON *texts = cJSON_GetObjectItemCaseSensitive(fx, "texts");
-    for (const cJSON *e = texts ? texts->child : NULL; e; e = e->next) qf_tt_check_text(name, t, e, block);
+    for (const cJSON *e = texts ? texts->child : NULL; e; e = e->next)
+        qf_tt_check_text(name, t, e, block);
     const cJSON *cases = cJSON_GetObjectItemCaseSensitive(fx, "cases");
     size_t i = 0;
-    for (const cJSON *c = cases ? cases->child : NULL; c; c = c->next) qf_tt_check_case(name, t, c, i++);
+    for (const cJSON *c = cases ? cases->child : NULL; c; c = c->next)
+        qf_tt_check_case(name, t, c, i++);
     printf("%s: %d texts, %zu cases\n", name, cJSON_GetArraySize(texts), i);
     qf_tokenizer_free(t);
     cJSON_Delete(fx);
