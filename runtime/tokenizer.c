@@ -151,15 +151,18 @@ qf_status qf_tok_load_cjson(const cJSON *root, const cJSON *config, const char *
     return QF_STATUS_OK;
 }
 
-/* Parses JSON text that must be valid UTF-8 (serde_json's rule). */
-static qf_status qf_tok_parse(const char *text, size_t len, const char *name, cJSON **out) {
+qf_status qf_tok_json_parse(const char *text, size_t len, const char *name, cJSON **out) {
     size_t ok = qf_utf8_valid_prefix(text, len);
     QF_RETURN_IF(ok != len, QF_STATUS_FORMAT, "'%s': invalid UTF-8 at byte %zu", name, ok);
     const char *end = NULL;
     *out = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (!*out) {
-        size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
-        return qf_error_set(QF_STATUS_FORMAT, "'%s': invalid JSON near byte %zu", name, at);
+    size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
+    QF_RETURN_IF(!*out, QF_STATUS_FORMAT, "'%s': invalid JSON near byte %zu", name, at);
+    while (at < len && strchr(" \t\r\n", text[at]) && text[at]) at++;
+    if (at < len) { /* cJSON stops after the value; JSON allows only whitespace there */
+        cJSON_Delete(*out);
+        *out = NULL;
+        return qf_error_set(QF_STATUS_FORMAT, "'%s': text after the JSON value at byte %zu", name, at);
     }
     return QF_STATUS_OK;
 }
@@ -175,7 +178,7 @@ qf_status qf_tokenizer_load_json(const char *tokenizer_json, size_t len, const c
                  "the limit of %zu",
                  name, len, QF_TOK_MAX_JSON_BYTES);
     cJSON *root = NULL, *config = NULL;
-    qf_status st = qf_tok_parse(tokenizer_json, len, name, &root);
+    qf_status st = qf_tok_json_parse(tokenizer_json, len, name, &root);
     if (st == QF_STATUS_OK && config_json) {
         char cname[1024];
         snprintf(cname, sizeof cname, "%s (tokenizer_config.json)", name);
@@ -183,7 +186,7 @@ qf_status qf_tokenizer_load_json(const char *tokenizer_json, size_t len, const c
         st = clen > QF_TOK_MAX_CONFIG_BYTES
                  ? qf_error_set(QF_STATUS_UNSUPPORTED, "'%s': larger than %zu bytes", cname,
                                 QF_TOK_MAX_CONFIG_BYTES)
-                 : qf_tok_parse(config_json, clen, cname, &config);
+                 : qf_tok_json_parse(config_json, clen, cname, &config);
     }
     if (st == QF_STATUS_OK) st = qf_tok_load_cjson(root, config, name, out);
     cJSON_Delete(root);

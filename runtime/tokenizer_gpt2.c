@@ -81,9 +81,11 @@ qf_status qf_tok_gpt2_build(const char *dir, cJSON **tokenizer, cJSON **config) 
     char *text = NULL;
     size_t len;
     QF_FORWARD(qf_gpt2_read(dir, "vocab.json", &text, &len, path, sizeof path));
-    cJSON *vocab = cJSON_ParseWithLength(text, len);
+    cJSON *vocab = NULL;
+    qf_status st = qf_tok_json_parse(text, len, path, &vocab);
     free(text);
     text = NULL;
+    QF_FORWARD(st);
     if (!cJSON_IsObject(vocab)) {
         cJSON_Delete(vocab);
         return qf_error_set(QF_STATUS_FORMAT, "'%s': not a JSON object of token -> id", path);
@@ -92,7 +94,6 @@ qf_status qf_tok_gpt2_build(const char *dir, cJSON **tokenizer, cJSON **config) 
     cJSON *model = root ? cJSON_AddObjectToObject(root, "model") : NULL;
     cJSON *added = root ? cJSON_AddArrayToObject(root, "added_tokens") : NULL;
     cJSON *merges = model ? cJSON_AddArrayToObject(model, "merges") : NULL;
-    qf_status st = QF_STATUS_OK;
     if (!cfg || !added || !merges || !cJSON_AddStringToObject(model, "type", "BPE") ||
         !cJSON_AddItemToObject(model, "vocab", vocab)) {
         cJSON_Delete(vocab);

@@ -130,6 +130,9 @@ typedef struct qf_tok_ctx {
     const char *name;
 } qf_tok_ctx;
 
+/* Parses JSON text, which must be valid UTF-8 with nothing but whitespace after the value
+ * (serde_json's rules). */
+qf_status qf_tok_json_parse(const char *text, size_t len, const char *name, cJSON **out);
 /* obj[key] or NULL when absent or JSON null. */
 const cJSON *qf_tok_json_get(const cJSON *obj, const char *key);
 /* The "type" string of a component object, or an error naming `what`. */

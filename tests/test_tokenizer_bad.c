@@ -37,6 +37,7 @@ typedef struct qf_bad_case {
 static const qf_bad_case qf_bad[] = {
     {"{", QF_STATUS_FORMAT, "'bad.json': invalid JSON near byte"},
     {"[1, 2]", QF_STATUS_FORMAT, "'bad.json': not a JSON object"},
+    {"{} {}", QF_STATUS_FORMAT, "'bad.json': text after the JSON value at byte 3"},
     {"{}", QF_STATUS_FORMAT, "'bad.json': no 'model' object"},
     {"{'model':{'type':'WordPiece','vocab':{}}}", QF_STATUS_UNSUPPORTED,
      "'bad.json': model type 'WordPiece' is not supported"},
