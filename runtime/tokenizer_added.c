@@ -58,17 +58,45 @@ static int32_t qf_added_id(const qf_tok_added *a, const qf_tok_bpe *b, const qf_
     return (int32_t)((max_added >= vocab_len || vocab_len == 0) ? max_added + 1 : vocab_len);
 }
 
+/* Second sort key of a pattern: its second byte, or 256 for one-byte patterns. */
+static unsigned qf_pat_key2(const char *p, size_t len) {
+    return len > 1 ? (unsigned char)p[1] : 256u;
+}
+
 static int qf_cmp_pattern(const void *x, const void *y, void *ctx) {
     const qf_tok_matcher *m = ctx;
     uint32_t i = *(const uint32_t *)x, j = *(const uint32_t *)y;
-    unsigned char a = (unsigned char)m->pat[i][0], b = (unsigned char)m->pat[j][0];
+    unsigned a = (unsigned char)m->pat[i][0], b = (unsigned char)m->pat[j][0];
+    if (a != b) return a < b ? -1 : 1;
+    a = qf_pat_key2(m->pat[i], m->pat_len[i]);
+    b = qf_pat_key2(m->pat[j], m->pat_len[j]);
     if (a != b) return a < b ? -1 : 1;
     if (m->pat_len[i] != m->pat_len[j]) return m->pat_len[i] > m->pat_len[j] ? -1 : 1;
     return i < j ? -1 : i > j; /* equal strings: the earlier token wins */
 }
 
-/* Builds a matcher over the tokens selected by `normalized`, sorted by first byte and
- * then by decreasing length so the first hit at a position is the longest. */
+/* The longest pattern matching at s[i] (index into the matcher), or -1. Patterns are
+ * sorted by first byte, second byte (one-byte patterns last) and decreasing length. */
+static int64_t qf_match_at(const qf_tok_matcher *m, const char *s, size_t len, size_t i) {
+    unsigned char b0 = (unsigned char)s[i];
+    size_t lo = m->first[b0], hi = m->first[b0 + 1];
+    if (lo == hi) return -1;
+    if (i + 1 < len) {
+        unsigned b1 = (unsigned char)s[i + 1];
+        size_t l = lo, h = hi; /* first pattern whose second key is >= b1 */
+        while (l < h) {
+            size_t mid = l + (h - l) / 2;
+            if (qf_pat_key2(m->pat[mid], m->pat_len[mid]) < b1) l = mid + 1;
+            else h = mid;
+        }
+        for (size_t k = l; k < hi && qf_pat_key2(m->pat[k], m->pat_len[k]) == b1; k++)
+            if (m->pat_len[k] <= len - i && memcmp(s + i, m->pat[k], m->pat_len[k]) == 0)
+                return (int64_t)k;
+    }
+    return m->pat_len[hi - 1] == 1 ? (int64_t)(hi - 1) : -1;
+}
+
+/* Builds a matcher over the tokens selected by `normalized` (order: qf_cmp_pattern). */
 static qf_status qf_matcher_build(const qf_tok_ctx *c, const qf_tok_added *a, int normalized,
                                   qf_tok_matcher *m) {
     memset(m, 0, sizeof *m);
@@ -234,13 +262,8 @@ qf_status qf_tok_added_split(const qf_tok_added *a, int normalized, const char *
         uint32_t tok = 0;
         int found = 0;
         for (size_t i = pos; i < len && !found; i++) {
-            unsigned char b0 = (unsigned char)s[i];
-            for (uint32_t k = m->first[b0]; k < m->first[b0 + 1]; k++) {
-                if (m->pat_len[k] <= len - i && memcmp(s + i, m->pat[k], m->pat_len[k]) == 0) {
-                    ms = i, me = i + m->pat_len[k], tok = m->token[k], found = 1;
-                    break;
-                }
-            }
+            int64_t k = qf_match_at(m, s, len, i);
+            if (k >= 0) ms = i, me = i + m->pat_len[k], tok = m->token[k], found = 1;
         }
         if (!found) break;
         pos = me;

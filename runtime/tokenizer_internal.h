@@ -272,7 +272,8 @@ typedef struct qf_tok_added_token {
     uint8_t single_word, lstrip, rstrip, normalized;
 } qf_tok_added_token;
 
-/* Leftmost-longest matcher over a set of strings. */
+/* Leftmost-longest matcher over a set of strings, sorted by first byte, second byte and
+ * decreasing length. */
 typedef struct qf_tok_matcher {
     const char **pat;
     size_t *pat_len;
