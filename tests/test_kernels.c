@@ -135,17 +135,15 @@ static void test_attention(void) {
 
 int main(void) {
     printf("SIMD level %d\n", qf_cpu_simd_level());
-    __builtin_cpu_init();
     test_gemv("ref-vs-dispatch", qf_cpu_gemv_f16);
     test_f16_to_f32("dispatch", qf_cpu_f16_to_f32);
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c")) {
+    if (qf_cpu_simd_level() >= 1) {
         test_gemv("avx2", qf_cpu_gemv_f16_avx2);
         test_f16_to_f32("avx2", qf_cpu_f16_to_f32_avx2);
     } else {
         printf("no AVX2+FMA+F16C: AVX2 kernels not tested\n");
     }
-    if (__builtin_cpu_supports("avx512f")) {
+    if (qf_cpu_simd_level() >= 2) {
         test_gemv("avx512", qf_cpu_gemv_f16_avx512);
         test_f16_to_f32("avx512", qf_cpu_f16_to_f32_avx512);
     } else {

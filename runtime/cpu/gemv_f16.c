@@ -1,11 +1,18 @@
 /* F16 weight matrix x F32 vector, the decode-time linear layer (memory bound: the F16
  * weights are streamed once per token). Scalar reference, AVX2+F16C+FMA and AVX-512
  * versions; qf_cpu_gemv_f16 dispatches on the CPU found at run time. */
+#include <cpuid.h>
 #include <immintrin.h>
 #include <stdatomic.h>
 
 #include "core/dtype.h"
 #include "runtime/cpu/kernels.h"
+
+/* CPUID.1:ECX bit 29 (compilers disagree on whether __builtin_cpu_supports knows "f16c"). */
+static int qf_cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
 
 int qf_cpu_simd_level(void) {
     static _Atomic int cached = -1; /* threads racing on the first call store the same */
@@ -14,7 +21,7 @@ int qf_cpu_simd_level(void) {
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f")) level = 2;
         else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                 __builtin_cpu_supports("f16c"))
+                 qf_cpu_has_f16c())
             level = 1;
         else level = 0;
         atomic_store_explicit(&cached, level, memory_order_relaxed);
