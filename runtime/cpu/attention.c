@@ -45,33 +45,42 @@ void qf_cpu_attention_ref(const qf_cpu_attn *a, const float *q, int64_t m, int64
 
 size_t qf_cpu_attention_scratch(const qf_cpu_attn *a) {
     const size_t rows = (size_t)QF_CPU_ATTN_QUERIES * (size_t)(a->n_heads / a->n_kv);
-    return rows * ((size_t)a->head_dim + 2) + QF_CPU_ATTN_KEYS;
+    const size_t d = (size_t)a->head_dim;
+    return rows * (d + 2) + d * QF_CPU_ATTN_KEYS + QF_CPU_ATTN_KEYS;
 }
 
-static inline float qf_cpu_dot(const float *x, const float *y, int64_t n) {
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < n; i++) s += x[i] * y[i];
-    return s;
+/* e^x for x <= 0 (softmax arguments), vectorisable: x = n ln2 + r with |r| <= ln2/2 (ln2 in
+ * two parts), e^r by its degree-6 Taylor polynomial (truncation < 1.3e-7 relative), 2^n
+ * through the exponent bits. Arguments below -87 give e^-87 (~1.6e-38) instead of less;
+ * weighed against the row maximum's e^0 = 1 that is nothing. */
+static inline float qf_cpu_exp_neg(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    const float n = __builtin_rintf(x * 1.44269504088896341f);
+    const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+    const float p =
+        1.0f + r * (1.0f + r * (0.5f + r * (1.66666667e-1f +
+                                            r * (4.16666667e-2f +
+                                                 r * (8.33333333e-3f + r * 1.38888889e-3f)))));
+    const int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
 }
 
-/* acc = acc * c + p * v */
-static inline void qf_cpu_axpby(float *acc, float c, float p, const float *v, int64_t n) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) acc[i] = acc[i] * c + p * v[i];
-}
-
-/* Cloned for AVX-512, AVX2+FMA and baseline x86-64, picked at load time (ifunc); the dot
- * products and updates above are inlined into each clone and vectorised for it. */
+/* Cloned for AVX-512, AVX2+FMA and baseline x86-64, picked at load time (ifunc); the loops
+ * below are vectorised for each (scores across keys against a transposed key block, the
+ * exponentials, the value updates across head_dim). */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void
 qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0, int64_t t1,
                        int64_t kv_head, const float *kc, const float *vc, float *out,
                        float *scratch) {
+    enum { KB = QF_CPU_ATTN_KEYS };
     const int64_t d = a->head_dim, group = a->n_heads / a->n_kv, rows = (t1 - t0) * group;
-    float *acc = scratch;               /* (rows, d) unnormalised output */
-    float *run_max = acc + rows * d;     /* (rows) */
-    float *run_sum = run_max + rows;     /* (rows) */
-    float *s = run_sum + rows;           /* (QF_CPU_ATTN_KEYS) scores of one row */
+    float *acc = scratch;            /* (rows, d) unnormalised output */
+    float *run_max = acc + rows * d; /* (rows) */
+    float *run_sum = run_max + rows; /* (rows) */
+    float *kt = run_sum + rows;      /* (d, KB) the key block, transposed */
+    float *s = kt + d * KB;          /* (KB) scores of one row */
     memset(acc, 0, (size_t)(rows * d) * sizeof *acc);
     for (int64_t r = 0; r < rows; r++) {
         run_max[r] = -INFINITY;
@@ -79,28 +88,67 @@ qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t
     }
     const float *kh = kc + kv_head * a->cap * d, *vh = vc + kv_head * a->cap * d;
     const int64_t first = qf_cpu_attn_first_key(a, p0 + t0), last = p0 + t1 - 1;
-    for (int64_t kb = first; kb <= last; kb += QF_CPU_ATTN_KEYS) {
-        const int64_t ke = kb + QF_CPU_ATTN_KEYS - 1 < last ? kb + QF_CPU_ATTN_KEYS - 1 : last;
+    for (int64_t kb = first; kb <= last; kb += KB) {
+        const int64_t nk = last - kb + 1 < KB ? last - kb + 1 : KB;
+        for (int64_t i = 0; i < d; i++) {
+            for (int64_t j = 0; j < nk; j++) kt[i * KB + j] = kh[(kb + j) * d + i];
+            for (int64_t j = nk; j < KB; j++) kt[i * KB + j] = 0.0f; /* past the last key */
+        }
         for (int64_t r = 0; r < rows; r++) {
             const int64_t t = t0 + r / group, h = kv_head * group + r % group, p = p0 + t;
-            const int64_t lo = qf_cpu_attn_first_key(a, p) > kb ? qf_cpu_attn_first_key(a, p) : kb;
-            const int64_t hi = p < ke ? p : ke;
-            if (lo > hi) continue;
+            /* visible keys of this row within the block: [lo, hi) relative to kb */
+            const int64_t lo = qf_cpu_attn_first_key(a, p) > kb ? qf_cpu_attn_first_key(a, p) - kb : 0;
+            const int64_t hi = p - kb + 1 < nk ? p - kb + 1 : nk;
+            if (lo >= hi) continue;
             const float *qh = q + (t * a->n_heads + h) * d;
-            float mx = run_max[r];
-            for (int64_t j = lo; j <= hi; j++) {
-                s[j - lo] = qf_cpu_dot(qh, kh + j * d, d) * a->scale;
-                if (s[j - lo] > mx) mx = s[j - lo];
+            /* vectorised across keys; four rows of kt per pass over s (s is stored once
+             * per four multiply-adds, not after each) */
+#pragma omp simd
+            for (int64_t j = 0; j < KB; j++) s[j] = 0.0f;
+            int64_t i = 0;
+            for (; i + 4 <= d; i += 4) {
+                const float q0 = qh[i], q1 = qh[i + 1], q2 = qh[i + 2], q3 = qh[i + 3];
+                const float *k0 = kt + i * KB, *k1 = k0 + KB, *k2 = k1 + KB, *k3 = k2 + KB;
+#pragma omp simd
+                for (int64_t j = 0; j < KB; j++)
+                    s[j] += q0 * k0[j] + q1 * k1[j] + q2 * k2[j] + q3 * k3[j];
             }
-            const float corr = expf(run_max[r] - mx); /* 0 on the first block (-inf) */
-            float *ar = acc + r * d, sum = run_sum[r] * corr;
-            for (int64_t j = lo; j <= hi; j++) {
-                const float e = expf(s[j - lo] - mx);
-                sum += e;
-                qf_cpu_axpby(ar, j == lo ? corr : 1.0f, e, vh + j * d, d);
+            for (; i < d; i++) {
+                const float qi = qh[i], *ki = kt + i * KB;
+#pragma omp simd
+                for (int64_t j = 0; j < KB; j++) s[j] += qi * ki[j];
+            }
+            float mx = run_max[r];
+            for (int64_t j = lo; j < hi; j++) {
+                s[j] *= a->scale;
+                mx = s[j] > mx ? s[j] : mx;
+            }
+            float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+            for (int64_t j = lo; j < hi; j++) {
+                s[j] = qf_cpu_exp_neg(s[j] - mx);
+                sum += s[j];
+            }
+            const float corr = qf_cpu_exp_neg(run_max[r] - mx); /* ~0 on the first block */
+            /* vectorised across head_dim; four values per pass over the accumulator */
+            float *ar = acc + r * d;
+#pragma omp simd
+            for (int64_t e = 0; e < d; e++) ar[e] *= corr;
+            int64_t j = lo;
+            for (; j + 4 <= hi; j += 4) {
+                const float s0 = s[j], s1 = s[j + 1], s2 = s[j + 2], s3 = s[j + 3];
+                const float *v0 = vh + (kb + j) * d, *v1 = v0 + d, *v2 = v1 + d, *v3 = v2 + d;
+#pragma omp simd
+                for (int64_t e = 0; e < d; e++)
+                    ar[e] += s0 * v0[e] + s1 * v1[e] + s2 * v2[e] + s3 * v3[e];
+            }
+            for (; j < hi; j++) {
+                const float sj = s[j], *vj = vh + (kb + j) * d;
+#pragma omp simd
+                for (int64_t e = 0; e < d; e++) ar[e] += sj * vj[e];
             }
             run_max[r] = mx;
-            run_sum[r] = sum;
+            run_sum[r] = run_sum[r] * corr + sum;
         }
     }
     for (int64_t r = 0; r < rows; r++) {
