@@ -24,37 +24,50 @@ static void qf_forward_embed(const qf_runtime *rt, const int32_t *tok, int64_t m
     }
 }
 
-/* Thread ith's share of the q, k and v projections, in whole heads (q heads, then k, then
- * v heads as one list), so that it can rotate its q/k heads and store its k/v heads in the
- * cache (positions p0..p0+m-1) without waiting for the other threads. */
+static qf_cpu_attn qf_forward_attn_shape(const qf_runtime *rt) {
+    const qf_model_config *c = &rt->cfg;
+    return (qf_cpu_attn){
+        .n_heads = c->num_attention_heads,
+        .n_kv = c->num_key_value_heads,
+        .head_dim = c->head_dim,
+        .cap = rt->kv_cap,
+        .window = c->sliding_window,
+        .scale = (float)(1.0 / sqrt((double)c->head_dim)),
+    };
+}
+
+/* First index i >= 0 with 2 * i >= x. */
+static int64_t qf_forward_half_up(int64_t x) { return x <= 0 ? 0 : (x + 1) / 2; }
+
+/* Thread ith's share of the q, k and v projections in whole heads: the work list is the
+ * q heads (weight 1 each) then the (k, v) head pairs (weight 2), split by weight. The
+ * thread rotates its q and k heads and stores its k/v pairs in the cache (positions
+ * p0..p0+m-1) without waiting for the other threads. */
 static void qf_forward_qkv(qf_runtime *rt, const qf_runtime_layer *ly, const float *xn,
                            int64_t l, int64_t p0, int64_t m, int ith, int nth, float *scratch) {
     const qf_model_config *c = &rt->cfg;
     const int64_t d = c->head_dim, half = d / 2, nh = c->num_attention_heads;
     const int64_t nkv = c->num_key_value_heads;
-    int64_t u0, u1;
-    qf_cpu_share(nh + 2 * nkv, ith, nth, &u0, &u1);
-    /* q heads [u0, u1) ∩ [0, nh) */
-    int64_t h0 = u0 < nh ? u0 : nh, h1 = u1 < nh ? u1 : nh;
-    if (h0 < h1) {
-        qf_cpu_linear_rows(&ly->q, xn, m, rt->q, h0 * d, h1 * d, scratch);
-        qf_cpu_rope_apply(rt->q + h0 * d, m, nh * d, h1 - h0, half, rt->rope_cos, rt->rope_sin);
+    int64_t w0, w1;
+    qf_cpu_share(nh + 2 * nkv, ith, nth, &w0, &w1);
+    const int64_t q0 = w0 < nh ? w0 : nh, q1 = w1 < nh ? w1 : nh;
+    if (q0 < q1) {
+        qf_cpu_linear_rows(&ly->q, xn, m, rt->q, q0 * d, q1 * d, scratch);
+        qf_cpu_rope_apply(rt->q + q0 * d, m, nh * d, q1 - q0, half, rt->rope_cos, rt->rope_sin);
     }
-    for (int kv = 0; kv < 2; kv++) { /* k heads, then v heads */
-        const int64_t base = nh + kv * nkv;
-        h0 = u0 - base < 0 ? 0 : u0 - base > nkv ? nkv : u0 - base;
-        h1 = u1 - base < 0 ? 0 : u1 - base > nkv ? nkv : u1 - base;
-        if (h0 >= h1) continue;
-        float *dst = kv ? rt->v : rt->k, *cache = kv ? rt->v_cache : rt->k_cache;
-        qf_cpu_linear_rows(kv ? &ly->v : &ly->k, xn, m, dst, h0 * d, h1 * d, scratch);
-        if (!kv)
-            qf_cpu_rope_apply(dst + h0 * d, m, nkv * d, h1 - h0, half, rt->rope_cos,
-                              rt->rope_sin);
-        for (int64_t h = h0; h < h1; h++)
-            for (int64_t t = 0; t < m; t++)
-                memcpy(cache + (size_t)(((l * nkv + h) * rt->max_ctx + p0 + t) * d),
-                       dst + (t * nkv + h) * d, (size_t)d * sizeof(float));
-    }
+    int64_t k0 = qf_forward_half_up(w0 - nh), k1 = qf_forward_half_up(w1 - nh);
+    k0 = k0 < nkv ? k0 : nkv;
+    k1 = k1 < nkv ? k1 : nkv;
+    if (k0 >= k1) return;
+    qf_cpu_linear_rows(&ly->k, xn, m, rt->k, k0 * d, k1 * d, scratch);
+    qf_cpu_linear_rows(&ly->v, xn, m, rt->v, k0 * d, k1 * d, scratch);
+    qf_cpu_rope_apply(rt->k + k0 * d, m, nkv * d, k1 - k0, half, rt->rope_cos, rt->rope_sin);
+    const qf_cpu_attn a = qf_forward_attn_shape(rt);
+    const size_t layer = (size_t)(l * nkv * a.cap * d);
+    for (int64_t h = k0; h < k1; h++)
+        for (int64_t t = 0; t < m; t++)
+            qf_cpu_attention_store(&a, rt->k_cache + layer, rt->v_cache + layer, h, p0 + t,
+                                   rt->k + (t * nkv + h) * d, rt->v + (t * nkv + h) * d);
 }
 
 /* Thread ith's share of gate and up (the same rows of both), then SwiGLU on them. */
@@ -73,16 +86,8 @@ static void qf_forward_gate_up(qf_runtime *rt, const qf_runtime_layer *ly, const
 
 static void qf_forward_attention(qf_runtime *rt, int64_t l, int64_t p0, int64_t m, int ith,
                                  int nth, float *scratch) {
-    const qf_model_config *c = &rt->cfg;
-    const qf_cpu_attn a = {
-        .n_heads = c->num_attention_heads,
-        .n_kv = c->num_key_value_heads,
-        .head_dim = c->head_dim,
-        .cap = rt->max_ctx,
-        .window = c->sliding_window,
-        .scale = (float)(1.0 / sqrt((double)c->head_dim)),
-    };
-    const size_t layer = (size_t)(l * a.n_kv * rt->max_ctx * a.head_dim);
+    const qf_cpu_attn a = qf_forward_attn_shape(rt);
+    const size_t layer = (size_t)(l * a.n_kv * a.cap * a.head_dim);
     const int64_t qblocks = (m + QF_CPU_ATTN_QUERIES - 1) / QF_CPU_ATTN_QUERIES;
     /* later query blocks see more keys: hand them out first, round robin */
     for (int64_t task = ith; task < qblocks * a.n_kv; task += nth) {

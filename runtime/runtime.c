@@ -144,7 +144,8 @@ static qf_status qf_runtime_resolve_options(const qf_model *m, const qf_runtime_
 static qf_status qf_runtime_alloc_buffers(qf_runtime *rt) {
     const qf_model_config *c = &rt->cfg;
     const size_t L = (size_t)c->num_hidden_layers, kv = (size_t)c->num_key_value_heads;
-    const size_t d = (size_t)c->head_dim, ctx = (size_t)rt->max_ctx;
+    rt->kv_cap = (rt->max_ctx + QF_CPU_ATTN_KEYS - 1) / QF_CPU_ATTN_KEYS * QF_CPU_ATTN_KEYS;
+    const size_t d = (size_t)c->head_dim, ctx = (size_t)rt->kv_cap;
     QF_FORWARD(qf_runtime_alloc(&rt->k_cache, L * kv, ctx, d, "the KV cache"));
     QF_FORWARD(qf_runtime_alloc(&rt->v_cache, L * kv, ctx, d, "the KV cache"));
     const size_t ch = (size_t)(rt->max_ctx < QF_RUNTIME_CHUNK ? rt->max_ctx : QF_RUNTIME_CHUNK);

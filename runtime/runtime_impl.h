@@ -31,7 +31,8 @@ struct qf_runtime {
     float *final_norm;            /* (hidden) */
     qf_runtime_layer *layers;     /* (L) */
 
-    float *k_cache, *v_cache; /* (L, n_kv, max_ctx, head_dim) */
+    int64_t kv_cap;           /* max_ctx rounded up to whole attention key blocks */
+    float *k_cache, *v_cache; /* (L, n_kv, kv_cap, head_dim), layouts of qf_cpu_attention_store */
 
     /* activations of one chunk of up to QF_RUNTIME_CHUNK tokens */
     int64_t chunk;

@@ -99,16 +99,21 @@ static void test_rope(void) {
 
 static void test_attention_case(int64_t n_heads, int64_t n_kv, int64_t d, int64_t window,
                                 int64_t p0, int64_t m) {
-    const int64_t cap = p0 + m + 3;
+    const int64_t cap = (p0 + m + QF_CPU_ATTN_KEYS) / QF_CPU_ATTN_KEYS * QF_CPU_ATTN_KEYS;
     qf_cpu_attn a = {.n_heads = n_heads, .n_kv = n_kv, .head_dim = d, .cap = cap,
                      .window = window, .scale = 1.0f / sqrtf((float)d)};
     const size_t qn = (size_t)(m * n_heads * d), cn = (size_t)(n_kv * cap * d);
-    float *q = malloc(qn * sizeof *q), *kc = malloc(cn * sizeof *kc), *vc = malloc(cn * sizeof *vc);
+    float *q = malloc(qn * sizeof *q), *kc = calloc(cn, sizeof *kc), *vc = calloc(cn, sizeof *vc);
     float *out = malloc(qn * sizeof *out), *ref = malloc(qn * sizeof *ref);
     float *scores = malloc((size_t)cap * sizeof *scores);
     float *scratch = malloc(qf_cpu_attention_scratch(&a) * sizeof *scratch);
     for (size_t i = 0; i < qn; i++) q[i] = frand() * 3.0f;
-    for (size_t i = 0; i < cn; i++) kc[i] = frand(), vc[i] = frand();
+    for (int64_t h = 0; h < n_kv; h++)
+        for (int64_t p = 0; p < p0 + m; p++) {
+            float k[64], v[64];
+            for (int64_t i = 0; i < d; i++) k[i] = frand(), v[i] = frand();
+            qf_cpu_attention_store(&a, kc, vc, h, p, k, v);
+        }
     qf_cpu_attention_ref(&a, q, m, p0, kc, vc, ref, scores);
     for (int64_t kvh = 0; kvh < n_kv; kvh++)
         for (int64_t t0 = 0; t0 < m; t0 += QF_CPU_ATTN_QUERIES) {

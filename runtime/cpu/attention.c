@@ -13,6 +13,20 @@ static int64_t qf_cpu_attn_first_key(const qf_cpu_attn *a, int64_t p) {
     return (a->window > 0 && p - a->window + 1 > 0) ? p - a->window + 1 : 0;
 }
 
+/* Where key position j of kv head h keeps element i. */
+static size_t qf_cpu_attn_kidx(const qf_cpu_attn *a, int64_t h, int64_t j, int64_t i) {
+    const int64_t d = a->head_dim;
+    return (size_t)(h * a->cap * d + (j / QF_CPU_ATTN_KEYS) * d * QF_CPU_ATTN_KEYS +
+                    i * QF_CPU_ATTN_KEYS + j % QF_CPU_ATTN_KEYS);
+}
+
+void qf_cpu_attention_store(const qf_cpu_attn *a, float *kc, float *vc, int64_t kv_head,
+                            int64_t pos, const float *k, const float *v) {
+    const int64_t d = a->head_dim;
+    for (int64_t i = 0; i < d; i++) kc[qf_cpu_attn_kidx(a, kv_head, pos, i)] = k[i];
+    memcpy(vc + (kv_head * a->cap + pos) * d, v, (size_t)d * sizeof *v);
+}
+
 void qf_cpu_attention_ref(const qf_cpu_attn *a, const float *q, int64_t m, int64_t p0,
                           const float *kc, const float *vc, float *out, float *scores) {
     const int64_t d = a->head_dim, group = a->n_heads / a->n_kv;
@@ -20,11 +34,11 @@ void qf_cpu_attention_ref(const qf_cpu_attn *a, const float *q, int64_t m, int64
         const int64_t p = p0 + t, lo = qf_cpu_attn_first_key(a, p);
         for (int64_t h = 0; h < a->n_heads; h++) {
             const float *qh = q + (t * a->n_heads + h) * d;
-            const float *kh = kc + (h / group) * a->cap * d, *vh = vc + (h / group) * a->cap * d;
+            const float *vh = vc + (h / group) * a->cap * d;
             float mx = -INFINITY;
             for (int64_t j = lo; j <= p; j++) {
                 float s = 0.0f;
-                for (int64_t i = 0; i < d; i++) s += qh[i] * kh[j * d + i];
+                for (int64_t i = 0; i < d; i++) s += qh[i] * kc[qf_cpu_attn_kidx(a, h / group, j, i)];
                 scores[j] = s * a->scale;
                 if (scores[j] > mx) mx = scores[j];
             }
@@ -46,7 +60,7 @@ void qf_cpu_attention_ref(const qf_cpu_attn *a, const float *q, int64_t m, int64
 size_t qf_cpu_attention_scratch(const qf_cpu_attn *a) {
     const size_t rows = (size_t)QF_CPU_ATTN_QUERIES * (size_t)(a->n_heads / a->n_kv);
     const size_t d = (size_t)a->head_dim;
-    return rows * (d + 2) + d * QF_CPU_ATTN_KEYS + QF_CPU_ATTN_KEYS;
+    return rows * (d + 2) + QF_CPU_ATTN_KEYS;
 }
 
 /* e^x for x <= 0 (softmax arguments), vectorisable: x = n ln2 + r with |r| <= ln2/2 (ln2 in
@@ -68,7 +82,7 @@ static inline float qf_cpu_exp_neg(float x) {
 }
 
 /* Cloned for AVX-512, AVX2+FMA and baseline x86-64, picked at load time (ifunc); the loops
- * below are vectorised for each (scores across keys against a transposed key block, the
+ * below are vectorised for each (scores across keys against the transposed key block, the
  * exponentials, the value updates across head_dim). */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void
 qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0, int64_t t1,
@@ -79,21 +93,18 @@ qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t
     float *acc = scratch;            /* (rows, d) unnormalised output */
     float *run_max = acc + rows * d; /* (rows) */
     float *run_sum = run_max + rows; /* (rows) */
-    float *kt = run_sum + rows;      /* (d, KB) the key block, transposed */
-    float *s = kt + d * KB;          /* (KB) scores of one row */
+    float *s = run_sum + rows;       /* (KB) scores of one row */
     memset(acc, 0, (size_t)(rows * d) * sizeof *acc);
     for (int64_t r = 0; r < rows; r++) {
         run_max[r] = -INFINITY;
         run_sum[r] = 0.0f;
     }
-    const float *kh = kc + kv_head * a->cap * d, *vh = vc + kv_head * a->cap * d;
+    const float *vh = vc + kv_head * a->cap * d;
     const int64_t first = qf_cpu_attn_first_key(a, p0 + t0), last = p0 + t1 - 1;
-    for (int64_t kb = first; kb <= last; kb += KB) {
+    /* whole cache blocks; scores past the last position are computed and not used */
+    for (int64_t kb = first - first % KB; kb <= last; kb += KB) {
         const int64_t nk = last - kb + 1 < KB ? last - kb + 1 : KB;
-        for (int64_t i = 0; i < d; i++) {
-            for (int64_t j = 0; j < nk; j++) kt[i * KB + j] = kh[(kb + j) * d + i];
-            for (int64_t j = nk; j < KB; j++) kt[i * KB + j] = 0.0f; /* past the last key */
-        }
+        const float *kt = kc + qf_cpu_attn_kidx(a, kv_head, kb, 0); /* (d, KB) */
         for (int64_t r = 0; r < rows; r++) {
             const int64_t t = t0 + r / group, h = kv_head * group + r % group, p = p0 + t;
             /* visible keys of this row within the block: [lo, hi) relative to kb */

@@ -54,15 +54,24 @@ void qf_cpu_rope_apply_ref(float *x, int64_t m, int64_t stride, int64_t heads, i
                            const float *inv_freq, float attn_factor, int64_t p0);
 
 /* ---- attention (runtime/cpu/attention.c) --------------------------------------------- */
+#define QF_CPU_ATTN_QUERIES 16
+#define QF_CPU_ATTN_KEYS 64
+
 typedef struct qf_cpu_attn {
     int64_t n_heads, n_kv, head_dim;
-    int64_t cap;    /* rows per kv head in the caches */
+    int64_t cap;    /* positions per kv head in the caches, a multiple of QF_CPU_ATTN_KEYS */
     int64_t window; /* > 0: query at position p sees keys j with p - j < window */
     float scale;    /* applied to q.k (head_dim^-0.5) */
 } qf_cpu_attn;
 
+/* Cache layouts, per kv head: values (cap, head_dim); keys in blocks of
+ * QF_CPU_ATTN_KEYS positions stored transposed, (cap / KEYS, head_dim, KEYS), so that the
+ * attention reads a key block as it computes with it. This writes position pos. */
+void qf_cpu_attention_store(const qf_cpu_attn *a, float *kc, float *vc, int64_t kv_head,
+                            int64_t pos, const float *k, const float *v);
+
 /* Causal attention of m queries at positions p0..p0+m-1.
- * q, out: (m, n_heads, head_dim); kc, vc: (n_kv, cap, head_dim) holding positions
+ * q, out: (m, n_heads, head_dim); kc, vc: caches of n_kv heads holding positions
  * 0..p0+m-1. Query head h uses kv head h / (n_heads / n_kv). */
 /* Reference: full softmax per query; scores holds p0+m floats. */
 void qf_cpu_attention_ref(const qf_cpu_attn *a, const float *q, int64_t m, int64_t p0,
@@ -71,8 +80,6 @@ void qf_cpu_attention_ref(const qf_cpu_attn *a, const float *q, int64_t m, int64
 /* Memory-efficient version: online softmax over blocks of QF_CPU_ATTN_KEYS keys, for the
  * queries t0..t1-1 (t1 - t0 <= QF_CPU_ATTN_QUERIES) of one kv head (all its query heads).
  * scratch holds qf_cpu_attention_scratch(a) floats. */
-#define QF_CPU_ATTN_QUERIES 16
-#define QF_CPU_ATTN_KEYS 64
 size_t qf_cpu_attention_scratch(const qf_cpu_attn *a);
 void qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0,
                             int64_t t1, int64_t kv_head, const float *kc, const float *vc,
