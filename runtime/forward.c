@@ -1,9 +1,9 @@
 /* qf_runtime_forward: the Llama-family decoder on the CPU. Tokens are processed in
  * chunks of at most QF_RUNTIME_CHUNK; each chunk runs every layer as one job of the
- * runtime's thread pool (threads split output rows of the linears, tokens of the
- * element-wise steps, and (kv head, query block) tasks of the attention, with barriers),
- * appends its keys/values to the KV cache, then hands its logits to the callback in
- * blocks. OpenBLAS is held to one thread meanwhile: the parallelism is ours. */
+ * runtime's thread pool (threads split the output rows of the linears and the
+ * (kv head, query block) tasks of the attention, and each keeps its own copy of the
+ * residual stream), appends its keys/values to the KV cache, then hands its logits to the
+ * callback in blocks. OpenBLAS is held to one thread meanwhile: the parallelism is ours. */
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -125,7 +125,8 @@ static void qf_forward_layers(void *arg, int ith, int nth) {
     const qf_model_config *c = &rt->cfg;
     const int64_t hid = c->hidden_size;
     float *scratch = rt->scratch + (size_t)ith * rt->scratch_floats;
-    float *x = rt->x + (size_t)(ith * rt->chunk * hid), *xn = rt->xn + (size_t)(ith * rt->chunk * hid);
+    float *x = rt->x + (size_t)(ith * rt->chunk * hid);
+    float *xn = rt->xn + (size_t)(ith * rt->chunk * hid);
     qf_forward_embed(rt, job->tok, m, x);
     qf_cpu_rmsnorm(x, rt->layers[0].attn_norm, xn, m, hid, (float)c->rms_norm_eps);
     for (int64_t l = 0; l < c->num_hidden_layers; l++) {

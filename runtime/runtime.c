@@ -92,20 +92,30 @@ static qf_status qf_runtime_load_layer(const qf_model *m, qf_runtime *rt, int64_
     /* the same bias rules as qf_arch_tensor_specs */
     const int qkv_bias = c->arch->qkv_bias || c->attention_bias;
     const int o_bias = c->attention_bias && c->arch->config_biases;
-    const qf_dtype dt = rt->weight_dtype;
+    const struct {
+        const char *name;
+        qf_cpu_linear *l;
+        int64_t out, in;
+        int bias;
+    } lin[] = {
+        {"self_attn.q_proj", &ly->q, qd, hid, qkv_bias},
+        {"self_attn.k_proj", &ly->k, kvd, hid, qkv_bias},
+        {"self_attn.v_proj", &ly->v, kvd, hid, qkv_bias},
+        {"self_attn.o_proj", &ly->o, hid, qd, o_bias},
+        {"mlp.gate_proj", &ly->gate, inter, hid, c->mlp_bias},
+        {"mlp.up_proj", &ly->up, inter, hid, c->mlp_bias},
+        {"mlp.down_proj", &ly->down, hid, inter, c->mlp_bias},
+    };
     char p[QF_TENSOR_NAME_MAX];
-#define QF_LAYER_NAME(suffix) (snprintf(p, sizeof p, "model.layers.%lld." suffix, (long long)i), p)
-    QF_FORWARD(qf_runtime_load_vec(m, QF_LAYER_NAME("input_layernorm.weight"), hid, &ly->attn_norm));
-    QF_FORWARD(qf_runtime_load_vec(m, QF_LAYER_NAME("post_attention_layernorm.weight"), hid,
-                                   &ly->mlp_norm));
-    QF_FORWARD(qf_runtime_load_linear(m, dt, QF_LAYER_NAME("self_attn.q_proj"), qd, hid, qkv_bias, &ly->q));
-    QF_FORWARD(qf_runtime_load_linear(m, dt, QF_LAYER_NAME("self_attn.k_proj"), kvd, hid, qkv_bias, &ly->k));
-    QF_FORWARD(qf_runtime_load_linear(m, dt, QF_LAYER_NAME("self_attn.v_proj"), kvd, hid, qkv_bias, &ly->v));
-    QF_FORWARD(qf_runtime_load_linear(m, dt, QF_LAYER_NAME("self_attn.o_proj"), hid, qd, o_bias, &ly->o));
-    QF_FORWARD(qf_runtime_load_linear(m, dt, QF_LAYER_NAME("mlp.gate_proj"), inter, hid, c->mlp_bias, &ly->gate));
-    QF_FORWARD(qf_runtime_load_linear(m, dt, QF_LAYER_NAME("mlp.up_proj"), inter, hid, c->mlp_bias, &ly->up));
-    QF_FORWARD(qf_runtime_load_linear(m, dt, QF_LAYER_NAME("mlp.down_proj"), hid, inter, c->mlp_bias, &ly->down));
-#undef QF_LAYER_NAME
+    snprintf(p, sizeof p, "model.layers.%lld.input_layernorm.weight", (long long)i);
+    QF_FORWARD(qf_runtime_load_vec(m, p, hid, &ly->attn_norm));
+    snprintf(p, sizeof p, "model.layers.%lld.post_attention_layernorm.weight", (long long)i);
+    QF_FORWARD(qf_runtime_load_vec(m, p, hid, &ly->mlp_norm));
+    for (size_t j = 0; j < sizeof lin / sizeof lin[0]; j++) {
+        snprintf(p, sizeof p, "model.layers.%lld.%s", (long long)i, lin[j].name);
+        QF_FORWARD(qf_runtime_load_linear(m, rt->weight_dtype, p, lin[j].out, lin[j].in,
+                                          lin[j].bias, lin[j].l));
+    }
     return QF_STATUS_OK;
 }
 
@@ -131,7 +141,8 @@ static qf_status qf_runtime_resolve_options(const qf_model *m, const qf_runtime_
                           ? rt->cfg.max_position_embeddings
                           : QF_RUNTIME_DEFAULT_CTX;
     if (o.weight_dtype == QF_DTYPE_BOOL) {
-        const qf_model_tensor *t = qf_model_find_tensor(m, "model.layers.0.self_attn.q_proj.weight");
+        const qf_model_tensor *t =
+            qf_model_find_tensor(m, "model.layers.0.self_attn.q_proj.weight");
         o.weight_dtype = (t && t->dtype == QF_DTYPE_F32) ? QF_DTYPE_F32 : QF_DTYPE_F16;
     }
     QF_RETURN_IF(o.weight_dtype != QF_DTYPE_F32 && o.weight_dtype != QF_DTYPE_F16,

@@ -43,7 +43,8 @@ static void test_gemv(const char *name, gemv_fn fn) {
         fn(w, x, y, rows, k);
         for (int64_t r = 0; r < rows; r++) {
             double mag = 0.0;
-            for (int64_t i = 0; i < k; i++) mag += fabs((double)qf_fp16_to_fp32(w[r * k + i]) * x[i]);
+            for (int64_t i = 0; i < k; i++)
+                mag += fabs((double)qf_fp16_to_fp32(w[r * k + i]) * x[i]);
             const double err = fabs((double)y[r] - yr[r]);
             if (mag > 0 && err / mag > worst) worst = err / mag;
             CHECK_MSG(err <= 1e-5 * mag, "%s rows %lld k %lld row %lld: %.9g vs ref %.9g", name,
@@ -92,7 +93,8 @@ static void test_rope(void) {
     memcpy(xr, x, sizeof x);
     qf_cpu_rope_apply(x + 2 * half, m, heads * 2 * half, 2, half, c, s);
     for (int64_t t = 0; t < m; t++)
-        CHECK(memcmp(x + t * heads * 2 * half, xr + t * heads * 2 * half, 2 * half * sizeof(float)) == 0);
+        CHECK(memcmp(x + t * heads * 2 * half, xr + t * heads * 2 * half,
+                     2 * half * sizeof(float)) == 0);
     qf_cpu_rope_apply_ref(xr + 2 * half, m, heads * 2 * half, 2, half, inv, 1.25f, p0);
     CHECK(memcmp(x, xr, sizeof x) == 0);
 }

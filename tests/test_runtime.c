@@ -121,7 +121,8 @@ static void test_fixture(const char *name) {
         const cJSON *toks = cJSON_GetObjectItemCaseSensitive(seq, "tokens");
         const int64_t n = cJSON_GetArraySize(toks);
         int32_t *tok = malloc((size_t)n * sizeof *tok);
-        for (int64_t i = 0; i < n; i++) tok[i] = (int32_t)cJSON_GetArrayItem(toks, (int)i)->valuedouble;
+        for (int64_t i = 0; i < n; i++)
+            tok[i] = (int32_t)cJSON_GetArrayItem(toks, (int)i)->valuedouble;
         const size_t total = (size_t)(n * vocab);
         float *want = read_f32(dir, qf_test_json_str(seq, "logits"), total);
         const cJSON *dec = cJSON_GetObjectItemCaseSensitive(seq, "decode_logits");

@@ -11,8 +11,8 @@
  * with different summation orders (OpenBLAS blocking vs torch's, online softmax) drift by
  * ~1e-6 relative per layer (observed max 5e-5 on the logits); a real bug (mask, RoPE, norm) moves
  * them by > 0.1. Argmax must agree except where transformers' top two are within 5e-4.
- * F16 weights in memory: vs the F32 run, 0.1 absolute on logits (observed 0.04; weights rounded to 11
- * bits through 30 layers), argmax agreement >= 95%. A missing model is a failure. */
+ * F16 weights in memory: vs the F32 run, 0.1 absolute on logits (observed 0.04; weights
+ * rounded to 11 bits through 30 layers), argmax agreement >= 95%. A missing model is a failure. */
 #include <cJSON.h>
 
 #include "formats/model.h"

@@ -38,7 +38,8 @@ void qf_cpu_attention_ref(const qf_cpu_attn *a, const float *q, int64_t m, int64
             float mx = -INFINITY;
             for (int64_t j = lo; j <= p; j++) {
                 float s = 0.0f;
-                for (int64_t i = 0; i < d; i++) s += qh[i] * kc[qf_cpu_attn_kidx(a, h / group, j, i)];
+                for (int64_t i = 0; i < d; i++)
+                    s += qh[i] * kc[qf_cpu_attn_kidx(a, h / group, j, i)];
                 scores[j] = s * a->scale;
                 if (scores[j] > mx) mx = scores[j];
             }
@@ -108,7 +109,7 @@ qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t
         for (int64_t r = 0; r < rows; r++) {
             const int64_t t = t0 + r / group, h = kv_head * group + r % group, p = p0 + t;
             /* visible keys of this row within the block: [lo, hi) relative to kb */
-            const int64_t lo = qf_cpu_attn_first_key(a, p) > kb ? qf_cpu_attn_first_key(a, p) - kb : 0;
+            const int64_t f = qf_cpu_attn_first_key(a, p), lo = f > kb ? f - kb : 0;
             const int64_t hi = p - kb + 1 < nk ? p - kb + 1 : nk;
             if (lo >= hi) continue;
             const float *qh = q + (t * a->n_heads + h) * d;

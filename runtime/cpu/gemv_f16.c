@@ -72,7 +72,8 @@ __attribute__((target("avx2,fma,f16c"))) void qf_cpu_gemv_f16_avx2(const uint16_
             a2 = _mm256_fmadd_ps(QF_CPU_LOAD8(wr + i + 16), _mm256_loadu_ps(x + i + 16), a2);
             a3 = _mm256_fmadd_ps(QF_CPU_LOAD8(wr + i + 24), _mm256_loadu_ps(x + i + 24), a3);
         }
-        for (; i < k8; i += 8) a0 = _mm256_fmadd_ps(QF_CPU_LOAD8(wr + i), _mm256_loadu_ps(x + i), a0);
+        for (; i < k8; i += 8)
+            a0 = _mm256_fmadd_ps(QF_CPU_LOAD8(wr + i), _mm256_loadu_ps(x + i), a0);
         const __m256 sum = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
         y[r] = qf_cpu_hsum256(sum) + qf_cpu_gemv_tail(wr, x, k8, k);
     }

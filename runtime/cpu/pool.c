@@ -81,8 +81,6 @@ static void *qf_cpu_pool_main(void *v) {
     }
 }
 
-int qf_cpu_pool_size(const qf_cpu_pool *p) { return p->n; }
-
 void qf_cpu_pool_run(qf_cpu_pool *p, qf_cpu_pool_fn fn, void *arg) {
     if (p->n > 1) {
         pthread_mutex_lock(&p->mu);

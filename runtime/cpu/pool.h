@@ -14,7 +14,6 @@ typedef void (*qf_cpu_pool_fn)(void *arg, int ith, int nth);
 
 qf_status qf_cpu_pool_init(int n_threads, qf_cpu_pool **out);
 void qf_cpu_pool_free(qf_cpu_pool *p);
-int qf_cpu_pool_size(const qf_cpu_pool *p);
 
 /* Runs fn on all threads and returns when every thread has finished it. Not reentrant:
  * one job at a time per pool. */
