@@ -64,7 +64,7 @@ static qf_status qf_runtime_load_linear(const qf_model *m, qf_dtype dtype, const
     if (st == QF_STATUS_OK && dtype == QF_DTYPE_F16) {
         uint16_t *h = malloc((size_t)(out * in) * sizeof *h);
         if (!h) st = qf_error_set(QF_STATUS_NOMEM, "runtime: out of memory for '%s'", name);
-        else st = qf_dtype_from_f32(QF_DTYPE_F16, f32, (size_t)(out * in), h);
+        else qf_cpu_f32_to_f16(f32, h, out * in);
         free(f32);
         f32 = NULL;
         l->w = h;

@@ -1,6 +1,7 @@
 /* CPU kernels vs their scalar references on random data (sizes with tails that are not a
  * multiple of the vector width):
- *  - F16->F32 conversion: bit-exact (the hardware conversion is exact);
+ *  - F16->F32 conversion: bit-exact (the hardware conversion is exact); F32->F16 bit-exact
+ *    (both round to nearest even);
  *  - F16 GEMV (AVX2, AVX-512 where the CPU has them): |y - y_ref| <= 1e-5 * sum_i |w_i x_i|.
  *    Both are float32 sums of k products in different orders; the rounding error of such
  *    a sum is about sqrt(k) * 2^-24 * sum|w x| (~2e-6 of it for k = 1000), so 1e-5 leaves a
@@ -65,6 +66,28 @@ static void test_f16_to_f32(const char *name, conv_fn fn) {
         for (int64_t i = 0; i < n; i++)
             if ((src[i] & 0x7c00) == 0x7c00) src[i] &= 0xbfff; /* no inf/NaN */
         qf_cpu_f16_to_f32_ref(src, a, n);
+        fn(src, b, n);
+        CHECK_MSG(memcmp(a, b, (size_t)n * sizeof *a) == 0, "%s n %lld", name, (long long)n);
+    }
+}
+
+typedef void (*conv16_fn)(const float *, uint16_t *, int64_t);
+
+/* F32 -> F16: bit-exact against qf_fp32_to_fp16 (round to nearest even) on values spread
+ * over the F16 range, halfway cases, subnormals, overflow to inf and signed zeros. */
+static void test_f32_to_f16(const char *name, conv16_fn fn) {
+    float src[203];
+    uint16_t a[203], b[203];
+    for (int i = 0; i < 203; i++) src[i] = frand() * powf(2.0f, (float)(i % 40 - 26));
+    src[0] = 65520.0f;                          /* rounds to inf */
+    src[1] = -0.0f;
+    src[2] = 1.0f + 1.0f / 2048.0f;             /* halfway: to even */
+    src[3] = 1.0f + 3.0f / 2048.0f;             /* halfway: up */
+    src[4] = 5.96046448e-08f;                   /* smallest subnormal */
+    src[5] = 1e-9f;                             /* underflows to zero */
+    src[6] = INFINITY;
+    for (int64_t n = 0; n <= 203; n += 29) {
+        qf_cpu_f32_to_f16_ref(src, a, n);
         fn(src, b, n);
         CHECK_MSG(memcmp(a, b, (size_t)n * sizeof *a) == 0, "%s n %lld", name, (long long)n);
     }
@@ -144,15 +167,18 @@ int main(void) {
     printf("SIMD level %d\n", qf_cpu_simd_level());
     test_gemv("ref-vs-dispatch", qf_cpu_gemv_f16);
     test_f16_to_f32("dispatch", qf_cpu_f16_to_f32);
+    test_f32_to_f16("dispatch", qf_cpu_f32_to_f16);
     if (qf_cpu_simd_level() >= 1) {
         test_gemv("avx2", qf_cpu_gemv_f16_avx2);
         test_f16_to_f32("avx2", qf_cpu_f16_to_f32_avx2);
+        test_f32_to_f16("avx2", qf_cpu_f32_to_f16_avx2);
     } else {
         printf("no AVX2+FMA+F16C: AVX2 kernels not tested\n");
     }
     if (qf_cpu_simd_level() >= 2) {
         test_gemv("avx512", qf_cpu_gemv_f16_avx512);
         test_f16_to_f32("avx512", qf_cpu_f16_to_f32_avx512);
+        test_f32_to_f16("avx512", qf_cpu_f32_to_f16_avx512);
     } else {
         printf("no AVX-512: AVX-512 kernels not tested\n");
     }

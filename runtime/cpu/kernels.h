@@ -11,11 +11,16 @@
 #include "core/status.h"
 #include "runtime/arch.h"
 
-/* ---- F16 -> F32 conversion (runtime/cpu/f16.c) ---------------------------------------- */
+/* ---- F16 <-> F32 conversion (runtime/cpu/f16.c) --------------------------------------- */
 void qf_cpu_f16_to_f32_ref(const uint16_t *src, float *dst, int64_t n);
 void qf_cpu_f16_to_f32_avx2(const uint16_t *src, float *dst, int64_t n);
 void qf_cpu_f16_to_f32_avx512(const uint16_t *src, float *dst, int64_t n);
 void qf_cpu_f16_to_f32(const uint16_t *src, float *dst, int64_t n);
+/* F32 -> F16, round to nearest even (qf_fp32_to_fp16), for loading weights. */
+void qf_cpu_f32_to_f16_ref(const float *src, uint16_t *dst, int64_t n);
+void qf_cpu_f32_to_f16_avx2(const float *src, uint16_t *dst, int64_t n);
+void qf_cpu_f32_to_f16_avx512(const float *src, uint16_t *dst, int64_t n);
+void qf_cpu_f32_to_f16(const float *src, uint16_t *dst, int64_t n);
 
 /* ---- F16 matrix x F32 vector (runtime/cpu/gemv_f16.c) -------------------------------- */
 /* y[r] = sum_i w[r*k + i] * x[i] for r in [0, rows): w is (rows, k) F16, row-major. */
