@@ -131,10 +131,8 @@ qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t
                 for (int64_t j = 0; j < KB; j++) s[j] += qi * ki[j];
             }
             float mx = run_max[r];
-            const float scale = a->scale;
-#pragma omp simd reduction(max : mx)
             for (int64_t j = lo; j < hi; j++) {
-                s[j] *= scale;
+                s[j] *= a->scale;
                 mx = s[j] > mx ? s[j] : mx;
             }
             float sum = 0.0f;
