@@ -82,13 +82,14 @@ static inline float qf_cpu_exp_neg(float x) {
     return p * scale;
 }
 
-/* Cloned for AVX-512, AVX2+FMA and baseline x86-64, picked at load time (ifunc); the loops
- * below are vectorised for each (scores across keys against the transposed key block, the
+/* The block kernel, written once in plain C and compiled three times below (AVX-512,
+ * AVX2+FMA, baseline x86-64) by inlining it into functions with those targets; the loops
+ * are vectorised for each (scores across keys against the transposed key block, the
  * exponentials, the value updates across head_dim). */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void
-qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0, int64_t t1,
-                       int64_t kv_head, const float *kc, const float *vc, float *out,
-                       float *scratch) {
+static inline __attribute__((always_inline)) void
+qf_cpu_attention_body(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0, int64_t t1,
+                      int64_t kv_head, const float *kc, const float *vc, float *out,
+                      float *scratch) {
     enum { KB = QF_CPU_ATTN_KEYS };
     const int64_t d = a->head_dim, group = a->n_heads / a->n_kv, rows = (t1 - t0) * group;
     float *acc = scratch;            /* (rows, d) unnormalised output */
@@ -168,5 +169,29 @@ qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t
         float *oh = out + (t * a->n_heads + h) * d;
         const float inv = 1.0f / run_sum[r], *ar = acc + r * d;
         for (int64_t i = 0; i < d; i++) oh[i] = ar[i] * inv;
+    }
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static void
+qf_cpu_attention_avx512(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0, int64_t t1,
+                        int64_t kv_head, const float *kc, const float *vc, float *out,
+                        float *scratch) {
+    qf_cpu_attention_body(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch);
+}
+
+__attribute__((target("avx2,fma"))) static void
+qf_cpu_attention_avx2(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0, int64_t t1,
+                      int64_t kv_head, const float *kc, const float *vc, float *out,
+                      float *scratch) {
+    qf_cpu_attention_body(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch);
+}
+
+void qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0,
+                            int64_t t1, int64_t kv_head, const float *kc, const float *vc,
+                            float *out, float *scratch) {
+    switch (qf_cpu_simd_level()) {
+    case 2: qf_cpu_attention_avx512(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch); break;
+    case 1: qf_cpu_attention_avx2(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch); break;
+    default: qf_cpu_attention_body(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch); break;
     }
 }
