@@ -186,12 +186,19 @@ qf_cpu_attention_avx2(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t 
     qf_cpu_attention_body(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch);
 }
 
-void qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0,
-                            int64_t t1, int64_t kv_head, const float *kc, const float *vc,
-                            float *out, float *scratch) {
-    switch (qf_cpu_simd_level()) {
+void qf_cpu_attention_block_at(int level, const qf_cpu_attn *a, const float *q, int64_t p0,
+                               int64_t t0, int64_t t1, int64_t kv_head, const float *kc,
+                               const float *vc, float *out, float *scratch) {
+    switch (level) {
     case 2: qf_cpu_attention_avx512(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch); break;
     case 1: qf_cpu_attention_avx2(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch); break;
     default: qf_cpu_attention_body(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch); break;
     }
+}
+
+void qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0,
+                            int64_t t1, int64_t kv_head, const float *kc, const float *vc,
+                            float *out, float *scratch) {
+    qf_cpu_attention_block_at(qf_cpu_simd_level(), a, q, p0, t0, t1, kv_head, kc, vc, out,
+                              scratch);
 }

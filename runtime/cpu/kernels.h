@@ -89,6 +89,11 @@ size_t qf_cpu_attention_scratch(const qf_cpu_attn *a);
 void qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0,
                             int64_t t1, int64_t kv_head, const float *kc, const float *vc,
                             float *out, float *scratch);
+/* The same compiled for a given SIMD level (qf_cpu_simd_level numbering; at most the
+ * CPU's own), for the tests. */
+void qf_cpu_attention_block_at(int level, const qf_cpu_attn *a, const float *q, int64_t p0,
+                               int64_t t0, int64_t t1, int64_t kv_head, const float *kc,
+                               const float *vc, float *out, float *scratch);
 
 /* ---- SwiGLU (runtime/cpu/swiglu.c) ---------------------------------------------------- */
 /* gate[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + exp(-x)). Scalar: its own reference. */
