@@ -1,6 +1,7 @@
 /* qf_runtime lifecycle: checks the model's config, loads every weight into memory (linear
  * weights as F32 or F16, norms and biases as F32), allocates the KV cache and the chunk
  * activations. The forward pass itself is runtime/forward.c. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "runtime/runtime_impl.h"
 
 #define QF_RUNTIME_DEFAULT_CTX 4096
+#define QF_RUNTIME_F16_OVERFLOW 65520.0f /* the smallest float that rounds to F16 inf */
 
 /* calloc of a * b * c floats with overflow checks. */
 static qf_status qf_runtime_alloc(float **out, size_t a, size_t b, size_t c, const char *what) {
@@ -61,6 +63,15 @@ static qf_status qf_runtime_load_linear(const qf_model *m, qf_dtype dtype, const
     float *f32;
     QF_FORWARD(qf_runtime_alloc(&f32, (size_t)out, (size_t)in, 1, name));
     qf_status st = qf_model_tensor_read_f32(t, f32);
+    if (st == QF_STATUS_OK && dtype == QF_DTYPE_F16) {
+        /* a BF16/F32 weight past F16's range would silently become inf */
+        for (int64_t i = 0; i < out * in && st == QF_STATUS_OK; i++)
+            if (fabsf(f32[i]) >= QF_RUNTIME_F16_OVERFLOW && isfinite(f32[i]))
+                st = qf_error_set(QF_STATUS_UNSUPPORTED,
+                                  "runtime: tensor '%s' has a value (%g) outside the F16 range; "
+                                  "load it with weight_dtype F32",
+                                  name, (double)f32[i]);
+    }
     if (st == QF_STATUS_OK && dtype == QF_DTYPE_F16) {
         uint16_t *h = malloc((size_t)(out * in) * sizeof *h);
         if (!h) st = qf_error_set(QF_STATUS_NOMEM, "runtime: out of memory for '%s'", name);

@@ -19,8 +19,10 @@
  * RoPE frequency or bias is >= 1e-2.
  * F16 weights in memory: compared with the F32 run (not with transformers), 0.05 abs:
  * rounding weights to 11 significant bits moves each logit by ~1e-3 relative.
- * Also: bad tokens, cache overflow, bad options, a model without config, callback errors. */
+ * Also: bad tokens, cache overflow, bad options, a model without config, callback errors,
+ * a weight too large for F16 weights. */
 #include <cJSON.h>
+#include <unistd.h>
 
 #include "core/fileio.h"
 #include "formats/model.h"
@@ -243,10 +245,66 @@ static void test_bad_input(void) {
     }
 }
 
+static void copy_file(const char *src, const char *dst, char **data, size_t *len) {
+    if (qf_file_read_all(src, 64u << 20, data, len) != QF_STATUS_OK) {
+        fprintf(stderr, "cannot read %s\n", src);
+        exit(1);
+    }
+    FILE *f = fopen(dst, "wb");
+    if (!f || fwrite(*data, 1, *len, f) != *len || fclose(f) != 0) {
+        fprintf(stderr, "cannot write %s\n", dst);
+        exit(1);
+    }
+}
+
+/* A weight past the F16 range: F16 loading refuses it (instead of storing inf), F32 works. */
+static void test_f16_overflow(void) {
+    char dir[] = "/tmp/qf_test_runtime_XXXXXX", path[256];
+    if (!mkdtemp(dir)) return;
+    char *cfg = NULL, *st = NULL;
+    size_t cfg_len, st_len;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    copy_file(RT_DIR "qwen2-bias/config.json", path, &cfg, &cfg_len);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    copy_file(RT_DIR "qwen2-bias/model.safetensors", path, &st, &st_len);
+    /* patch the first element of up_proj in layer 0 to 1e6 */
+    uint64_t hlen;
+    memcpy(&hlen, st, 8);
+    cJSON *h = cJSON_ParseWithLength(st + 8, (size_t)hlen);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(h, "model.layers.0.mlp.up_proj.weight");
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+    CHECK(off != NULL);
+    if (off) {
+        const float big = 1e6f;
+        memcpy(st + 8 + hlen + (size_t)cJSON_GetArrayItem(off, 0)->valuedouble, &big, 4);
+        FILE *f = fopen(path, "wb");
+        CHECK(f && fwrite(st, 1, st_len, f) == st_len && fclose(f) == 0);
+        qf_model *m = NULL;
+        CHECK_OK(qf_model_open(dir, &m));
+        qf_runtime *rt = NULL;
+        qf_runtime_options o = {.n_threads = 1, .weight_dtype = QF_DTYPE_F16};
+        if (m) {
+            CHECK_FAILS(qf_runtime_init(m, &o, &rt), QF_STATUS_UNSUPPORTED,
+                        "outside the F16 range");
+            o.weight_dtype = QF_DTYPE_F32;
+            CHECK_OK(qf_runtime_init(m, &o, &rt));
+            qf_runtime_free(rt);
+            qf_model_free(m);
+        }
+    }
+    cJSON_Delete(h);
+    free(cfg), free(st);
+    remove(path);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    remove(path);
+    rmdir(dir);
+}
+
 int main(void) {
     static const char *fixtures[] = {"llama-gqa-bias", "llama-tied-llama3", "mistral-sliding",
                                      "qwen2-bias", "llama-dynamic"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) test_fixture(fixtures[i]);
     test_bad_input();
+    test_f16_overflow();
     TEST_END();
 }
