@@ -50,39 +50,45 @@ static qf_status qf_runtime_load_vec(const qf_model *m, const char *name, int64_
     return qf_model_tensor_read_f32(t, *out);
 }
 
-/* "<prefix>.weight" (out, in) in the runtime's weight dtype, "<prefix>.bias" if `bias`. */
-static qf_status qf_runtime_load_linear(const qf_model *m, qf_dtype dtype, const char *prefix,
-                                        int64_t out, int64_t in, int bias, qf_cpu_linear *l) {
+/* 1 if every finite value fits F16 (a BF16/F32 weight past its range would become inf). */
+static int qf_runtime_fits_f16(const float *w, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (fabsf(w[i]) >= QF_RUNTIME_F16_OVERFLOW && isfinite(w[i])) return 0;
+    return 1;
+}
+
+/* "<prefix>.weight" (out, in) in the runtime's weight dtype, "<prefix>.bias" if `bias`.
+ * A tensor that does not fit F16 stays F32 when the dtype was chosen automatically, and
+ * is an error when F16 was asked for. */
+static qf_status qf_runtime_load_linear(const qf_runtime *rt, const qf_model *m,
+                                        const char *prefix, int64_t out, int64_t in, int bias,
+                                        qf_cpu_linear *l) {
     char name[QF_TENSOR_NAME_MAX];
     snprintf(name, sizeof name, "%s.weight", prefix);
     const qf_model_tensor *t = NULL;
     QF_FORWARD(qf_runtime_find(m, name, out, in, &t));
-    l->dtype = dtype;
+    l->dtype = QF_DTYPE_F32;
     l->out = out;
     l->in = in;
     float *f32;
     QF_FORWARD(qf_runtime_alloc(&f32, (size_t)out, (size_t)in, 1, name));
-    qf_status st = qf_model_tensor_read_f32(t, f32);
-    if (st == QF_STATUS_OK && dtype == QF_DTYPE_F16) {
-        /* a BF16/F32 weight past F16's range would silently become inf */
-        for (int64_t i = 0; i < out * in && st == QF_STATUS_OK; i++)
-            if (fabsf(f32[i]) >= QF_RUNTIME_F16_OVERFLOW && isfinite(f32[i]))
-                st = qf_error_set(QF_STATUS_UNSUPPORTED,
-                                  "runtime: tensor '%s' has a value (%g) outside the F16 range; "
-                                  "load it with weight_dtype F32",
-                                  name, (double)f32[i]);
+    l->w = f32;
+    QF_FORWARD(qf_model_tensor_read_f32(t, f32));
+    if (rt->weight_dtype == QF_DTYPE_F16) {
+        const int fits = qf_runtime_fits_f16(f32, out * in);
+        QF_RETURN_IF(!fits && !rt->weight_auto, QF_STATUS_UNSUPPORTED,
+                     "runtime: tensor '%s' has values outside the F16 range; load the model "
+                     "with weight_dtype F32 (or 0: F16 where it fits)",
+                     name);
+        if (fits) {
+            uint16_t *h = malloc((size_t)(out * in) * sizeof *h);
+            QF_RETURN_IF(!h, QF_STATUS_NOMEM, "runtime: out of memory for '%s'", name);
+            qf_cpu_f32_to_f16(f32, h, out * in);
+            free(f32);
+            l->w = h;
+            l->dtype = QF_DTYPE_F16;
+        }
     }
-    if (st == QF_STATUS_OK && dtype == QF_DTYPE_F16) {
-        uint16_t *h = malloc((size_t)(out * in) * sizeof *h);
-        if (!h) st = qf_error_set(QF_STATUS_NOMEM, "runtime: out of memory for '%s'", name);
-        else qf_cpu_f32_to_f16(f32, h, out * in);
-        free(f32);
-        f32 = NULL;
-        l->w = h;
-    } else {
-        l->w = f32;
-    }
-    QF_FORWARD(st);
     if (bias) {
         snprintf(name, sizeof name, "%s.bias", prefix);
         QF_FORWARD(qf_runtime_load_vec(m, name, out, &l->bias));
@@ -124,8 +130,8 @@ static qf_status qf_runtime_load_layer(const qf_model *m, qf_runtime *rt, int64_
     QF_FORWARD(qf_runtime_load_vec(m, p, hid, &ly->mlp_norm));
     for (size_t j = 0; j < sizeof lin / sizeof lin[0]; j++) {
         snprintf(p, sizeof p, "model.layers.%lld.%s", (long long)i, lin[j].name);
-        QF_FORWARD(qf_runtime_load_linear(m, rt->weight_dtype, p, lin[j].out, lin[j].in,
-                                          lin[j].bias, lin[j].l));
+        QF_FORWARD(qf_runtime_load_linear(rt, m, p, lin[j].out, lin[j].in, lin[j].bias,
+                                          lin[j].l));
     }
     return QF_STATUS_OK;
 }
@@ -151,7 +157,8 @@ static qf_status qf_runtime_resolve_options(const qf_model *m, const qf_runtime_
         rt->max_ctx = rt->cfg.max_position_embeddings < QF_RUNTIME_DEFAULT_CTX
                           ? rt->cfg.max_position_embeddings
                           : QF_RUNTIME_DEFAULT_CTX;
-    if (o.weight_dtype == QF_DTYPE_BOOL) {
+    rt->weight_auto = o.weight_dtype == QF_DTYPE_BOOL;
+    if (rt->weight_auto) {
         const qf_model_tensor *t =
             qf_model_find_tensor(m, "model.layers.0.self_attn.q_proj.weight");
         o.weight_dtype = (t && t->dtype == QF_DTYPE_F32) ? QF_DTYPE_F32 : QF_DTYPE_F16;
@@ -217,11 +224,11 @@ qf_status qf_runtime_init(const qf_model *m, const qf_runtime_options *opt, qf_r
     const qf_model_config *c = &rt->cfg;
     st = qf_runtime_resolve_options(m, opt, rt);
     if (st == QF_STATUS_OK)
-        st = qf_runtime_load_linear(m, rt->weight_dtype, "model.embed_tokens", c->vocab_size,
-                                    c->hidden_size, 0, &rt->embed);
+        st = qf_runtime_load_linear(rt, m, "model.embed_tokens", c->vocab_size, c->hidden_size,
+                                    0, &rt->embed);
     if (st == QF_STATUS_OK && !c->tie_word_embeddings)
-        st = qf_runtime_load_linear(m, rt->weight_dtype, "lm_head", c->vocab_size,
-                                    c->hidden_size, 0, &rt->lm_head_own);
+        st = qf_runtime_load_linear(rt, m, "lm_head", c->vocab_size, c->hidden_size, 0,
+                                    &rt->lm_head_own);
     rt->lm_head = c->tie_word_embeddings ? &rt->embed : &rt->lm_head_own;
     if (st == QF_STATUS_OK)
         st = qf_runtime_load_vec(m, "model.norm.weight", c->hidden_size, &rt->final_norm);

@@ -23,7 +23,8 @@ struct qf_runtime {
     int n_threads;
     qf_cpu_pool *pool; /* n_threads threads, the caller's included */
     int64_t max_ctx, pos;
-    qf_dtype weight_dtype;
+    qf_dtype weight_dtype; /* of the linears; F16 runs keep a tensor F32 when... */
+    int weight_auto;       /* ...it does not fit F16 and the dtype was not asked for */
 
     qf_cpu_linear embed;          /* (vocab, hidden), no bias */
     qf_cpu_linear lm_head_own;    /* untied lm_head */
