@@ -141,21 +141,27 @@ static void test_attention_case(int64_t n_heads, int64_t n_kv, int64_t d, int64_
             qf_cpu_attention_store(&a, kc, vc, h, p, k, v);
         }
     qf_cpu_attention_ref(&a, q, m, p0, kc, vc, ref, scores);
-    for (int level = 0; level <= qf_cpu_simd_level(); level++) {
-        for (int64_t kvh = 0; kvh < n_kv; kvh++)
-            for (int64_t t0 = 0; t0 < m; t0 += QF_CPU_ATTN_QUERIES) {
-                const int64_t t1 = t0 + QF_CPU_ATTN_QUERIES < m ? t0 + QF_CPU_ATTN_QUERIES : m;
-                qf_cpu_attention_block_at(level, &a, q, p0, t0, t1, kvh, kc, vc, out, scratch);
-            }
-        double worst = 0.0;
-        for (size_t i = 0; i < qn; i++)
-            worst = isnan(out[i]) ? INFINITY : fmax(worst, fabs((double)out[i] - ref[i]));
-        CHECK_MSG(worst <= 1e-5,
-                  "attention level %d heads %lld kv %lld d %lld window %lld p0 %lld m %lld: "
-                  "max diff %.3g",
-                  level, (long long)n_heads, (long long)n_kv, (long long)d, (long long)window,
-                  (long long)p0, (long long)m, worst);
-    }
+    /* every SIMD level; tasks of whole kv groups and of single query heads (the runtime's
+     * prefill and decode task shapes) */
+    for (int level = 0; level <= qf_cpu_simd_level(); level++)
+        for (int64_t per = n_heads / n_kv; per >= 1; per = per > 1 ? 1 : 0) {
+            memset(out, 0xff, qn * sizeof *out);
+            for (int64_t h0 = 0; h0 < n_heads; h0 += per)
+                for (int64_t t0 = 0; t0 < m; t0 += QF_CPU_ATTN_QUERIES) {
+                    const int64_t t1 =
+                        t0 + QF_CPU_ATTN_QUERIES < m ? t0 + QF_CPU_ATTN_QUERIES : m;
+                    qf_cpu_attention_block_at(level, &a, q, p0, t0, t1, h0, h0 + per, kc, vc,
+                                              out, scratch);
+                }
+            double worst = 0.0;
+            for (size_t i = 0; i < qn; i++)
+                worst = isnan(out[i]) ? INFINITY : fmax(worst, fabs((double)out[i] - ref[i]));
+            CHECK_MSG(worst <= 1e-5,
+                      "attention level %d heads/task %lld heads %lld kv %lld d %lld window %lld "
+                      "p0 %lld m %lld: max diff %.3g",
+                      level, (long long)per, (long long)n_heads, (long long)n_kv, (long long)d,
+                      (long long)window, (long long)p0, (long long)m, worst);
+        }
     free(q), free(kc), free(vc), free(out), free(ref), free(scores), free(scratch);
 }
 

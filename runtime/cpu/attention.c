@@ -88,11 +88,12 @@ static inline float qf_cpu_exp_neg(float x) {
  * exponentials, the value updates across head_dim). */
 static inline __attribute__((always_inline)) void
 qf_cpu_attention_body(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0, int64_t t1,
-                      int64_t kv_head, const float *kc, const float *vc, float *out,
+                      int64_t h0, int64_t h1, const float *kc, const float *vc, float *out,
                       float *scratch) {
     enum { KB = QF_CPU_ATTN_KEYS };
-    const int64_t d = a->head_dim, group = a->n_heads / a->n_kv, rows = (t1 - t0) * group;
-    float *acc = scratch;            /* (rows, d) unnormalised output */
+    const int64_t d = a->head_dim, nq = h1 - h0, rows = (t1 - t0) * nq;
+    const int64_t kv_head = h0 / (a->n_heads / a->n_kv);
+    float *acc = scratch;            /* (rows, d) unnormalised output; row = (token, head) */
     float *run_max = acc + rows * d; /* (rows) */
     float *run_sum = run_max + rows; /* (rows) */
     float *s = run_sum + rows;       /* (KB) scores of one row */
@@ -108,7 +109,7 @@ qf_cpu_attention_body(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t 
         const int64_t nk = last - kb + 1 < KB ? last - kb + 1 : KB;
         const float *kt = kc + qf_cpu_attn_kidx(a, kv_head, kb, 0); /* (d, KB) */
         for (int64_t r = 0; r < rows; r++) {
-            const int64_t t = t0 + r / group, h = kv_head * group + r % group, p = p0 + t;
+            const int64_t t = t0 + r / nq, h = h0 + r % nq, p = p0 + t;
             /* visible keys of this row within the block: [lo, hi) relative to kb */
             const int64_t f = qf_cpu_attn_first_key(a, p), lo = f > kb ? f - kb : 0;
             const int64_t hi = p - kb + 1 < nk ? p - kb + 1 : nk;
@@ -165,7 +166,7 @@ qf_cpu_attention_body(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t 
         }
     }
     for (int64_t r = 0; r < rows; r++) {
-        const int64_t t = t0 + r / group, h = kv_head * group + r % group;
+        const int64_t t = t0 + r / nq, h = h0 + r % nq;
         float *oh = out + (t * a->n_heads + h) * d;
         const float inv = 1.0f / run_sum[r], *ar = acc + r * d;
         for (int64_t i = 0; i < d; i++) oh[i] = ar[i] * inv;
@@ -174,31 +175,31 @@ qf_cpu_attention_body(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t 
 
 __attribute__((target("avx512f,avx2,fma"))) static void
 qf_cpu_attention_avx512(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0, int64_t t1,
-                        int64_t kv_head, const float *kc, const float *vc, float *out,
+                        int64_t h0, int64_t h1, const float *kc, const float *vc, float *out,
                         float *scratch) {
-    qf_cpu_attention_body(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch);
+    qf_cpu_attention_body(a, q, p0, t0, t1, h0, h1, kc, vc, out, scratch);
 }
 
 __attribute__((target("avx2,fma"))) static void
 qf_cpu_attention_avx2(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0, int64_t t1,
-                      int64_t kv_head, const float *kc, const float *vc, float *out,
+                      int64_t h0, int64_t h1, const float *kc, const float *vc, float *out,
                       float *scratch) {
-    qf_cpu_attention_body(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch);
+    qf_cpu_attention_body(a, q, p0, t0, t1, h0, h1, kc, vc, out, scratch);
 }
 
 void qf_cpu_attention_block_at(int level, const qf_cpu_attn *a, const float *q, int64_t p0,
-                               int64_t t0, int64_t t1, int64_t kv_head, const float *kc,
+                               int64_t t0, int64_t t1, int64_t h0, int64_t h1, const float *kc,
                                const float *vc, float *out, float *scratch) {
     switch (level) {
-    case 2: qf_cpu_attention_avx512(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch); break;
-    case 1: qf_cpu_attention_avx2(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch); break;
-    default: qf_cpu_attention_body(a, q, p0, t0, t1, kv_head, kc, vc, out, scratch); break;
+    case 2: qf_cpu_attention_avx512(a, q, p0, t0, t1, h0, h1, kc, vc, out, scratch); break;
+    case 1: qf_cpu_attention_avx2(a, q, p0, t0, t1, h0, h1, kc, vc, out, scratch); break;
+    default: qf_cpu_attention_body(a, q, p0, t0, t1, h0, h1, kc, vc, out, scratch); break;
     }
 }
 
 void qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0,
-                            int64_t t1, int64_t kv_head, const float *kc, const float *vc,
+                            int64_t t1, int64_t h0, int64_t h1, const float *kc, const float *vc,
                             float *out, float *scratch) {
-    qf_cpu_attention_block_at(qf_cpu_simd_level(), a, q, p0, t0, t1, kv_head, kc, vc, out,
+    qf_cpu_attention_block_at(qf_cpu_simd_level(), a, q, p0, t0, t1, h0, h1, kc, vc, out,
                               scratch);
 }

@@ -83,16 +83,17 @@ void qf_cpu_attention_ref(const qf_cpu_attn *a, const float *q, int64_t m, int64
                           const float *kc, const float *vc, float *out, float *scores);
 
 /* Memory-efficient version: online softmax over blocks of QF_CPU_ATTN_KEYS keys, for the
- * queries t0..t1-1 (t1 - t0 <= QF_CPU_ATTN_QUERIES) of one kv head (all its query heads).
+ * queries t0..t1-1 (t1 - t0 <= QF_CPU_ATTN_QUERIES) and query heads h0..h1-1, which must
+ * share one kv head (all of a group, or fewer to split the work finer).
  * scratch holds qf_cpu_attention_scratch(a) floats. */
 size_t qf_cpu_attention_scratch(const qf_cpu_attn *a);
 void qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0,
-                            int64_t t1, int64_t kv_head, const float *kc, const float *vc,
+                            int64_t t1, int64_t h0, int64_t h1, const float *kc, const float *vc,
                             float *out, float *scratch);
 /* The same compiled for a given SIMD level (qf_cpu_simd_level numbering; at most the
  * CPU's own), for the tests. */
 void qf_cpu_attention_block_at(int level, const qf_cpu_attn *a, const float *q, int64_t p0,
-                               int64_t t0, int64_t t1, int64_t kv_head, const float *kc,
+                               int64_t t0, int64_t t1, int64_t h0, int64_t h1, const float *kc,
                                const float *vc, float *out, float *scratch);
 
 /* ---- SwiGLU (runtime/cpu/swiglu.c) ---------------------------------------------------- */
