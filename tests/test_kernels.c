@@ -141,8 +141,8 @@ static void test_attention_case(int64_t n_heads, int64_t n_kv, int64_t d, int64_
             qf_cpu_attention_store(&a, kc, vc, h, p, k, v);
         }
     qf_cpu_attention_ref(&a, q, m, p0, kc, vc, ref, scores);
-    /* every SIMD level; tasks of whole kv groups and of single query heads (the runtime's
-     * prefill and decode task shapes) */
+    /* every SIMD level; tasks of whole kv groups (as the runtime runs them) and of single
+     * query heads */
     for (int level = 0; level <= qf_cpu_simd_level(); level++)
         for (int64_t per = n_heads / n_kv; per >= 1; per = per > 1 ? 1 : 0) {
             memset(out, 0xff, qn * sizeof *out);
