@@ -85,7 +85,8 @@ void qf_cpu_attention_ref(const qf_cpu_attn *a, const float *q, int64_t m, int64
 /* Memory-efficient version: online softmax over blocks of QF_CPU_ATTN_KEYS keys, for the
  * queries t0..t1-1 (t1 - t0 <= QF_CPU_ATTN_QUERIES) and query heads h0..h1-1, which must
  * share one kv head (the runtime passes whole groups; the tests also single heads).
- * scratch holds qf_cpu_attention_scratch(a) floats. */
+ * scratch holds qf_cpu_attention_scratch(a) floats. Tasks of many rows use sgemm: call it
+ * with OpenBLAS held to one thread, like the linears. */
 size_t qf_cpu_attention_scratch(const qf_cpu_attn *a);
 void qf_cpu_attention_block(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0,
                             int64_t t1, int64_t h0, int64_t h1, const float *kc, const float *vc,
