@@ -7,7 +7,13 @@
 
 #include "runtime/cpu/kernels.h"
 
-int64_t qf_cpu_linear_scratch(int64_t in) { return QF_CPU_LINEAR_TILE * in; }
+/* Rows per F16 -> F32 tile for an input width `in`: a multiple of 16. */
+static int64_t qf_cpu_linear_tile(int64_t in) {
+    int64_t rows = QF_CPU_LINEAR_TILE_FLOATS / in / 16 * 16;
+    return rows < 16 ? 16 : rows > QF_CPU_LINEAR_TILE_MAX ? QF_CPU_LINEAR_TILE_MAX : rows;
+}
+
+int64_t qf_cpu_linear_scratch(int64_t in) { return qf_cpu_linear_tile(in) * in; }
 
 void qf_cpu_share(int64_t units, int ith, int nth, int64_t *u0, int64_t *u1) {
     *u0 = units * ith / nth;
@@ -30,8 +36,9 @@ void qf_cpu_linear_rows(const qf_cpu_linear *l, const float *x, int64_t m, float
         if (m == 1) {
             qf_cpu_gemv_f16(w + r0 * in, x, y + r0, r1 - r0, in);
         } else {
-            for (int64_t t0 = r0; t0 < r1; t0 += QF_CPU_LINEAR_TILE) {
-                const int64_t nt = r1 - t0 < QF_CPU_LINEAR_TILE ? r1 - t0 : QF_CPU_LINEAR_TILE;
+            const int64_t tile = qf_cpu_linear_tile(in);
+            for (int64_t t0 = r0; t0 < r1; t0 += tile) {
+                const int64_t nt = r1 - t0 < tile ? r1 - t0 : tile;
                 qf_cpu_f16_to_f32(w + t0 * in, scratch, nt * in);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nt, (int)in,
                             1.0f, x, (int)in, scratch, (int)in, 0.0f, y + t0, (int)out);

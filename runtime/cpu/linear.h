@@ -15,8 +15,11 @@ typedef struct qf_cpu_linear {
     float *bias; /* (out) or NULL */
 } qf_cpu_linear;
 
-/* Rows of F16 weights converted to F32 at a time for the prefill GEMM. */
-#define QF_CPU_LINEAR_TILE 64
+/* F16 weights are converted to F32 for the prefill GEMM a tile of rows at a time: up to
+ * 256 rows (each sgemm call packs the activations again, so fewer calls are faster), at
+ * most ~4 MiB of F32, at least 16 rows. */
+#define QF_CPU_LINEAR_TILE_MAX 256
+#define QF_CPU_LINEAR_TILE_FLOATS (1 << 20)
 
 /* Floats of per-thread scratch qf_cpu_linear_forward needs for an input width `in`. */
 int64_t qf_cpu_linear_scratch(int64_t in);
