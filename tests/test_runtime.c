@@ -8,7 +8,8 @@
  *   qwen2-bias         Qwen2 q/k/v bias
  *   llama-dynamic      dynamic NTK RoPE, 150 tokens > max_position_embeddings 64
  * Each sequence (150 and 37 tokens) runs as one prefill, token by token through the KV
- * cache, and as a prefill in two chunks; all three must give transformers' logits.
+ * cache, and as a prefill in two chunks, with 2 threads (and the first two with 1 and 3
+ * threads); all must give transformers' logits.
  * (Dynamic RoPE depends on the length seen so far, as in transformers: the prefill is
  * compared with transformers' prefill, the token-by-token run with transformers' own
  * token-by-token run through its cache.)
@@ -140,6 +141,22 @@ static void test_fixture(const char *name) {
                    (long long)n, mode_name[mode], d);
             CHECK_MSG(d <= TOL_F32, "%s n=%lld %s: max diff %.3g > %g", name, (long long)n,
                       mode_name[mode], d, TOL_F32);
+        }
+        /* other thread counts split heads, rows and tasks differently: same logits */
+        for (int k = 0; k < 2; k++) {
+            qf_runtime *rtn = NULL;
+            qf_runtime_options on = {.n_threads = k ? 3 : 1, .max_ctx = 256,
+                                     .weight_dtype = QF_DTYPE_F32};
+            CHECK_OK(qf_runtime_init(m, &on, &rtn));
+            if (!rtn) continue;
+            for (int mode = MODE_PREFILL; mode <= MODE_DECODE; mode++) {
+                run_mode(rtn, tok, n, mode, &s);
+                const float *ref = (want_dec && mode == MODE_DECODE) ? want_dec : want;
+                const double d = max_diff(s.logits, ref, total);
+                CHECK_MSG(d <= TOL_F32, "%s n=%lld %s, %d threads: max diff %.3g > %g", name,
+                          (long long)n, mode_name[mode], on.n_threads, d, TOL_F32);
+            }
+            qf_runtime_free(rtn);
         }
         /* F16 weights vs the F32 path, prefill */
         float *f32 = malloc(total * sizeof(float));
