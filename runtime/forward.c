@@ -84,24 +84,62 @@ static void qf_forward_gate_up(qf_runtime *rt, const qf_runtime_layer *ly, const
         qf_cpu_swiglu(rt->gate + t * inter + r0, rt->up + t * inter + r0, r1 - r0);
 }
 
+/* Key ranges per kv head for a decode step: enough that every thread gets two tasks
+ * (SmolLM2: 3 kv heads x 2 ranges on 2 threads), 1 when the kv heads alone do that. */
+static int64_t qf_forward_key_splits(const qf_runtime *rt, int64_t m, int nth) {
+    const int64_t nkv = rt->cfg.num_key_value_heads;
+    return m == 1 && nkv < 2 * nth ? (2 * nth + nkv - 1) / nkv : 1;
+}
+
 static void qf_forward_attention(qf_runtime *rt, int64_t l, int64_t p0, int64_t m, int ith,
                                  int nth, float *scratch) {
     const qf_cpu_attn a = qf_forward_attn_shape(rt);
     const size_t layer = (size_t)(l * a.n_kv * a.cap * a.head_dim);
-    const int64_t qblocks = (m + QF_CPU_ATTN_QUERIES - 1) / QF_CPU_ATTN_QUERIES;
+    const float *kc = rt->k_cache + layer, *vc = rt->v_cache + layer;
+    const int64_t group = a.n_heads / a.n_kv, d = a.head_dim;
+    const int64_t splits = qf_forward_key_splits(rt, m, nth);
+    if (splits > 1) {
+        /* decode: (kv head, key range) tasks into rt->part_*, merged by qf_forward_merge */
+        const int64_t blocks = (p0 + QF_CPU_ATTN_KEYS) / QF_CPU_ATTN_KEYS;
+        for (int64_t task = ith; task < a.n_kv * splits; task += nth) {
+            const int64_t kvh = task / splits, sp = task % splits;
+            const int64_t k_lo = blocks * sp / splits * QF_CPU_ATTN_KEYS;
+            int64_t k_hi = blocks * (sp + 1) / splits * QF_CPU_ATTN_KEYS;
+            k_hi = k_hi < p0 + 1 ? k_hi : p0 + 1;
+            qf_cpu_attention_partial(&a, rt->q, p0, kvh * group, (kvh + 1) * group, k_lo, k_hi,
+                                     kc, vc, rt->part_acc + task * group * d,
+                                     rt->part_max + task * group, rt->part_sum + task * group,
+                                     scratch);
+        }
+        return;
+    }
     /* a task is (query block, kv head) with all the query heads of the group, which share
-     * each key block as it is read (splitting a group across threads instead evens out
-     * decode's 3 tasks on 2 threads for SmolLM2, but reads the cache once per head: slower,
-     * 111 vs 125 tok/s at 1k context) */
-    const int64_t group = a.n_heads / a.n_kv;
+     * each key block as it is read (splitting a group across threads instead reads the
+     * cache once per head: slower, 111 vs 125 tok/s at 1k context) */
+    const int64_t qblocks = (m + QF_CPU_ATTN_QUERIES - 1) / QF_CPU_ATTN_QUERIES;
     /* later query blocks see more keys: hand them out first, round robin */
     for (int64_t task = ith; task < qblocks * a.n_kv; task += nth) {
         const int64_t qb = qblocks - 1 - task / a.n_kv, h0 = task % a.n_kv * group;
         const int64_t t0 = qb * QF_CPU_ATTN_QUERIES;
         const int64_t t1 = t0 + QF_CPU_ATTN_QUERIES < m ? t0 + QF_CPU_ATTN_QUERIES : m;
-        qf_cpu_attention_block(&a, rt->q, p0, t0, t1, h0, h0 + group, rt->k_cache + layer,
-                               rt->v_cache + layer, rt->att, scratch);
+        qf_cpu_attention_block(&a, rt->q, p0, t0, t1, h0, h0 + group, kc, vc, rt->att, scratch);
     }
+}
+
+/* The attention output o_proj reads: rt->att, or after a split decode step the merged
+ * key ranges, which each thread computes itself (a few hundred floats) into its own
+ * buffer rather than waiting at one more barrier. */
+static const float *qf_forward_att(qf_runtime *rt, int64_t m, int ith, int nth) {
+    const int64_t splits = qf_forward_key_splits(rt, m, nth);
+    if (splits == 1) return rt->att;
+    const qf_model_config *c = &rt->cfg;
+    const int64_t d = c->head_dim, group = c->num_attention_heads / c->num_key_value_heads;
+    float *att = rt->att_own + (size_t)(ith * c->num_attention_heads * d);
+    for (int64_t kvh = 0; kvh < c->num_key_value_heads; kvh++)
+        qf_cpu_attention_merge(splits, group, d, rt->part_acc + kvh * splits * group * d,
+                               rt->part_max + kvh * splits * group,
+                               rt->part_sum + kvh * splits * group, att + kvh * group * d);
+    return att;
 }
 
 /* A thread's private residual stream: x += tmp, then xn = rmsnorm(x) with w (m rows). */
@@ -140,7 +178,8 @@ static void qf_forward_layers(void *arg, int ith, int nth) {
         qf_cpu_pool_barrier(pool);
         qf_forward_attention(rt, l, p0, m, ith, nth, scratch);
         qf_cpu_pool_barrier(pool);
-        qf_cpu_linear_forward(&ly->o, rt->att, m, rt->tmp, ith, nth, scratch);
+        qf_cpu_linear_forward(&ly->o, qf_forward_att(rt, m, ith, nth), m, rt->tmp, ith, nth,
+                              scratch);
         qf_cpu_pool_barrier(pool);
         qf_forward_residual_norm(rt, ly->mlp_norm, m, x, xn);
         qf_forward_gate_up(rt, ly, xn, m, ith, nth, scratch);

@@ -189,6 +189,13 @@ static qf_status qf_runtime_alloc_buffers(qf_runtime *rt) {
     QF_FORWARD(qf_runtime_alloc(&rt->k, ch, kv * d, 1, "activations"));
     QF_FORWARD(qf_runtime_alloc(&rt->v, ch, kv * d, 1, "activations"));
     QF_FORWARD(qf_runtime_alloc(&rt->gate, ch, inter, 1, "activations"));
+    /* rows of the (kv head, key range) tasks of a decode step (qf_forward_key_splits) */
+    const size_t parts = (size_t)(2 * rt->n_threads + c->num_key_value_heads) *
+                         (size_t)(c->num_attention_heads / c->num_key_value_heads);
+    QF_FORWARD(qf_runtime_alloc(&rt->part_acc, parts, d, 1, "attention partials"));
+    QF_FORWARD(qf_runtime_alloc(&rt->part_max, parts, 1, 1, "attention partials"));
+    QF_FORWARD(qf_runtime_alloc(&rt->part_sum, parts, 1, 1, "attention partials"));
+    QF_FORWARD(qf_runtime_alloc(&rt->att_own, (size_t)rt->n_threads, qd, 1, "activations"));
     QF_FORWARD(qf_runtime_alloc(&rt->up, ch, inter, 1, "activations"));
     QF_FORWARD(qf_runtime_alloc(&rt->rope_cos, ch, d / 2, 1, "RoPE tables"));
     QF_FORWARD(qf_runtime_alloc(&rt->rope_sin, ch, d / 2, 1, "RoPE tables"));
@@ -266,7 +273,7 @@ void qf_runtime_free(qf_runtime *rt) {
     float *bufs[] = {rt->k_cache, rt->v_cache, rt->x,        rt->xn,       rt->tmp,
                      rt->q,       rt->att,     rt->k,        rt->v,        rt->gate,
                      rt->up,      rt->rope_cos, rt->rope_sin, rt->inv_freq, rt->logits,
-                     rt->scratch};
+                     rt->scratch, rt->part_acc, rt->part_max, rt->part_sum, rt->att_own};
     for (size_t j = 0; j < sizeof bufs / sizeof bufs[0]; j++) free(bufs[j]);
     free(rt);
 }

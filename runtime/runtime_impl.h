@@ -43,6 +43,11 @@ struct qf_runtime {
     float *x, *xn; /* (n_threads, chunk, hidden) */
     float *tmp;    /* (chunk, hidden) attention / MLP output, shared */
     float *q, *att;      /* (chunk, n_heads * head_dim) */
+    /* decode steps split over the keys (runtime/forward.c): per (kv head, key range) task
+     * the softmax state of its query heads, and each thread's merged attention output */
+    float *part_acc;            /* (tasks, group, head_dim), tasks < 2 * n_threads + n_kv */
+    float *part_max, *part_sum; /* (tasks, group) */
+    float *att_own;             /* (n_threads, n_heads * head_dim) */
     float *k, *v;        /* (chunk, n_kv * head_dim) */
     float *gate, *up;    /* (chunk, intermediate) */
     float *rope_cos, *rope_sin, *inv_freq; /* (chunk, head_dim/2) x2, (head_dim/2) */

@@ -11,7 +11,8 @@
  *  - blocked online-softmax attention (each SIMD level the CPU has) vs the full-softmax
  *    reference, with GQA, MQA and a sliding window, queries at an offset into the cache:
  *    1e-5 absolute (outputs are convex combinations of values in [-1, 1]; float32 sums in
- *    another order and a polynomial exp within ~2e-7 relative of expf). */
+ *    another order and a polynomial exp within ~2e-7 relative of expf); also the decode
+ *    split (partial states over key ranges, one of them empty, merged). */
 #include <stdint.h>
 
 #include "core/dtype.h"
@@ -162,6 +163,31 @@ static void test_attention_case(int64_t n_heads, int64_t n_kv, int64_t d, int64_
                       level, (long long)per, (long long)n_heads, (long long)n_kv, (long long)d,
                       (long long)window, (long long)p0, (long long)m, worst);
         }
+    /* the decode split: the last token's keys in 3 parts (one empty), merged */
+    const int64_t p = p0 + m - 1, group = n_heads / n_kv;
+    const int64_t cuts[4] = {0, p / 3, p / 3, p + 1};
+    float *acc = malloc((size_t)(3 * group * d) * sizeof *acc);
+    float *mx = malloc((size_t)(3 * group) * sizeof *mx), *sm = malloc((size_t)(3 * group) * 4);
+    float *merged = malloc((size_t)(group * d) * sizeof *merged);
+    for (int level = 0; level <= qf_cpu_simd_level(); level++) {
+        double worst = 0.0;
+        for (int64_t g = 0; g < n_kv; g++) {
+            for (int k = 0; k < 3; k++)
+                qf_cpu_attention_partial_at(level, &a, q + (m - 1) * n_heads * d, p, g * group,
+                                            (g + 1) * group, cuts[k], cuts[k + 1], kc, vc,
+                                            acc + k * group * d, mx + k * group, sm + k * group,
+                                            scratch);
+            qf_cpu_attention_merge(3, group, d, acc, mx, sm, merged);
+            const float *want = ref + ((m - 1) * n_heads + g * group) * d;
+            for (int64_t i = 0; i < group * d; i++)
+                worst = isnan(merged[i]) ? INFINITY
+                                         : fmax(worst, fabs((double)merged[i] - want[i]));
+        }
+        CHECK_MSG(worst <= 1e-5, "attention split level %d heads %lld kv %lld window %lld p %lld: "
+                  "max diff %.3g", level, (long long)n_heads, (long long)n_kv, (long long)window,
+                  (long long)p, worst);
+    }
+    free(acc), free(mx), free(sm), free(merged);
     free(q), free(kc), free(vc), free(out), free(ref), free(scores), free(scratch);
 }
 

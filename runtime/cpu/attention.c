@@ -87,37 +87,32 @@ static inline float qf_cpu_exp_neg(float x) {
     return p * scale;
 }
 
-/* The block kernel for a few rows (decode), written once in plain C and compiled three
- * times below (AVX-512, AVX2+FMA, baseline x86-64) by inlining it into functions with
- * those targets; the loops are vectorised for each (scores across keys against the
- * transposed key block, the exponentials, the value updates across head_dim). */
+/* Adds the keys in [k_lo, k_hi) that each row sees to the rows' running softmax state:
+ * acc (rows, d) unnormalised output, run_max and run_sum (rows); row r is (token
+ * t0 + r / nq, head h0 + r % nq). Written once in plain C and compiled three times below
+ * (AVX-512, AVX2+FMA, baseline x86-64) by inlining it into functions with those targets;
+ * the loops are vectorised for each (scores across keys against the transposed key
+ * block, the exponentials, the value updates across head_dim). s holds KB floats. */
 static inline __attribute__((always_inline)) void
-qf_cpu_attention_body(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0, int64_t t1,
-                      int64_t h0, int64_t h1, const float *kc, const float *vc, float *out,
-                      float *scratch) {
+qf_cpu_attention_accum(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0, int64_t t1,
+                       int64_t h0, int64_t h1, int64_t k_lo, int64_t k_hi, const float *kc,
+                       const float *vc, float *acc, float *run_max, float *run_sum, float *s) {
     enum { KB = QF_CPU_ATTN_KEYS };
     const int64_t d = a->head_dim, nq = h1 - h0, rows = (t1 - t0) * nq;
     const int64_t kv_head = h0 / (a->n_heads / a->n_kv);
-    float *acc = scratch;            /* (rows, d) unnormalised output; row = (token, head) */
-    float *run_max = acc + rows * d; /* (rows) */
-    float *run_sum = run_max + rows; /* (rows) */
-    float *s = run_sum + rows;       /* (KB) scores of one row */
-    memset(acc, 0, (size_t)(rows * d) * sizeof *acc);
-    for (int64_t r = 0; r < rows; r++) {
-        run_max[r] = -INFINITY;
-        run_sum[r] = 0.0f;
-    }
     const float *vh = vc + kv_head * a->cap * d;
-    const int64_t first = qf_cpu_attn_first_key(a, p0 + t0), last = p0 + t1 - 1;
-    /* whole cache blocks; scores past the last position are computed and not used */
+    const int64_t f0 = qf_cpu_attn_first_key(a, p0 + t0), first = f0 > k_lo ? f0 : k_lo;
+    const int64_t last = p0 + t1 - 1 < k_hi - 1 ? p0 + t1 - 1 : k_hi - 1;
+    /* whole cache blocks; scores outside a row's keys are computed and not used */
     for (int64_t kb = first - first % KB; kb <= last; kb += KB) {
         const int64_t nk = last - kb + 1 < KB ? last - kb + 1 : KB;
         const float *kt = kc + qf_cpu_attn_kidx(a, kv_head, kb, 0); /* (d, KB) */
         for (int64_t r = 0; r < rows; r++) {
             const int64_t t = t0 + r / nq, h = h0 + r % nq, p = p0 + t;
-            /* visible keys of this row within the block: [lo, hi) relative to kb */
-            const int64_t f = qf_cpu_attn_first_key(a, p), lo = f > kb ? f - kb : 0;
-            const int64_t hi = p - kb + 1 < nk ? p - kb + 1 : nk;
+            /* keys of this row within the block: [lo, hi) relative to kb */
+            int64_t f = qf_cpu_attn_first_key(a, p);
+            f = f > k_lo ? f : k_lo;
+            const int64_t lo = f > kb ? f - kb : 0, hi = p - kb + 1 < nk ? p - kb + 1 : nk;
             if (lo >= hi) continue;
             const float *qh = q + (t * a->n_heads + h) * d;
             /* vectorised across keys; four rows of kt per pass over s (s is stored once
@@ -170,9 +165,24 @@ qf_cpu_attention_body(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t 
             run_sum[r] = run_sum[r] * corr + sum;
         }
     }
+}
+
+static void qf_cpu_attention_start(int64_t rows, int64_t d, float *acc, float *run_max,
+                                   float *run_sum) {
+    memset(acc, 0, (size_t)(rows * d) * sizeof *acc);
     for (int64_t r = 0; r < rows; r++) {
-        const int64_t t = t0 + r / nq, h = h0 + r % nq;
-        float *oh = out + (t * a->n_heads + h) * d;
+        run_max[r] = -INFINITY;
+        run_sum[r] = 0.0f;
+    }
+}
+
+/* out rows (token, head) = acc / run_sum. */
+static void qf_cpu_attention_finish(const qf_cpu_attn *a, int64_t t0, int64_t t1, int64_t h0,
+                                    int64_t h1, const float *acc, const float *run_sum,
+                                    float *out) {
+    const int64_t d = a->head_dim, nq = h1 - h0;
+    for (int64_t r = 0; r < (t1 - t0) * nq; r++) {
+        float *oh = out + ((t0 + r / nq) * a->n_heads + h0 + r % nq) * d;
         const float inv = 1.0f / run_sum[r], *ar = acc + r * d;
         for (int64_t i = 0; i < d; i++) oh[i] = ar[i] * inv;
     }
@@ -193,13 +203,10 @@ qf_cpu_attention_gemm(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t 
     float *run_sum = run_max + rows; /* (rows) */
     float *qs = run_sum + rows;      /* (rows, d) the queries, contiguous */
     float *s = qs + rows * d;        /* (rows, KB) scores, then probabilities */
-    memset(acc, 0, (size_t)(rows * d) * sizeof *acc);
-    for (int64_t r = 0; r < rows; r++) {
-        run_max[r] = -INFINITY;
-        run_sum[r] = 0.0f;
+    qf_cpu_attention_start(rows, d, acc, run_max, run_sum);
+    for (int64_t r = 0; r < rows; r++)
         memcpy(qs + r * d, q + ((t0 + r / nq) * a->n_heads + h0 + r % nq) * d,
                (size_t)d * sizeof *qs);
-    }
     const float *vh = vc + kv_head * a->cap * d;
     const int64_t first = qf_cpu_attn_first_key(a, p0 + t0), last = p0 + t1 - 1;
     for (int64_t kb = first - first % KB; kb <= last; kb += KB) {
@@ -229,12 +236,7 @@ qf_cpu_attention_gemm(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t 
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)d, (int)nk, 1.0f,
                     s, KB, vh + kb * d, (int)d, 1.0f, acc, (int)d);
     }
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t t = t0 + r / nq, h = h0 + r % nq;
-        float *oh = out + (t * a->n_heads + h) * d;
-        const float inv = 1.0f / run_sum[r], *ar = acc + r * d;
-        for (int64_t i = 0; i < d; i++) oh[i] = ar[i] * inv;
-    }
+    qf_cpu_attention_finish(a, t0, t1, h0, h1, acc, run_sum, out);
 }
 
 /* One task: sgemm for many rows (prefill), the vector loops for few (decode). */
@@ -242,10 +244,16 @@ static inline __attribute__((always_inline)) void
 qf_cpu_attention_task(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t t0, int64_t t1,
                       int64_t h0, int64_t h1, const float *kc, const float *vc, float *out,
                       float *scratch) {
-    if ((t1 - t0) * (h1 - h0) >= QF_CPU_ATTN_GEMM_ROWS)
+    const int64_t rows = (t1 - t0) * (h1 - h0), d = a->head_dim;
+    if (rows >= QF_CPU_ATTN_GEMM_ROWS) {
         qf_cpu_attention_gemm(a, q, p0, t0, t1, h0, h1, kc, vc, out, scratch);
-    else
-        qf_cpu_attention_body(a, q, p0, t0, t1, h0, h1, kc, vc, out, scratch);
+        return;
+    }
+    float *acc = scratch, *run_max = acc + rows * d, *run_sum = run_max + rows;
+    qf_cpu_attention_start(rows, d, acc, run_max, run_sum);
+    qf_cpu_attention_accum(a, q, p0, t0, t1, h0, h1, 0, p0 + t1, kc, vc, acc, run_max, run_sum,
+                           run_sum + rows);
+    qf_cpu_attention_finish(a, t0, t1, h0, h1, acc, run_sum, out);
 }
 
 __attribute__((target("avx512f,avx2,fma"))) static void
@@ -260,6 +268,79 @@ qf_cpu_attention_avx2(const qf_cpu_attn *a, const float *q, int64_t p0, int64_t 
                       int64_t h0, int64_t h1, const float *kc, const float *vc, float *out,
                       float *scratch) {
     qf_cpu_attention_task(a, q, p0, t0, t1, h0, h1, kc, vc, out, scratch);
+}
+
+/* One query token at position p, heads h0..h1-1, keys [k_lo, k_hi): the state of
+ * qf_cpu_attention_partial. */
+static inline __attribute__((always_inline)) void
+qf_cpu_attention_part(const qf_cpu_attn *a, const float *q, int64_t p, int64_t h0, int64_t h1,
+                      int64_t k_lo, int64_t k_hi, const float *kc, const float *vc, float *acc,
+                      float *run_max, float *run_sum, float *scratch) {
+    qf_cpu_attention_start(h1 - h0, a->head_dim, acc, run_max, run_sum);
+    qf_cpu_attention_accum(a, q, p, 0, 1, h0, h1, k_lo, k_hi, kc, vc, acc, run_max, run_sum,
+                           scratch);
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static void
+qf_cpu_attention_part_avx512(const qf_cpu_attn *a, const float *q, int64_t p, int64_t h0,
+                             int64_t h1, int64_t k_lo, int64_t k_hi, const float *kc,
+                             const float *vc, float *acc, float *run_max, float *run_sum,
+                             float *scratch) {
+    qf_cpu_attention_part(a, q, p, h0, h1, k_lo, k_hi, kc, vc, acc, run_max, run_sum, scratch);
+}
+
+__attribute__((target("avx2,fma"))) static void
+qf_cpu_attention_part_avx2(const qf_cpu_attn *a, const float *q, int64_t p, int64_t h0,
+                           int64_t h1, int64_t k_lo, int64_t k_hi, const float *kc,
+                           const float *vc, float *acc, float *run_max, float *run_sum,
+                           float *scratch) {
+    qf_cpu_attention_part(a, q, p, h0, h1, k_lo, k_hi, kc, vc, acc, run_max, run_sum, scratch);
+}
+
+void qf_cpu_attention_partial_at(int level, const qf_cpu_attn *a, const float *q, int64_t p,
+                                 int64_t h0, int64_t h1, int64_t k_lo, int64_t k_hi,
+                                 const float *kc, const float *vc, float *acc, float *run_max,
+                                 float *run_sum, float *scratch) {
+    switch (level) {
+    case 2:
+        qf_cpu_attention_part_avx512(a, q, p, h0, h1, k_lo, k_hi, kc, vc, acc, run_max, run_sum,
+                                     scratch);
+        break;
+    case 1:
+        qf_cpu_attention_part_avx2(a, q, p, h0, h1, k_lo, k_hi, kc, vc, acc, run_max, run_sum,
+                                   scratch);
+        break;
+    default:
+        qf_cpu_attention_part(a, q, p, h0, h1, k_lo, k_hi, kc, vc, acc, run_max, run_sum,
+                              scratch);
+        break;
+    }
+}
+
+void qf_cpu_attention_partial(const qf_cpu_attn *a, const float *q, int64_t p, int64_t h0,
+                              int64_t h1, int64_t k_lo, int64_t k_hi, const float *kc,
+                              const float *vc, float *acc, float *run_max, float *run_sum,
+                              float *scratch) {
+    qf_cpu_attention_partial_at(qf_cpu_simd_level(), a, q, p, h0, h1, k_lo, k_hi, kc, vc, acc,
+                                run_max, run_sum, scratch);
+}
+
+void qf_cpu_attention_merge(int64_t parts, int64_t rows, int64_t d, const float *acc,
+                            const float *run_max, const float *run_sum, float *out) {
+    for (int64_t r = 0; r < rows; r++) {
+        float mx = -INFINITY;
+        for (int64_t k = 0; k < parts; k++)
+            mx = run_max[k * rows + r] > mx ? run_max[k * rows + r] : mx;
+        float *o = out + r * d, sum = 0.0f;
+        for (int64_t i = 0; i < d; i++) o[i] = 0.0f;
+        for (int64_t k = 0; k < parts; k++) {
+            if (run_sum[k * rows + r] == 0.0f) continue; /* no keys in this part */
+            const float w = expf(run_max[k * rows + r] - mx), *ak = acc + (k * rows + r) * d;
+            sum += run_sum[k * rows + r] * w;
+            for (int64_t i = 0; i < d; i++) o[i] += ak[i] * w;
+        }
+        for (int64_t i = 0; i < d; i++) o[i] /= sum;
+    }
 }
 
 void qf_cpu_attention_block_at(int level, const qf_cpu_attn *a, const float *q, int64_t p0,

@@ -97,6 +97,23 @@ void qf_cpu_attention_block_at(int level, const qf_cpu_attn *a, const float *q, 
                                int64_t t0, int64_t t1, int64_t h0, int64_t h1, const float *kc,
                                const float *vc, float *out, float *scratch);
 
+/* Decode split over the keys: the softmax state (acc (rows, head_dim) unnormalised, max,
+ * sum; rows = heads h0..h1-1 of one kv group) of the query token q (n_heads, head_dim) at
+ * position p over the keys [k_lo, k_hi) it sees; an empty range leaves sum 0. scratch
+ * holds QF_CPU_ATTN_KEYS floats. */
+void qf_cpu_attention_partial(const qf_cpu_attn *a, const float *q, int64_t p, int64_t h0,
+                              int64_t h1, int64_t k_lo, int64_t k_hi, const float *kc,
+                              const float *vc, float *acc, float *run_max, float *run_sum,
+                              float *scratch);
+void qf_cpu_attention_partial_at(int level, const qf_cpu_attn *a, const float *q, int64_t p,
+                                 int64_t h0, int64_t h1, int64_t k_lo, int64_t k_hi,
+                                 const float *kc, const float *vc, float *acc, float *run_max,
+                                 float *run_sum, float *scratch);
+/* Combines `parts` states (acc (parts, rows, d), max and sum (parts, rows)) into the
+ * normalised attention output (rows, d). */
+void qf_cpu_attention_merge(int64_t parts, int64_t rows, int64_t d, const float *acc,
+                            const float *run_max, const float *run_sum, float *out);
+
 /* ---- SwiGLU (runtime/cpu/swiglu.c) ---------------------------------------------------- */
 /* gate[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + exp(-x)). Scalar: its own reference. */
 void qf_cpu_swiglu(float *gate, const float *up, int64_t n);
