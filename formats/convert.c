@@ -13,7 +13,6 @@
 
 #include "core/fileio.h"
 #include "core/sha256.h"
-#include "formats/gguf.h"
 #include "formats/gguf_tokenizer.h"
 #include "formats/hf_config.h"
 #include "formats/safetensors.h"
@@ -55,16 +54,12 @@ static qf_status qf_write_text(const char *dir, const char *name, const char *te
 }
 
 static qf_status qf_write_tokenizer_from_gguf(const qf_model *m, const char *dir) {
-    qf_gguf_file *g = NULL;
-    QF_FORWARD(qf_gguf_open(m->path, &g));
     char *tok = NULL, *cfg = NULL;
-    qf_status st = qf_gguf_tokenizer_export(g, &tok, &cfg);
-    if (st != QF_STATUS_OK) st = qf_error_wrap(st, "'%s': tokenizer: ", m->path);
+    qf_status st = qf_gguf_tokenizer_export_file(m->path, &tok, &cfg);
     if (st == QF_STATUS_OK) st = qf_write_text(dir, "tokenizer.json", tok);
     if (st == QF_STATUS_OK) st = qf_write_text(dir, "tokenizer_config.json", cfg);
     free(tok);
     free(cfg);
-    qf_gguf_close(g);
     return st;
 }
 

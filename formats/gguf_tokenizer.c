@@ -354,3 +354,13 @@ qf_status qf_gguf_tokenizer_export(const qf_gguf_file *g, char **tokenizer_json,
     free(strs);
     return st;
 }
+
+qf_status qf_gguf_tokenizer_export_file(const char *path, char **tokenizer_json,
+                                        char **tokenizer_config_json) {
+    qf_gguf_file *g = NULL;
+    *tokenizer_json = *tokenizer_config_json = NULL;
+    QF_FORWARD(qf_gguf_open(path, &g));
+    qf_status st = qf_gguf_tokenizer_export(g, tokenizer_json, tokenizer_config_json);
+    qf_gguf_close(g);
+    return st == QF_STATUS_OK ? st : qf_error_wrap(st, "'%s': tokenizer: ", path);
+}

@@ -12,6 +12,10 @@
 qf_status qf_gguf_tokenizer_export(const qf_gguf_file *g, char **tokenizer_json,
                                    char **tokenizer_config_json);
 
+/* qf_gguf_tokenizer_export on the GGUF file at `path`; errors name the file. */
+qf_status qf_gguf_tokenizer_export_file(const char *path, char **tokenizer_json,
+                                        char **tokenizer_config_json);
+
 /* The Hugging Face pre_tokenizer JSON for a GGUF tokenizer.ggml.pre value; NULL if
  * unknown. The returned cJSON-free string is static. */
 const char *qf_gguf_tokenizer_pre_json(const char *pre);

@@ -6,19 +6,14 @@
 #include <string.h>
 
 #include "core/fileio.h"
-#include "formats/gguf.h"
 #include "formats/gguf_tokenizer.h"
 
 static qf_status qf_load_from_gguf(const qf_model *m, qf_tokenizer **out) {
-    qf_gguf_file *g = NULL;
-    QF_FORWARD(qf_gguf_open(m->path, &g));
     char *tok = NULL, *cfg = NULL;
-    qf_status st = qf_gguf_tokenizer_export(g, &tok, &cfg);
-    if (st != QF_STATUS_OK) st = qf_error_wrap(st, "'%s': tokenizer: ", m->path);
+    qf_status st = qf_gguf_tokenizer_export_file(m->path, &tok, &cfg);
     if (st == QF_STATUS_OK) st = qf_tokenizer_load_json(tok, strlen(tok), cfg, m->path, out);
     free(tok);
     free(cfg);
-    qf_gguf_close(g);
     return st;
 }
 
