@@ -39,7 +39,9 @@ typedef qf_status (*qf_logits_fn)(void *user, int64_t first, int64_t count, cons
 /* Runs tokens[0..n) at positions pos()..pos()+n, appending to the KV cache (batched
  * prefill for n > 1, incremental decode for n == 1). Logits are computed for input
  * indices >= logits_from (n - 1: last token only; 0: all) and passed to fn in blocks.
- * Fails with INVALID_ARG if the cache would overflow or a token id is out of range. */
+ * logits_from == n, or fn == NULL, computes no logits (the cache is still filled).
+ * Fails with INVALID_ARG if the cache would overflow or a token id is out of range; on
+ * any failure (including fn returning non-OK) qf_runtime_pos() is left unchanged. */
 qf_status qf_runtime_forward(qf_runtime *rt, const int32_t *tokens, int64_t n, int64_t logits_from,
                              qf_logits_fn fn, void *user);
 
