@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/fileio.h"
 
 #define QF_MODEL_ARENA_BLOCK 65536
@@ -36,21 +37,6 @@ struct qf_model_private {
     size_t cap_slots;
 };
 
-/* Grows *arr (of elem bytes) so that it holds at least need elements. */
-static qf_status qf_model_grow(void **arr, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return QF_STATUS_OK;
-    size_t ncap = *cap ? *cap : 16;
-    while (ncap < need) {
-        QF_RETURN_IF(ncap > SIZE_MAX / 2 / elem, QF_STATUS_NOMEM, "model: too many entries");
-        ncap *= 2;
-    }
-    void *p = realloc(*arr, ncap * elem);
-    QF_RETURN_IF(!p, QF_STATUS_NOMEM, "model: out of memory (%zu entries)", ncap);
-    *arr = p;
-    *cap = ncap;
-    return QF_STATUS_OK;
-}
-
 static qf_status qf_model_priv(qf_model *m) {
     if (m->priv) return QF_STATUS_OK;
     m->priv = calloc(1, sizeof *m->priv);
@@ -63,7 +49,7 @@ qf_status qf_model_add_resource(qf_model *m, void *handle, void (*free_fn)(void 
     qf_status st = qf_model_priv(m);
     if (st == QF_STATUS_OK) {
         qf_model_private *p = m->priv;
-        st = qf_model_grow((void **)&p->res, &p->cap_res, p->n_res + 1, sizeof *p->res);
+        st = qf_array_grow((void **)&p->res, &p->cap_res, p->n_res + 1, sizeof *p->res, "model");
         if (st == QF_STATUS_OK) {
             p->res[p->n_res++] = (qf_model_resource){handle, free_fn};
             return QF_STATUS_OK;
@@ -147,8 +133,8 @@ qf_status qf_model_add_tensor(qf_model *m, const qf_model_tensor *t) {
         return qf_error_set(QF_STATUS_FORMAT, "tensor '%s' appears twice: in '%s' and in '%s'",
                             t->name, prev->file ? prev->file : "?", t->file ? t->file : "?");
     }
-    QF_FORWARD(qf_model_grow((void **)&m->tensors, &p->cap_tensors, m->n_tensors + 1,
-                             sizeof *m->tensors));
+    QF_FORWARD(qf_array_grow((void **)&m->tensors, &p->cap_tensors, m->n_tensors + 1,
+                             sizeof *m->tensors, "model"));
     qf_model_tensor c = *t;
     c.name = qf_model_arena_dup(m, t->name, strlen(t->name));
     c.file = t->file ? qf_model_arena_dup(m, t->file, strlen(t->file)) : NULL;
@@ -165,7 +151,8 @@ qf_status qf_model_add_meta(qf_model *m, const char *key, const char *value) {
     QF_RETURN_IF(!m || !key || !value, QF_STATUS_INVALID_ARG, "model: NULL metadata");
     QF_FORWARD(qf_model_priv(m));
     qf_model_private *p = m->priv;
-    QF_FORWARD(qf_model_grow((void **)&m->meta, &p->cap_meta, m->n_meta + 1, sizeof *m->meta));
+    QF_FORWARD(
+        qf_array_grow((void **)&m->meta, &p->cap_meta, m->n_meta + 1, sizeof *m->meta, "model"));
     char *k = qf_model_arena_dup(m, key, strlen(key));
     char *v = qf_model_arena_dup(m, value, strlen(value));
     QF_RETURN_IF(!k || !v, QF_STATUS_NOMEM, "model: out of memory (metadata)");

@@ -7,6 +7,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "runtime/sampling.h"
+
 #define QF_BENCH_MAX_REPEATS 100
 
 static double qf_now(void) {
@@ -22,11 +24,7 @@ typedef struct qf_bench_argmax {
 
 static qf_status qf_bench_on_logits(void *user, int64_t first, int64_t count, const float *logits) {
     qf_bench_argmax *a = user;
-    const float *row = logits + (count - 1) * a->vocab;
-    int64_t best = 0;
-    for (int64_t i = 1; i < a->vocab; i++)
-        if (row[i] > row[best]) best = i;
-    a->token = (int32_t)best;
+    a->token = (int32_t)qf_argmax_f32(logits + (count - 1) * a->vocab, a->vocab);
     (void)first;
     return QF_STATUS_OK;
 }

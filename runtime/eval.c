@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "runtime/eval_logits.h"
+#include "runtime/sampling.h"
 
 #define QF_EVAL_DEFAULT_TOPK 32
 
@@ -35,13 +36,6 @@ static double qf_logsumexp(const float *x, int64_t n) {
     double s = 0.0;
     for (int64_t i = 0; i < n; i++) s += exp((double)(x[i] - m));
     return (double)m + log(s);
-}
-
-static int64_t qf_argmax(const float *x, int64_t n) {
-    int64_t best = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
 }
 
 /* The k largest logits, most likely first (ties: lower id first). */
@@ -77,7 +71,7 @@ static qf_status qf_eval_compare(qf_eval_state *s, const float *logits, double l
     s->kl_values[s->n_scored] = kl;
     s->coverage_sum += p_in < 1.0 ? p_in : 1.0;
     s->base_nll_sum += base.nll;
-    s->top1_same += (uint32_t)qf_argmax(logits, s->vocab) == base.ids[0];
+    s->top1_same += (uint32_t)qf_argmax_f32(logits, s->vocab) == base.ids[0];
     return QF_STATUS_OK;
 }
 

@@ -12,6 +12,13 @@ static uint64_t qf_splitmix64(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
+int64_t qf_argmax_f32(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
 void qf_sampler_seed(qf_sampler *s, uint64_t seed) { s->state = seed; }
 
 static double qf_uniform(qf_sampler *s) { return (double)(qf_splitmix64(&s->state) >> 11) * 0x1.0p-53; }
@@ -28,9 +35,7 @@ static int qf_cmp_cand(const void *a, const void *b) {
 }
 
 int32_t qf_sampler_pick(qf_sampler *s, const float *logits, int64_t vocab, float *scratch) {
-    int64_t best = 0;
-    for (int64_t i = 1; i < vocab; i++)
-        if (logits[i] > logits[best]) best = i;
+    int64_t best = qf_argmax_f32(logits, vocab);
     if (s->temperature <= 0.0f) return (int32_t)best;
     qf_cand *c = (qf_cand *)scratch; /* 2 floats per candidate */
     double sum = 0.0;

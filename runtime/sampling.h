@@ -12,6 +12,9 @@ typedef struct qf_sampler {
     uint64_t state;    /* generator state; set by qf_sampler_seed */
 } qf_sampler;
 
+/* Index of the largest of n values (the first one on ties). */
+int64_t qf_argmax_f32(const float *x, int64_t n);
+
 void qf_sampler_seed(qf_sampler *s, uint64_t seed);
 /* Picks a token from logits (vocab entries). scratch holds 2 * vocab floats. */
 int32_t qf_sampler_pick(qf_sampler *s, const float *logits, int64_t vocab, float *scratch);

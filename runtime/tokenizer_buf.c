@@ -1,25 +1,12 @@
 /* Growable byte buffers, id vectors, piece lists and span lists of the tokenizer. */
 #include "runtime/tokenizer_internal.h"
 
-/* Grows *v (elements of `size` bytes, capacity *cap) to hold at least `need` elements. */
-static qf_status qf_tok_grow(void **v, size_t *cap, size_t need, size_t size) {
-    if (need <= *cap) return QF_STATUS_OK;
-    size_t c = *cap ? *cap : 16;
-    while (c < need) {
-        QF_RETURN_IF(c > SIZE_MAX / 2 / size, QF_STATUS_NOMEM, "tokenizer: buffer size overflow");
-        c *= 2;
-    }
-    void *p = realloc(*v, c * size);
-    QF_RETURN_IF(!p, QF_STATUS_NOMEM, "tokenizer: out of memory (%zu bytes)", c * size);
-    *v = p;
-    *cap = c;
-    return QF_STATUS_OK;
-}
+#include "core/alloc.h"
 
 qf_status qf_tok_buf_reserve(qf_tok_buf *b, size_t extra) {
     QF_RETURN_IF(extra > SIZE_MAX - b->len - 1, QF_STATUS_NOMEM, "tokenizer: buffer size overflow");
     void *p = b->p;
-    QF_FORWARD(qf_tok_grow(&p, &b->cap, b->len + extra + 1, 1));
+    QF_FORWARD(qf_array_grow(&p, &b->cap, b->len + extra + 1, 1, "tokenizer"));
     b->p = p;
     return QF_STATUS_OK;
 }
@@ -40,7 +27,7 @@ void qf_tok_buf_free(qf_tok_buf *b) {
 qf_status qf_tok_ids_push(qf_tok_ids *ids, int32_t id) {
     if (ids->n == ids->cap) {
         void *p = ids->v;
-        QF_FORWARD(qf_tok_grow(&p, &ids->cap, ids->n + 1, sizeof *ids->v));
+        QF_FORWARD(qf_array_grow(&p, &ids->cap, ids->n + 1, sizeof *ids->v, "tokenizer"));
         ids->v = p;
     }
     ids->v[ids->n++] = id;
@@ -50,7 +37,7 @@ qf_status qf_tok_ids_push(qf_tok_ids *ids, int32_t id) {
 qf_status qf_tok_pieces_add(qf_tok_pieces *p, const char *s, size_t len, int at_start) {
     if (p->n == p->cap) {
         void *v = p->v;
-        QF_FORWARD(qf_tok_grow(&v, &p->cap, p->n + 1, sizeof *p->v));
+        QF_FORWARD(qf_array_grow(&v, &p->cap, p->n + 1, sizeof *p->v, "tokenizer"));
         p->v = v;
     }
     size_t off = p->text.len;
@@ -73,7 +60,7 @@ void qf_tok_pieces_free(qf_tok_pieces *p) {
 qf_status qf_tok_spans_push(qf_tok_spans *s, size_t start, size_t end, int match) {
     if (s->n == s->cap) {
         void *v = s->v;
-        QF_FORWARD(qf_tok_grow(&v, &s->cap, s->n + 1, sizeof *s->v));
+        QF_FORWARD(qf_array_grow(&v, &s->cap, s->n + 1, sizeof *s->v, "tokenizer"));
         s->v = v;
     }
     s->v[s->n++] = (qf_tok_span){start, end, match};
