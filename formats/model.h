@@ -49,6 +49,8 @@ typedef struct qf_model {
     qf_model_tensor *tensors; /* sorted by name */
     size_t n_meta;
     qf_model_kv *meta; /* file-level metadata (safetensors __metadata__, GGUF KV) */
+    char *quant_config_json; /* config.json "quantization_config" as JSON text, or NULL
+                                (formats/gptq.h reads GPTQ ones) */
     qf_model_private *priv;
 } qf_model;
 

@@ -1,0 +1,56 @@
+/* `qforge quantize`: the layer-wise calibration driver shared by every method
+ * (DESIGN.md §2). One decoder layer's weights in memory at a time; the calibration
+ * activations (n_samples, seqlen, hidden) flow through the layers, captured at every
+ * linear's input (Hessians for GPTQ), and the *quantized* layer's output is what the next
+ * layer sees. Output: a GPTQ checkpoint directory written under OUTDIR.qforge-tmp and
+ * renamed into place at the end; that temp dir also holds per-layer checkpoints so an
+ * interrupted run can --resume. */
+#ifndef QF_PIPELINE_H
+#define QF_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "calib-data/calib.h"
+#include "core/progress.h"
+#include "core/status.h"
+#include "formats/gptq.h"
+#include "gptq/gptq.h"
+
+typedef enum qf_quant_method {
+    QF_QUANT_METHOD_RTN,
+    QF_QUANT_METHOD_GPTQ,
+} qf_quant_method;
+
+typedef struct qf_quantize_options {
+    qf_quant_method method;
+    qf_gptq_options gptq;   /* quant params (bits, group, sym, mse) + GPTQ settings; RTN
+                               uses only .quant */
+    int true_sequential;    /* 1 (default): [k,v,q] -> o -> [up,gate] -> down, each group
+                               seeing the already-quantized ones' outputs */
+    qf_gptq_format format;  /* output checkpoint_format */
+    const char *skip_regex; /* modules left unquantized (PCRE2), or NULL */
+    size_t n_dynamic;       /* per-module overrides (GPTQModel `dynamic`) */
+    const qf_gptq_dynamic *dynamic;
+    const char *const *calib_paths; /* n_calib_paths == 0: the embedded default corpus */
+    size_t n_calib_paths;
+    qf_calib_options calib;
+    size_t mem_budget;      /* bytes of activations kept in memory before spilling
+                               (zstd) to the temp dir; 0 = no limit */
+    int resume;             /* continue an interrupted run found in OUTDIR.qforge-tmp */
+    int n_threads;          /* 0 = every online core */
+    const char *command_line; /* recorded in the report; may be NULL */
+    const qf_progress *progress; /* "layer 3/30 model.layers.2.mlp.up_proj"; may be NULL */
+} qf_quantize_options;
+
+/* Defaults: GPTQ 4-bit g128 asym, true_sequential, v1 format, 128 x 2048 default
+ * calibration, seed 0. */
+qf_quantize_options qf_quantize_options_default(void);
+
+/* Quantizes the model at model_path (HF dir or GGUF) into outdir, which must not exist.
+ * Writes config.json (+ quantization_config), quantize_config.json, model.safetensors,
+ * tokenizer files, generation_config.json and quantize_report.json. */
+qf_status qf_quantize_model(const char *model_path, const char *outdir,
+                            const qf_quantize_options *opt);
+
+#endif
