@@ -1,0 +1,82 @@
+/* One decoder layer as the pipeline sees it (private to pipeline/): its weights in f32
+ * (the FP ones, replaced linear by linear with the dequantized quantized ones), and the
+ * pieces of its forward pass on one calibration sample (seqlen tokens at positions
+ * 0..seqlen-1), split at the inputs of the linear groups so the driver can collect
+ * Hessians and quantize in between. Same maths as the runtime's forward
+ * (runtime/forward.c): rmsnorm, RoPE, causal softmax attention with GQA and sliding
+ * window, SwiGLU. */
+#ifndef QF_PIPELINE_LAYER_H
+#define QF_PIPELINE_LAYER_H
+
+#include <stdint.h>
+
+#include "core/status.h"
+#include "formats/model.h"
+
+typedef enum qf_layer_linear {
+    QF_LAYER_Q,
+    QF_LAYER_K,
+    QF_LAYER_V,
+    QF_LAYER_O,
+    QF_LAYER_GATE,
+    QF_LAYER_UP,
+    QF_LAYER_DOWN,
+    QF_LAYER_N_LINEARS,
+} qf_layer_linear;
+
+/* "self_attn.q_proj", ..., "mlp.down_proj" */
+const char *qf_layer_linear_name(qf_layer_linear i);
+
+typedef struct qf_layer_weights {
+    int64_t index;                    /* layer number */
+    float *w[QF_LAYER_N_LINEARS];     /* (out, in) */
+    float *b[QF_LAYER_N_LINEARS];     /* (out) or NULL */
+    int64_t out[QF_LAYER_N_LINEARS], in[QF_LAYER_N_LINEARS];
+    float *ln1, *ln2;                 /* (hidden) input_layernorm, post_attention_layernorm */
+} qf_layer_weights;
+
+/* Reads layer `index` of m as f32 (shapes checked against the config). */
+qf_status qf_layer_weights_load(const qf_model *m, int64_t index, qf_layer_weights *lw);
+void qf_layer_weights_free(qf_layer_weights *lw);
+
+/* Query rows per attention block: scores of a block are (rows, keys up to its end). */
+#define QF_LAYER_ATTN_ROWS 256
+
+/* Per-sample scratch and RoPE tables for one seqlen. */
+typedef struct qf_layer_ctx {
+    const qf_model_config *cfg;
+    int64_t seqlen;
+    float *cos_t, *sin_t;     /* (seqlen, head_dim / 2) */
+    float *q, *k, *v;         /* (seqlen, heads * head_dim), (seqlen, kv_heads * head_dim) x2 */
+    float *scores;            /* (QF_LAYER_ATTN_ROWS, seqlen) */
+    float *up;                /* (seqlen, intermediate) */
+} qf_layer_ctx;
+
+qf_status qf_layer_ctx_init(qf_layer_ctx *c, const qf_model_config *cfg, int64_t seqlen);
+void qf_layer_ctx_free(qf_layer_ctx *c);
+
+/* x, x1, x2: (seqlen, hidden); xn: (seqlen, hidden); att: (seqlen, heads * head_dim);
+ * h: (seqlen, intermediate). */
+/* xn = input_layernorm(x) */
+void qf_layer_attn_norm(const qf_layer_ctx *c, const qf_layer_weights *lw, const float *x,
+                        float *xn);
+/* att = attention(q, k, v projections of xn), before o_proj */
+void qf_layer_attention(qf_layer_ctx *c, const qf_layer_weights *lw, const float *xn,
+                        float *att);
+/* x += o_proj(att) */
+void qf_layer_o_residual(const qf_layer_ctx *c, const qf_layer_weights *lw, const float *att,
+                         float *x);
+/* xn = post_attention_layernorm(x) */
+void qf_layer_mlp_norm(const qf_layer_ctx *c, const qf_layer_weights *lw, const float *x,
+                       float *xn);
+/* h = silu(gate_proj(xn)) * up_proj(xn) */
+void qf_layer_mlp_hidden(qf_layer_ctx *c, const qf_layer_weights *lw, const float *xn,
+                         float *h);
+/* x += down_proj(h) */
+void qf_layer_down_residual(const qf_layer_ctx *c, const qf_layer_weights *lw, const float *h,
+                            float *x);
+/* The whole layer in place on x; xn, att, h are scratch of the sizes above. */
+void qf_layer_forward(qf_layer_ctx *c, const qf_layer_weights *lw, float *x, float *xn,
+                      float *att, float *h);
+
+#endif

@@ -1,0 +1,146 @@
+/* The forward pass of one decoder layer on one calibration sample, in pieces (see
+ * pipeline/layer.h). Linears and attention products are OpenBLAS sgemm (threaded by
+ * OpenBLAS); norms, RoPE and SwiGLU reuse the runtime's CPU kernels. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/layer.h"
+#include "runtime/cpu/kernels.h"
+
+qf_status qf_layer_ctx_init(qf_layer_ctx *c, const qf_model_config *cfg, int64_t seqlen) {
+    memset(c, 0, sizeof *c);
+    c->cfg = cfg;
+    c->seqlen = seqlen;
+    const int64_t d = cfg->head_dim, half = d / 2;
+    const size_t s = (size_t)seqlen;
+    const size_t rows = (size_t)(seqlen < QF_LAYER_ATTN_ROWS ? seqlen : QF_LAYER_ATTN_ROWS);
+    float *inv_freq = malloc((size_t)half * sizeof(float));
+    c->cos_t = malloc(s * (size_t)half * sizeof(float));
+    c->sin_t = malloc(s * (size_t)half * sizeof(float));
+    c->q = malloc(s * (size_t)(cfg->num_attention_heads * d) * sizeof(float));
+    c->k = malloc(s * (size_t)(cfg->num_key_value_heads * d) * sizeof(float));
+    c->v = malloc(s * (size_t)(cfg->num_key_value_heads * d) * sizeof(float));
+    c->scores = malloc(rows * s * sizeof(float));
+    c->up = malloc(s * (size_t)cfg->intermediate_size * sizeof(float));
+    if (!inv_freq || !c->cos_t || !c->sin_t || !c->q || !c->k || !c->v || !c->scores || !c->up) {
+        free(inv_freq);
+        qf_layer_ctx_free(c);
+        return qf_error_set(QF_STATUS_NOMEM, "out of memory for the layer scratch (seqlen %lld)",
+                            (long long)seqlen);
+    }
+    float attn_factor = 1.0f;
+    qf_cpu_rope_freqs(cfg, seqlen, inv_freq, &attn_factor);
+    qf_cpu_rope_table(inv_freq, half, attn_factor, 0, seqlen, c->cos_t, c->sin_t);
+    free(inv_freq);
+    return QF_STATUS_OK;
+}
+
+void qf_layer_ctx_free(qf_layer_ctx *c) {
+    free(c->cos_t);
+    free(c->sin_t);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->scores);
+    free(c->up);
+    memset(c, 0, sizeof *c);
+}
+
+/* y (m, out) = x (m, in) W^T + b, or y += that when accumulate. */
+static void qf_layer_linear_apply(const qf_layer_weights *lw, qf_layer_linear i, const float *x,
+                                  int64_t m, float *y, int accumulate) {
+    const int64_t out = lw->out[i], in = lw->in[i];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)out, (int)in, 1.0f, x,
+                (int)in, lw->w[i], (int)in, accumulate ? 1.0f : 0.0f, y, (int)out);
+    if (!lw->b[i]) return;
+    for (int64_t t = 0; t < m; t++)
+        for (int64_t o = 0; o < out; o++) y[t * out + o] += lw->b[i][o];
+}
+
+void qf_layer_attn_norm(const qf_layer_ctx *c, const qf_layer_weights *lw, const float *x,
+                        float *xn) {
+    qf_cpu_rmsnorm(x, lw->ln1, xn, c->seqlen, c->cfg->hidden_size, (float)c->cfg->rms_norm_eps);
+}
+
+void qf_layer_mlp_norm(const qf_layer_ctx *c, const qf_layer_weights *lw, const float *x,
+                       float *xn) {
+    qf_cpu_rmsnorm(x, lw->ln2, xn, c->seqlen, c->cfg->hidden_size, (float)c->cfg->rms_norm_eps);
+}
+
+/* Softmax of rows r0..r1-1 of the scores (row t sees keys lo(t)..t); masked keys get 0. */
+static void qf_layer_softmax_rows(float *scores, int64_t ld, int64_t r0, int64_t r1,
+                                  int64_t window) {
+    for (int64_t t = r0; t < r1; t++) {
+        float *s = scores + (t - r0) * ld;
+        const int64_t lo = (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
+        float mx = -INFINITY;
+        for (int64_t j = lo; j <= t; j++) mx = s[j] > mx ? s[j] : mx;
+        float sum = 0.0f;
+        for (int64_t j = lo; j <= t; j++) {
+            s[j] = expf(s[j] - mx);
+            sum += s[j];
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t j = 0; j < lo; j++) s[j] = 0.0f;
+        for (int64_t j = lo; j <= t; j++) s[j] *= inv;
+        for (int64_t j = t + 1; j < r1; j++) s[j] = 0.0f;
+    }
+}
+
+void qf_layer_attention(qf_layer_ctx *c, const qf_layer_weights *lw, const float *xn,
+                        float *att) {
+    const qf_model_config *cfg = c->cfg;
+    const int64_t S = c->seqlen, d = cfg->head_dim, half = d / 2;
+    const int64_t nh = cfg->num_attention_heads, nkv = cfg->num_key_value_heads;
+    const int64_t group = nh / nkv;
+    const float scale = (float)(1.0 / sqrt((double)d));
+    qf_layer_linear_apply(lw, QF_LAYER_Q, xn, S, c->q, 0);
+    qf_layer_linear_apply(lw, QF_LAYER_K, xn, S, c->k, 0);
+    qf_layer_linear_apply(lw, QF_LAYER_V, xn, S, c->v, 0);
+    qf_cpu_rope_apply(c->q, S, nh * d, nh, half, c->cos_t, c->sin_t);
+    qf_cpu_rope_apply(c->k, S, nkv * d, nkv, half, c->cos_t, c->sin_t);
+    for (int64_t h = 0; h < nh; h++) {
+        const float *kh = c->k + (h / group) * d, *vh = c->v + (h / group) * d;
+        for (int64_t r0 = 0; r0 < S; r0 += QF_LAYER_ATTN_ROWS) {
+            const int64_t r1 = r0 + QF_LAYER_ATTN_ROWS < S ? r0 + QF_LAYER_ATTN_ROWS : S;
+            /* keys 0..r1-1 are the only ones rows r0..r1-1 can see */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)r1, (int)d,
+                        scale, c->q + r0 * nh * d + h * d, (int)(nh * d), kh, (int)(nkv * d),
+                        0.0f, c->scores, (int)r1);
+            qf_layer_softmax_rows(c->scores, r1, r0, r1, cfg->sliding_window);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), (int)d,
+                        (int)r1, 1.0f, c->scores, (int)r1, vh, (int)(nkv * d), 0.0f,
+                        att + r0 * nh * d + h * d, (int)(nh * d));
+        }
+    }
+}
+
+void qf_layer_o_residual(const qf_layer_ctx *c, const qf_layer_weights *lw, const float *att,
+                         float *x) {
+    qf_layer_linear_apply(lw, QF_LAYER_O, att, c->seqlen, x, 1);
+}
+
+void qf_layer_mlp_hidden(qf_layer_ctx *c, const qf_layer_weights *lw, const float *xn,
+                         float *h) {
+    const int64_t S = c->seqlen, inter = c->cfg->intermediate_size;
+    qf_layer_linear_apply(lw, QF_LAYER_GATE, xn, S, h, 0);
+    qf_layer_linear_apply(lw, QF_LAYER_UP, xn, S, c->up, 0);
+    qf_cpu_swiglu(h, c->up, S * inter);
+}
+
+void qf_layer_down_residual(const qf_layer_ctx *c, const qf_layer_weights *lw, const float *h,
+                            float *x) {
+    qf_layer_linear_apply(lw, QF_LAYER_DOWN, h, c->seqlen, x, 1);
+}
+
+void qf_layer_forward(qf_layer_ctx *c, const qf_layer_weights *lw, float *x, float *xn,
+                      float *att, float *h) {
+    qf_layer_attn_norm(c, lw, x, xn);
+    qf_layer_attention(c, lw, xn, att);
+    qf_layer_o_residual(c, lw, att, x);
+    qf_layer_mlp_norm(c, lw, x, xn);
+    qf_layer_mlp_hidden(c, lw, xn, h);
+    qf_layer_down_residual(c, lw, h, x);
+}

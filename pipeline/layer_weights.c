@@ -1,0 +1,73 @@
+/* Loading one decoder layer's weights as f32 from a qf_model. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/layer.h"
+
+static const char *const qf_layer_names[QF_LAYER_N_LINEARS] = {
+    "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+    "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj",
+};
+
+const char *qf_layer_linear_name(qf_layer_linear i) { return qf_layer_names[i]; }
+
+/* Reads tensor `name` of n elements with the expected 1-D or 2-D shape into *dst
+ * (malloc'ed). optional: a missing tensor leaves *dst NULL. */
+static qf_status qf_layer_read(const qf_model *m, const char *name, int ndim, int64_t d0,
+                               int64_t d1, int optional, float **dst) {
+    *dst = NULL;
+    const qf_model_tensor *t = qf_model_find_tensor(m, name);
+    if (!t && optional) return QF_STATUS_OK;
+    QF_RETURN_IF(!t, QF_STATUS_NOT_FOUND, "'%s': tensor '%s' not found", m->path, name);
+    QF_RETURN_IF(t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1),
+                 QF_STATUS_FORMAT, "'%s': tensor '%s' has an unexpected shape", m->path, name);
+    *dst = malloc((size_t)t->numel * sizeof(float));
+    QF_RETURN_IF(!*dst, QF_STATUS_NOMEM, "tensor '%s': out of memory", name);
+    qf_status st = qf_model_tensor_read_f32(t, *dst);
+    if (st != QF_STATUS_OK) {
+        free(*dst);
+        *dst = NULL;
+        return qf_error_wrap(st, "tensor '%s': ", name);
+    }
+    return QF_STATUS_OK;
+}
+
+qf_status qf_layer_weights_load(const qf_model *m, int64_t index, qf_layer_weights *lw) {
+    memset(lw, 0, sizeof *lw);
+    lw->index = index;
+    const qf_model_config *c = &m->config;
+    const int64_t hid = c->hidden_size, inter = c->intermediate_size, d = c->head_dim;
+    const int64_t qd = c->num_attention_heads * d, kvd = c->num_key_value_heads * d;
+    const int64_t outs[QF_LAYER_N_LINEARS] = {qd, kvd, kvd, hid, inter, inter, hid};
+    const int64_t ins[QF_LAYER_N_LINEARS] = {hid, hid, hid, qd, hid, hid, inter};
+    char name[160];
+    qf_status st = QF_STATUS_OK;
+    for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
+        lw->out[i] = outs[i];
+        lw->in[i] = ins[i];
+        snprintf(name, sizeof name, "model.layers.%lld.%s.weight", (long long)index,
+                 qf_layer_names[i]);
+        st = qf_layer_read(m, name, 2, outs[i], ins[i], 0, &lw->w[i]);
+        snprintf(name, sizeof name, "model.layers.%lld.%s.bias", (long long)index,
+                 qf_layer_names[i]);
+        if (st == QF_STATUS_OK) st = qf_layer_read(m, name, 1, outs[i], 0, 1, &lw->b[i]);
+    }
+    snprintf(name, sizeof name, "model.layers.%lld.input_layernorm.weight", (long long)index);
+    if (st == QF_STATUS_OK) st = qf_layer_read(m, name, 1, hid, 0, 0, &lw->ln1);
+    snprintf(name, sizeof name, "model.layers.%lld.post_attention_layernorm.weight",
+             (long long)index);
+    if (st == QF_STATUS_OK) st = qf_layer_read(m, name, 1, hid, 0, 0, &lw->ln2);
+    if (st != QF_STATUS_OK) qf_layer_weights_free(lw);
+    return st;
+}
+
+void qf_layer_weights_free(qf_layer_weights *lw) {
+    for (int i = 0; i < QF_LAYER_N_LINEARS; i++) {
+        free(lw->w[i]);
+        free(lw->b[i]);
+    }
+    free(lw->ln1);
+    free(lw->ln2);
+    memset(lw, 0, sizeof *lw);
+}
