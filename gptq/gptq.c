@@ -1,0 +1,256 @@
+/* GPTQ's column loop (IST-DASLab gptq.py fasterquant; llm-compressor quantize_weight):
+ * dead columns, act-order permutation, group parameters (static from the original W,
+ * or at each group start on the lazily updated W), per-column quantization with the
+ * error spread over the rest of the block, and one SGEMM per block for the columns
+ * after it. */
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gptq/gptq.h"
+#include "gptq/internal.h"
+
+qf_gptq_options qf_gptq_options_default(void) {
+    qf_gptq_options o;
+    memset(&o, 0, sizeof o);
+    o.quant.bits = 4;
+    o.quant.sym = 0;
+    o.quant.group_size = 128;
+    o.damp_percent = 0.01;
+    o.damp_auto_increment = 0.0025;
+    o.block_size = 128;
+    return o;
+}
+
+typedef struct gptq_work {
+    int64_t *perm; /* (in) original column of each position in quantization order */
+    float *wp;     /* (out, in) working weight, columns in quantization order */
+    float *hp;     /* (in, in) permuted Hessian, dead diagonal set to 1 */
+    float *hinv;   /* (in, in) upper factor of the damped inverse */
+    float *w1;     /* (block, out) the current block, one column per row */
+    float *err;    /* (block, out) scaled errors of the block's columns */
+    uint8_t *code; /* (block, out) codes of the block's columns */
+} gptq_work;
+
+static void gptq_work_free(gptq_work *k) {
+    free(k->perm);
+    free(k->wp);
+    free(k->hp);
+    free(k->hinv);
+    free(k->w1);
+    free(k->err);
+    free(k->code);
+}
+
+typedef struct gptq_diag {
+    float d;
+    int64_t i;
+} gptq_diag;
+
+/* diag descending; ties keep the original order (a stable argsort) */
+static int gptq_diag_cmp(const void *a, const void *b) {
+    const gptq_diag *x = a, *y = b;
+    if (x->d != y->d) return x->d > y->d ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+static qf_status gptq_check(const float *w, int64_t out, int64_t in, const qf_gptq_hessian *h,
+                            const qf_gptq_options *opt) {
+    QF_RETURN_IF(out <= 0 || in <= 0 || out > INT_MAX || in > INT_MAX, QF_STATUS_INVALID_ARG,
+                 "gptq: weight shape (%lld, %lld) outside [1, %d]", (long long)out,
+                 (long long)in, INT_MAX);
+    QF_RETURN_IF(!h || !h->h || h->n != in, QF_STATUS_INVALID_ARG,
+                 "gptq: Hessian width %lld != weight input width %lld",
+                 (long long)(h ? h->n : 0), (long long)in);
+    QF_RETURN_IF(h->count <= 0, QF_STATUS_INVALID_ARG, "gptq: Hessian has no calibration rows");
+    QF_RETURN_IF(opt->block_size <= 0, QF_STATUS_INVALID_ARG, "gptq: block_size %lld <= 0",
+                 (long long)opt->block_size);
+    QF_RETURN_IF(!(opt->damp_percent >= 0.0 && opt->damp_percent < 1.0), QF_STATUS_INVALID_ARG,
+                 "gptq: damp_percent %g outside [0, 1)", opt->damp_percent);
+    QF_RETURN_IF(!(opt->damp_auto_increment >= 0.0), QF_STATUS_INVALID_ARG,
+                 "gptq: damp_auto_increment %g < 0", opt->damp_auto_increment);
+    QF_RETURN_IF((uint64_t)out > SIZE_MAX / sizeof(float) / (uint64_t)in, QF_STATUS_NOMEM,
+                 "gptq: weight (%lld, %lld) overflows", (long long)out, (long long)in);
+    size_t nw = (size_t)out * (size_t)in, nh = (size_t)in * (size_t)in;
+    for (size_t k = 0; k < nw; k++)
+        QF_RETURN_IF(!isfinite(w[k]), QF_STATUS_INVALID_ARG,
+                     "gptq: weight (%zu, %zu) = %g is not finite", k / (size_t)in,
+                     k % (size_t)in, (double)w[k]);
+    for (size_t k = 0; k < nh; k++)
+        QF_RETURN_IF(!isfinite(h->h[k]), QF_STATUS_INVALID_ARG,
+                     "gptq: Hessian (%zu, %zu) = %g is not finite", k / (size_t)in,
+                     k % (size_t)in, (double)h->h[k]);
+    return QF_STATUS_OK;
+}
+
+/* perm, wp and hp: dead columns (H[d,d] == 0) get H[d,d] = 1 and W[:,d] = 0; with
+ * desc_act the columns are ordered by diag(H) descending */
+static qf_status gptq_prepare(const float *w, int64_t out, int64_t in, const float *h,
+                              int desc_act, gptq_work *k) {
+    gptq_diag *dg = malloc((size_t)in * sizeof *dg);
+    QF_RETURN_IF(!dg, QF_STATUS_NOMEM, "gptq: out of memory for %lld columns", (long long)in);
+    for (int64_t i = 0; i < in; i++) {
+        float d = h[i * in + i];
+        dg[i].d = d == 0.0f ? 1.0f : d;
+        dg[i].i = i;
+    }
+    if (desc_act) qsort(dg, (size_t)in, sizeof *dg, gptq_diag_cmp);
+    for (int64_t c = 0; c < in; c++) k->perm[c] = dg[c].i;
+    for (int64_t c = 0; c < in; c++) {
+        int64_t pc = k->perm[c];
+        float *hr = k->hp + (size_t)c * (size_t)in;
+        const float *src = h + (size_t)pc * (size_t)in;
+        for (int64_t j = 0; j < in; j++) hr[j] = src[k->perm[j]];
+        hr[c] = dg[c].d;
+    }
+    for (int64_t o = 0; o < out; o++) {
+        const float *src = w + (size_t)o * (size_t)in;
+        float *dst = k->wp + (size_t)o * (size_t)in;
+        for (int64_t c = 0; c < in; c++) {
+            int64_t pc = k->perm[c];
+            dst[c] = h[pc * in + pc] == 0.0f ? 0.0f : src[pc];
+        }
+    }
+    free(dg);
+    return QF_STATUS_OK;
+}
+
+/* quantizes the block's column j (position c) with group params s, z and spreads its
+ * error over the block's later columns */
+static void gptq_column(gptq_work *k, int64_t out, int64_t in, int64_t i1, int64_t cnt,
+                        int64_t j, const float *s, const uint8_t *z, int maxq) {
+    int64_t c = i1 + j;
+    const float *hrow = k->hinv + (size_t)c * (size_t)in;
+    float dinv = 1.0f / hrow[c];
+    const float *wc = k->w1 + (size_t)j * (size_t)out;
+    float *ec = k->err + (size_t)j * (size_t)out;
+    uint8_t *qc = k->code + (size_t)j * (size_t)out;
+    for (int64_t o = 0; o < out; o++) {
+        uint8_t q = qf_quant_code(wc[o], s[o], z[o], maxq);
+        qc[o] = q;
+        ec[o] = (wc[o] - s[o] * (float)((int)q - (int)z[o])) * dinv;
+    }
+    for (int64_t t = j + 1; t < cnt; t++) {
+        float hv = hrow[i1 + t];
+        float *wt = k->w1 + (size_t)t * (size_t)out;
+#pragma omp simd
+        for (int64_t o = 0; o < out; o++) wt[o] -= ec[o] * hv;
+    }
+}
+
+static void gptq_run(gptq_work *k, int64_t out, int64_t in, const qf_gptq_options *opt,
+                     int is_static, qf_qweight *dst) {
+    const qf_quant_params *qp = &opt->quant;
+    int maxq = (1 << qp->bits) - 1;
+    int64_t g = dst->group_size, bs = opt->block_size;
+    const float *s = dst->scales;
+    const uint8_t *z = dst->zeros;
+    for (int64_t i1 = 0; i1 < in; i1 += bs) {
+        int64_t cnt = in - i1 < bs ? in - i1 : bs, i2 = i1 + cnt;
+        for (int64_t o = 0; o < out; o++) {
+            const float *src = k->wp + (size_t)o * (size_t)in + (size_t)i1;
+            for (int64_t j = 0; j < cnt; j++) k->w1[(size_t)j * (size_t)out + (size_t)o] = src[j];
+        }
+        for (int64_t j = 0; j < cnt; j++) {
+            int64_t c = i1 + j, gi;
+            if (is_static) {
+                gi = k->perm[c] / g;
+            } else {
+                gi = c / g;
+                if (c % g == 0) // on W as of this block's start, as gptq.py
+                    qf_quant_find_params(k->wp + c, out, in - c < g ? in - c : g, in, qp,
+                                         dst->scales + (size_t)gi * (size_t)out,
+                                         dst->zeros + (size_t)gi * (size_t)out);
+                if (dst->g_idx) dst->g_idx[k->perm[c]] = (int32_t)gi;
+            }
+            gptq_column(k, out, in, i1, cnt, j, s + (size_t)gi * (size_t)out,
+                        z + (size_t)gi * (size_t)out, maxq);
+        }
+        for (int64_t j = 0; j < cnt; j++) {
+            uint8_t *q = dst->q + k->perm[i1 + j];
+            const uint8_t *qc = k->code + (size_t)j * (size_t)out;
+            for (int64_t o = 0; o < out; o++) q[(size_t)o * (size_t)in] = qc[o];
+        }
+        if (i2 < in) // W[:, i2:] -= Err (out, cnt) . Hinv[i1:i2, i2:]
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)(in - i2),
+                        (int)cnt, -1.0f, k->err, (int)out,
+                        k->hinv + (size_t)i1 * (size_t)in + (size_t)i2, (int)in, 1.0f,
+                        k->wp + i2, (int)in);
+    }
+}
+
+static qf_status gptq_stats(const float *w, int64_t out, int64_t in, const qf_gptq_hessian *h,
+                            const qf_gptq_options *opt, const qf_qweight *dst,
+                            qf_gptq_stats *stats) {
+    float *deq = malloc((size_t)out * (size_t)in * sizeof(float));
+    QF_RETURN_IF(!deq, QF_STATUS_NOMEM, "gptq: out of memory for the error statistics");
+    qf_qweight rtn;
+    qf_status st = qf_quant_rtn(w, out, in, &opt->quant, &rtn);
+    if (st == QF_STATUS_OK) {
+        qf_qweight_dequant_ref(&rtn, deq);
+        qf_qweight_free(&rtn);
+        st = qf_gptq_relative_error(w, deq, out, in, h->h, &stats->rtn_error);
+    }
+    if (st == QF_STATUS_OK) {
+        qf_qweight_dequant_ref(dst, deq);
+        st = qf_gptq_relative_error(w, deq, out, in, h->h, &stats->gptq_error);
+    }
+    free(deq);
+    return st;
+}
+
+qf_status qf_gptq_quantize(const float *w, int64_t out, int64_t in, const qf_gptq_hessian *h,
+                           const qf_gptq_options *opt, qf_qweight *dst, qf_gptq_stats *stats) {
+    memset(dst, 0, sizeof *dst);
+    QF_FORWARD(gptq_check(w, out, in, h, opt));
+    const qf_quant_params *qp = &opt->quant;
+    QF_FORWARD(qf_qweight_init(dst, qp->bits, qp->sym, out, in, qp->group_size,
+                               opt->desc_act && !opt->static_groups));
+    int64_t bs = opt->block_size < in ? opt->block_size : in;
+    size_t nw = (size_t)out * (size_t)in, nh = (size_t)in * (size_t)in;
+    size_t nb = (size_t)bs * (size_t)out;
+    gptq_work k = {0};
+    k.perm = malloc((size_t)in * sizeof *k.perm);
+    k.wp = malloc(nw * sizeof(float));
+    k.hp = malloc(nh * sizeof(float));
+    k.hinv = malloc(nh * sizeof(float));
+    k.w1 = malloc(nb * sizeof(float));
+    k.err = malloc(nb * sizeof(float));
+    k.code = malloc(nb);
+    qf_status st = QF_STATUS_OK;
+    if (!k.perm || !k.wp || !k.hp || !k.hinv || !k.w1 || !k.err || !k.code)
+        st = qf_error_set(QF_STATUS_NOMEM, "gptq: out of memory for weight (%lld, %lld)",
+                          (long long)out, (long long)in);
+    /* per-channel and static groups: parameters of the original W (llm-compressor's
+     * observer; gptq.py does the same for per-channel) */
+    int is_static = dst->n_groups == 1 || opt->static_groups;
+    if (st == QF_STATUS_OK && is_static)
+        for (int64_t gi = 0; gi < dst->n_groups; gi++) {
+            int64_t c0 = gi * dst->group_size;
+            int64_t nc = in - c0 < dst->group_size ? in - c0 : dst->group_size;
+            qf_quant_find_params(w + c0, out, nc, in, qp, dst->scales + (size_t)gi * (size_t)out,
+                                 dst->zeros + (size_t)gi * (size_t)out);
+        }
+    if (st == QF_STATUS_OK) st = gptq_prepare(w, out, in, h->h, opt->desc_act, &k);
+    double damp = 0.0;
+    if (st == QF_STATUS_OK)
+        st = qf_gptq_factor_hinv(k.hp, in, opt->damp_percent, opt->damp_auto_increment, k.hinv,
+                                 &damp);
+    if (st == QF_STATUS_OK) {
+        qf_gptq_options o = *opt; // the block clamped to the width
+        o.block_size = bs;
+        gptq_run(&k, out, in, &o, is_static, dst);
+        if (dst->g_idx && is_static) // act-order with one group: every column in group 0
+            memset(dst->g_idx, 0, (size_t)in * sizeof(int32_t));
+    }
+    gptq_work_free(&k);
+    if (st == QF_STATUS_OK && stats) {
+        stats->damp_percent = damp;
+        st = gptq_stats(w, out, in, h, opt, dst, stats);
+    }
+    if (st != QF_STATUS_OK) qf_qweight_free(dst);
+    return st;
+}

@@ -1,0 +1,44 @@
+/* The running GPTQ Hessian H = (2/n) sum x x^T of a linear's calibration inputs. */
+#include <cblas.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gptq/gptq.h"
+
+qf_status qf_gptq_hessian_init(qf_gptq_hessian *h, int64_t n) {
+    memset(h, 0, sizeof *h);
+    QF_RETURN_IF(n <= 0 || n > INT_MAX, QF_STATUS_INVALID_ARG,
+                 "gptq hessian: width %lld outside [1, %d]", (long long)n, INT_MAX);
+    QF_RETURN_IF((uint64_t)n > SIZE_MAX / sizeof(float) / (uint64_t)n, QF_STATUS_NOMEM,
+                 "gptq hessian: %lld x %lld overflows", (long long)n, (long long)n);
+    h->h = calloc((size_t)n * (size_t)n, sizeof(float));
+    QF_RETURN_IF(!h->h, QF_STATUS_NOMEM, "gptq hessian: out of memory for %lld x %lld",
+                 (long long)n, (long long)n);
+    h->n = n;
+    return QF_STATUS_OK;
+}
+
+void qf_gptq_hessian_free(qf_gptq_hessian *h) {
+    if (!h) return;
+    free(h->h);
+    memset(h, 0, sizeof *h);
+}
+
+qf_status qf_gptq_hessian_add(qf_gptq_hessian *h, const float *x, int64_t m) {
+    QF_RETURN_IF(!h->h, QF_STATUS_INVALID_ARG, "gptq hessian: not initialised");
+    QF_RETURN_IF(m < 0 || m > INT_MAX, QF_STATUS_INVALID_ARG,
+                 "gptq hessian: %lld rows outside [0, %d]", (long long)m, INT_MAX);
+    if (m == 0) return QF_STATUS_OK;
+    int64_t n = h->n, total = h->count + m;
+    /* running mean: H <- H * count / total + (2 / total) x^T x */
+    float beta = (float)((double)h->count / (double)total);
+    float alpha = (float)(2.0 / (double)total);
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)m, alpha, x, (int)n, beta,
+                h->h, (int)n);
+    for (int64_t i = 0; i < n; i++) // mirror the upper triangle
+        for (int64_t j = i + 1; j < n; j++) h->h[j * n + i] = h->h[i * n + j];
+    h->count = total;
+    return QF_STATUS_OK;
+}
