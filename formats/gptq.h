@@ -75,6 +75,17 @@ qf_status qf_gptq_unpack(const int32_t *qweight, const int32_t *qzeros, const ui
                          const int32_t *g_idx, qf_gptq_format fmt, qf_qweight *q,
                          const char *what);
 
+/* The GPTQ config of an opened model: *is_gptq = 0 (and c zeroed) when the checkpoint has
+ * no quantization_config; UNSUPPORTED when its quant_method is not "gptq" ("quant_method
+ * 'awq' is not supported yet"); parse errors name the checkpoint. Free c with
+ * qf_gptq_config_free. */
+qf_status qf_gptq_model_config(const qf_model *m, qf_gptq_config *c, int *is_gptq);
+/* Checks that linear `prefix` of an (out, in) weight is stored as P.qweight / P.qzeros /
+ * P.scales / P.g_idx with the dtypes and shapes that c gives for it (dynamic included),
+ * without reading any data (used by qf_model_validate). */
+qf_status qf_gptq_model_check(const qf_model *m, const qf_gptq_config *c, const char *prefix,
+                              int64_t out, int64_t in);
+
 /* For a model opened from a GPTQ checkpoint (m->quant_config_json with quant_method
  * "gptq"): 1 if linear `prefix` ("model.layers.0.self_attn.q_proj") is stored quantized.
  */

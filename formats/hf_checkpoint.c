@@ -7,7 +7,8 @@
  * registered too, as transformers loads every tensor of every listed shard; a tensor
  * found in two shards is an error. Shard names must be plain file names inside the
  * directory. Model metadata: the safetensors __metadata__ of a single file, the index's
- * "metadata" object of a sharded checkpoint. */
+ * "metadata" object of a sharded checkpoint. Quantized checkpoints: config.json
+ * "quantization_config" (or quantize_config.json) is kept as JSON text. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,6 +228,43 @@ static qf_status qf_hf_open_weights(qf_model *m, const char *dir) {
     return st;
 }
 
+/* The "quantization_config" object of config.json as JSON text into
+ * m->quant_config_json, or, when config.json has none, the whole of quantize_config.json
+ * (older AutoGPTQ checkpoints). Left NULL when neither exists. */
+static qf_status qf_hf_read_quant_config(qf_model *m, const char *dir, const char *cfg_path) {
+    char *text = NULL;
+    size_t len = 0;
+    QF_FORWARD(qf_file_read_all(cfg_path, QF_HF_CONFIG_MAX_BYTES, &text, &len));
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    free(text);
+    QF_RETURN_IF(!root, QF_STATUS_FORMAT, "'%s': invalid JSON", cfg_path);
+    const cJSON *qc = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
+    qf_status st = QF_STATUS_OK;
+    if (qc && !cJSON_IsNull(qc)) {
+        if (!cJSON_IsObject(qc))
+            st = qf_error_set(QF_STATUS_FORMAT, "'%s': quantization_config must be an object",
+                              cfg_path);
+        else if (!(m->quant_config_json = cJSON_PrintUnformatted(qc)))
+            st = qf_error_set(QF_STATUS_NOMEM, "'%s': out of memory", cfg_path);
+    }
+    cJSON_Delete(root);
+    if (st != QF_STATUS_OK || m->quant_config_json) return st;
+    char *qpath = qf_hf_join(dir, "quantize_config.json");
+    QF_RETURN_IF(!qpath, QF_STATUS_NOMEM, "'%s': out of memory", dir);
+    if (qf_path_exists(qpath)) {
+        st = qf_file_read_all(qpath, QF_HF_CONFIG_MAX_BYTES, &text, &len);
+        cJSON *q = st == QF_STATUS_OK ? cJSON_ParseWithLength(text, len) : NULL;
+        free(text);
+        if (st == QF_STATUS_OK && !cJSON_IsObject(q))
+            st = qf_error_set(QF_STATUS_FORMAT, "'%s': not a JSON object", qpath);
+        if (st == QF_STATUS_OK && !(m->quant_config_json = cJSON_PrintUnformatted(q)))
+            st = qf_error_set(QF_STATUS_NOMEM, "'%s': out of memory", qpath);
+        cJSON_Delete(q);
+    }
+    free(qpath);
+    return st;
+}
+
 qf_status qf_model_open_hf_dir(qf_model *m, const char *dir) {
     m->source = QF_MODEL_SOURCE_HF_DIR;
     char *cfg_path = qf_hf_join(dir, "config.json");
@@ -236,6 +274,7 @@ qf_status qf_model_open_hf_dir(qf_model *m, const char *dir) {
         st = qf_error_set(QF_STATUS_NOT_FOUND, "'%s': no config.json in the checkpoint directory",
                           dir);
     if (st == QF_STATUS_OK) st = qf_hf_config_load(cfg_path, &m->config);
+    if (st == QF_STATUS_OK) st = qf_hf_read_quant_config(m, dir, cfg_path);
     free(cfg_path);
     QF_FORWARD(st);
     m->has_config = 1;

@@ -12,6 +12,7 @@
 
 #include "core/alloc.h"
 #include "core/fileio.h"
+#include "formats/gptq.h"
 
 #define QF_MODEL_ARENA_BLOCK 65536
 
@@ -225,16 +226,40 @@ static qf_status qf_model_check_tensor(const qf_model *m, const qf_tensor_spec *
     return QF_STATUS_OK;
 }
 
+/* 1 if spec is a 2-d "P.weight" stored as GPTQ tensors (P.qweight present). */
+static int qf_model_gptq_linear(const qf_model *m, const qf_tensor_spec *spec) {
+    size_t len = strlen(spec->name), suf = strlen(".weight");
+    if (spec->ndim != 2 || len <= suf || strcmp(spec->name + len - suf, ".weight") != 0)
+        return 0;
+    char prefix[QF_TENSOR_NAME_MAX];
+    memcpy(prefix, spec->name, len - suf);
+    prefix[len - suf] = '\0';
+    return qf_gptq_model_has(m, prefix);
+}
+
 qf_status qf_model_validate(const qf_model *m) {
     QF_RETURN_IF(!m, QF_STATUS_INVALID_ARG, "model: NULL");
     QF_RETURN_IF(!m->has_config, QF_STATUS_INVALID_ARG,
                  "'%s': no model config to validate the tensors against", m->path);
+    qf_gptq_config gptq;
+    int is_gptq = 0;
+    QF_FORWARD(qf_gptq_model_config(m, &gptq, &is_gptq));
     qf_tensor_spec *specs = NULL;
     size_t n = 0;
     qf_status st = qf_arch_tensor_specs(&m->config, &specs, &n);
-    if (st != QF_STATUS_OK) return qf_error_wrap(st, "'%s': ", m->path);
+    if (st != QF_STATUS_OK) {
+        qf_gptq_config_free(&gptq);
+        return qf_error_wrap(st, "'%s': ", m->path);
+    }
     for (size_t i = 0; i < n && st == QF_STATUS_OK; i++) {
         const qf_model_tensor *t = qf_model_find_tensor(m, specs[i].name);
+        if (!t && is_gptq && qf_model_gptq_linear(m, &specs[i])) {
+            size_t len = strlen(specs[i].name) - strlen(".weight");
+            specs[i].name[len] = '\0'; /* the linear's prefix */
+            st = qf_gptq_model_check(m, &gptq, specs[i].name, specs[i].shape[0],
+                                     specs[i].shape[1]);
+            continue;
+        }
         if (!t) {
             if (!specs[i].optional)
                 st = qf_error_set(QF_STATUS_NOT_FOUND, "'%s': required tensor '%s' is missing",
@@ -244,6 +269,7 @@ qf_status qf_model_validate(const qf_model *m) {
         st = qf_model_check_tensor(m, &specs[i], t);
     }
     free(specs);
+    qf_gptq_config_free(&gptq);
     return st;
 }
 
@@ -270,6 +296,7 @@ void qf_model_free(qf_model *m) {
     free(m->tensors);
     free(m->meta);
     free(m->path);
+    free(m->quant_config_json);
     free(m);
 }
 

@@ -77,6 +77,35 @@ static cJSON *qf_config_json(const qf_model_config *c) {
     return o;
 }
 
+/* "gptq, 4-bit, group 128, desc_act false, sym true, format gptq" from the checkpoint's
+ * quantization_config (validated when the model was opened). */
+static void qf_print_quant_config(const char *json) {
+    cJSON *q = cJSON_Parse(json);
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(q, "quant_method");
+    const cJSON *bits = cJSON_GetObjectItemCaseSensitive(q, "bits");
+    const cJSON *group = cJSON_GetObjectItemCaseSensitive(q, "group_size");
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(q, "checkpoint_format");
+    if (!cJSON_IsString(fmt)) fmt = cJSON_GetObjectItemCaseSensitive(q, "format");
+    const cJSON *dyn = cJSON_GetObjectItemCaseSensitive(q, "dynamic");
+    printf("quantization:  %s", cJSON_IsString(method) ? method->valuestring : "gptq");
+    if (cJSON_IsNumber(bits)) printf(", %d-bit", bits->valueint);
+    if (cJSON_IsNumber(group)) {
+        if (group->valuedouble < 0) printf(", per-channel");
+        else printf(", group %.0f", group->valuedouble);
+    }
+    static const char *const flags[] = {"desc_act", "sym"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(q, flags[i]);
+        if (cJSON_IsBool(f)) printf(", %s %s", flags[i], cJSON_IsTrue(f) ? "true" : "false");
+    }
+    printf(", format %s", cJSON_IsString(fmt) ? fmt->valuestring : "gptq");
+    if (cJSON_IsObject(dyn) && dyn->child)
+        printf(", %d dynamic override%s", cJSON_GetArraySize(dyn),
+               cJSON_GetArraySize(dyn) == 1 ? "" : "s");
+    printf("\n");
+    cJSON_Delete(q);
+}
+
 static void qf_print_text(const qf_model *m, const qf_dtype_stat *stats, uint64_t params,
                           uint64_t bytes, int show_tensors, int show_meta) {
     char b1[32];
@@ -110,7 +139,8 @@ static void qf_print_text(const qf_model *m, const qf_dtype_stat *stats, uint64_
                (unsigned long long)stats[t].tensors, qf_cli_format_bytes(stats[t].bytes, b1));
     }
     printf("\n");
-    printf("quantization:  %s\n", any_block ? "ggml block quantization (see dtypes)" : "none");
+    if (m->quant_config_json) qf_print_quant_config(m->quant_config_json);
+    else printf("quantization:  %s\n", any_block ? "ggml block quantization (see dtypes)" : "none");
     if (show_meta && m->n_meta) {
         printf("metadata:      %zu entries\n", m->n_meta);
         for (size_t i = 0; i < m->n_meta; i++)
@@ -141,6 +171,9 @@ static void qf_print_json(const qf_model *m, const qf_dtype_stat *stats, uint64_
     cJSON_AddNumberToObject(o, "files", (double)qf_count_files(m));
     if (m->has_config) cJSON_AddItemToObject(o, "config", qf_config_json(&m->config));
     else cJSON_AddNullToObject(o, "config");
+    cJSON *qc = m->quant_config_json ? cJSON_Parse(m->quant_config_json) : NULL;
+    if (qc) cJSON_AddItemToObject(o, "quantization_config", qc);
+    else cJSON_AddNullToObject(o, "quantization_config");
     cJSON_AddNumberToObject(o, "parameters", (double)params);
     cJSON_AddNumberToObject(o, "tensor_bytes", (double)bytes);
     cJSON_AddNumberToObject(o, "tensor_count", (double)m->n_tensors);
