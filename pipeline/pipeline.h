@@ -47,6 +47,12 @@ typedef struct qf_quantize_options {
  * calibration, seed 0. */
 qf_quantize_options qf_quantize_options_default(void);
 
+/* Parses a --dynamic spec: "REGEX=BITS:GROUP" (or "+:REGEX=BITS:GROUP"; GROUP -1 =
+ * per-channel) sets the bits and group size of the modules whose name matches REGEX;
+ * "-:REGEX" leaves them unquantized. d->pattern is malloc'ed (free it). Fails with a
+ * message on a malformed spec or a regex PCRE2 rejects. */
+qf_status qf_quantize_parse_dynamic(const char *spec, qf_gptq_dynamic *d);
+
 /* Quantizes the model at model_path (HF dir or GGUF) into outdir, which must not exist.
  * Writes config.json (+ quantization_config), quantize_config.json, model.safetensors,
  * tokenizer files, generation_config.json and quantize_report.json. */

@@ -25,6 +25,7 @@ typedef struct qf_cli_command {
 
 extern const qf_cli_command qf_cmd_inspect;
 extern const qf_cli_command qf_cmd_convert;
+extern const qf_cli_command qf_cmd_quantize;
 extern const qf_cli_command qf_cmd_eval;
 extern const qf_cli_command qf_cmd_generate;
 extern const qf_cli_command qf_cmd_bench;

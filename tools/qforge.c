@@ -7,6 +7,7 @@
 static const qf_cli_command *const qf_commands[] = {
     &qf_cmd_inspect,
     &qf_cmd_convert,
+    &qf_cmd_quantize,
     &qf_cmd_eval,
     &qf_cmd_generate,
     &qf_cmd_bench,

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Writes a random narrow Llama checkpoint with many layers (F32 safetensors, llama2
+tokenizer from the shared folder) for the `qforge quantize` peak-RSS-vs-depth bench.
+Usage: make_deep_model.py OUTDIR LAYERS [HIDDEN]"""
+import json, os, shutil, struct, sys
+
+import numpy as np
+
+out, layers = sys.argv[1], int(sys.argv[2])
+hid = int(sys.argv[3]) if len(sys.argv) > 3 else 256
+inter, heads, kv, vocab = hid * 3, 8, 4, 32000
+hd = hid // heads
+os.makedirs(out, exist_ok=True)
+cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": hid,
+       "intermediate_size": inter, "num_hidden_layers": layers, "num_attention_heads": heads,
+       "num_key_value_heads": kv, "head_dim": hd, "vocab_size": vocab,
+       "max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+       "tie_word_embeddings": False, "bos_token_id": 1, "eos_token_id": 2,
+       "torch_dtype": "float32"}
+json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=1)
+shared = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "tokenizers", "llama2")
+for f in ("tokenizer.json", "tokenizer_config.json"):
+    shutil.copy(os.path.join(shared, f), out)
+rng = np.random.default_rng(0)
+shapes = {"model.embed_tokens.weight": (vocab, hid), "model.norm.weight": (hid,),
+          "lm_head.weight": (vocab, hid)}
+for l in range(layers):
+    p = f"model.layers.{l}."
+    shapes.update({p + "self_attn.q_proj.weight": (heads * hd, hid),
+                   p + "self_attn.k_proj.weight": (kv * hd, hid),
+                   p + "self_attn.v_proj.weight": (kv * hd, hid),
+                   p + "self_attn.o_proj.weight": (hid, heads * hd),
+                   p + "mlp.gate_proj.weight": (inter, hid), p + "mlp.up_proj.weight": (inter, hid),
+                   p + "mlp.down_proj.weight": (hid, inter),
+                   p + "input_layernorm.weight": (hid,), p + "post_attention_layernorm.weight": (hid,)})
+header, off = {}, 0
+for name in sorted(shapes):
+    n = int(np.prod(shapes[name])) * 4
+    header[name] = {"dtype": "F32", "shape": list(shapes[name]), "data_offsets": [off, off + n]}
+    off += n
+h = json.dumps(header).encode()
+h += b" " * (-len(h) % 8)
+with open(os.path.join(out, "model.safetensors"), "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h)
+    for name in sorted(shapes):
+        s = shapes[name]
+        x = (1.0 + 0.1 * rng.standard_normal(s)) if len(s) == 1 else 0.05 * rng.standard_normal(s)
+        f.write(x.astype("<f4").tobytes())

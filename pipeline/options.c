@@ -1,0 +1,161 @@
+/* Options of `qforge quantize`: defaults, --dynamic specs, the canonical parameter JSON
+ * (recorded in the artifact and checked on --resume), the quantization_config they
+ * produce and the per-module bits / group size / skip. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <cjson/cJSON.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/run.h"
+
+qf_quantize_options qf_quantize_options_default(void) {
+    qf_quantize_options o;
+    memset(&o, 0, sizeof o);
+    o.method = QF_QUANT_METHOD_GPTQ;
+    o.gptq = qf_gptq_options_default();
+    o.true_sequential = 1;
+    o.format = QF_GPTQ_FORMAT_V1;
+    o.calib.n_samples = QF_CALIB_DEFAULT_SAMPLES;
+    o.calib.seqlen = QF_CALIB_DEFAULT_SEQLEN;
+    o.calib.seed = 0;
+    return o;
+}
+
+static qf_status qf_pipe_check_regex(const char *re, const char *what) {
+    int err = 0;
+    PCRE2_SIZE off = 0;
+    pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0, &err, &off, NULL);
+    if (c) {
+        pcre2_code_free(c);
+        return QF_STATUS_OK;
+    }
+    PCRE2_UCHAR msg[160];
+    pcre2_get_error_message(err, msg, sizeof msg);
+    return qf_error_set(QF_STATUS_INVALID_ARG, "%s '%s': bad regular expression at offset %zu: %s",
+                        what, re, (size_t)off, (const char *)msg);
+}
+
+static int qf_pipe_valid_bits(long b) { return b == 2 || b == 3 || b == 4 || b == 8; }
+
+qf_status qf_quantize_parse_dynamic(const char *spec, qf_gptq_dynamic *d) {
+    memset(d, 0, sizeof *d);
+    const char *re = spec;
+    if (!strncmp(spec, "-:", 2)) {
+        d->skip = 1;
+        re = spec + 2;
+    } else if (!strncmp(spec, "+:", 2)) {
+        re = spec + 2;
+    }
+    size_t len = strlen(re);
+    if (!d->skip) {
+        const char *eq = strrchr(re, '=');
+        char *end = NULL;
+        QF_RETURN_IF(!eq, QF_STATUS_INVALID_ARG,
+                     "--dynamic '%s': expected REGEX=BITS:GROUP or -:REGEX", spec);
+        long bits = strtol(eq + 1, &end, 10);
+        QF_RETURN_IF(end == eq + 1 || *end != ':' || !qf_pipe_valid_bits(bits),
+                     QF_STATUS_INVALID_ARG, "--dynamic '%s': BITS must be 2, 3, 4 or 8", spec);
+        const char *g = end + 1;
+        long long group = strtoll(g, &end, 10);
+        QF_RETURN_IF(end == g || *end || group == 0 || group < -1 || group > (1 << 20),
+                     QF_STATUS_INVALID_ARG,
+                     "--dynamic '%s': GROUP must be a positive group size or -1", spec);
+        d->bits = (int)bits;
+        d->group_size = group;
+        len = (size_t)(eq - re);
+    }
+    QF_RETURN_IF(len == 0, QF_STATUS_INVALID_ARG, "--dynamic '%s': empty regular expression",
+                 spec);
+    d->pattern = malloc(len + 1);
+    QF_RETURN_IF(!d->pattern, QF_STATUS_NOMEM, "out of memory");
+    memcpy(d->pattern, re, len);
+    d->pattern[len] = 0;
+    qf_status st = qf_pipe_check_regex(d->pattern, "--dynamic");
+    if (st != QF_STATUS_OK) {
+        free(d->pattern);
+        d->pattern = NULL;
+    }
+    return st;
+}
+
+qf_status qf_pipe_gptq_config(qf_qrun *r) {
+    const qf_quantize_options *o = r->opt;
+    const int gptq = o->method == QF_QUANT_METHOD_GPTQ;
+    if (o->skip_regex) QF_FORWARD(qf_pipe_check_regex(o->skip_regex, "--skip"));
+    qf_gptq_config *c = &r->gcfg;
+    memset(c, 0, sizeof *c);
+    c->bits = o->gptq.quant.bits;
+    c->group_size = o->gptq.quant.group_size > 0 ? o->gptq.quant.group_size : -1;
+    c->desc_act = gptq && o->gptq.desc_act;
+    c->sym = o->gptq.quant.sym;
+    c->true_sequential = gptq && o->true_sequential;
+    c->static_groups = gptq && o->gptq.static_groups;
+    c->damp_percent = o->gptq.damp_percent;
+    c->format = o->format;
+    c->quantizer = "qforge:" QF_VERSION;
+    const size_t n = o->n_dynamic + (o->skip_regex ? 1 : 0);
+    if (n == 0) return QF_STATUS_OK;
+    c->dynamic = calloc(n, sizeof *c->dynamic);
+    QF_RETURN_IF(!c->dynamic, QF_STATUS_NOMEM, "out of memory");
+    c->n_dynamic = n;
+    size_t k = 0;
+    if (o->skip_regex) { /* a search: recorded as ".*(?:REGEX)" for re.match consumers */
+        size_t len = strlen(o->skip_regex) + 8;
+        char *pat = malloc(len);
+        if (pat) snprintf(pat, len, ".*(?:%s)", o->skip_regex);
+        c->dynamic[k++] = (qf_gptq_dynamic){pat, 1, 0, 0};
+    }
+    for (size_t i = 0; i < o->n_dynamic; i++, k++) {
+        QF_FORWARD(qf_pipe_check_regex(o->dynamic[i].pattern, "--dynamic"));
+        c->dynamic[k] = o->dynamic[i];
+        c->dynamic[k].pattern = strdup(o->dynamic[i].pattern);
+    }
+    for (size_t i = 0; i < n; i++)
+        QF_RETURN_IF(!c->dynamic[i].pattern, QF_STATUS_NOMEM, "out of memory");
+    return QF_STATUS_OK;
+}
+
+qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
+    const qf_quantize_options *o = r->opt;
+    const int gptq = o->method == QF_QUANT_METHOD_GPTQ;
+    cJSON *j = cJSON_CreateObject();
+    QF_RETURN_IF(!j, QF_STATUS_NOMEM, "out of memory");
+    cJSON_AddStringToObject(j, "method", gptq ? "gptq" : "rtn");
+    cJSON_AddNumberToObject(j, "bits", o->gptq.quant.bits);
+    cJSON_AddNumberToObject(j, "group_size", (double)r->gcfg.group_size);
+    cJSON_AddBoolToObject(j, "sym", o->gptq.quant.sym);
+    cJSON_AddBoolToObject(j, "mse", o->gptq.quant.mse);
+    cJSON_AddStringToObject(j, "format", o->format == QF_GPTQ_FORMAT_V2 ? "gptq_v2" : "gptq");
+    cJSON *dyn = cJSON_AddArrayToObject(j, "dynamic");
+    for (size_t i = 0; i < r->gcfg.n_dynamic; i++) {
+        const qf_gptq_dynamic *d = &r->gcfg.dynamic[i];
+        char buf[64];
+        snprintf(buf, sizeof buf, "%d:%lld", d->bits, (long long)d->group_size);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "pattern", d->pattern);
+        cJSON_AddStringToObject(e, "override", d->skip ? "skip" : buf);
+        cJSON_AddItemToArray(dyn, e);
+    }
+    if (gptq) {
+        cJSON_AddBoolToObject(j, "desc_act", o->gptq.desc_act);
+        cJSON_AddBoolToObject(j, "static_groups", o->gptq.static_groups);
+        cJSON_AddNumberToObject(j, "damp_percent", o->gptq.damp_percent);
+        cJSON_AddNumberToObject(j, "damp_auto_increment", o->gptq.damp_auto_increment);
+        cJSON_AddNumberToObject(j, "block_size", (double)o->gptq.block_size);
+        cJSON_AddBoolToObject(j, "true_sequential", o->true_sequential);
+        cJSON *cal = cJSON_AddArrayToObject(j, "calibration_files");
+        for (size_t i = 0; i < o->n_calib_paths; i++)
+            cJSON_AddItemToArray(cal, cJSON_CreateString(o->calib_paths[i]));
+        cJSON_AddNumberToObject(j, "calibration_samples", (double)r->n_samples);
+        cJSON_AddNumberToObject(j, "calibration_seqlen", (double)r->seqlen);
+        char seed[24];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->calib.seed);
+        cJSON_AddStringToObject(j, "seed", seed);
+    }
+    *out = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    QF_RETURN_IF(!*out, QF_STATUS_NOMEM, "out of memory");
+    return QF_STATUS_OK;
+}

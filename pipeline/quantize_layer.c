@@ -1,0 +1,358 @@
+/* One decoder layer of `qforge quantize`: GPTQ with true_sequential runs the calibration
+ * samples through the layer in five passes, each ending where the next linear group is
+ * quantized ([k,v,q] -> o -> [up,gate] -> down), so every group's Hessian sees the
+ * outputs of the already-quantized ones and every linear is applied once per token with
+ * its quantized weights; without true_sequential all four Hessians come from the FP layer
+ * and one more pass makes the next layer's inputs. RTN needs no activations. The layer's
+ * tensors then go to <tmpdir>/layers/NNNN.safetensors with its report in the metadata. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/dtype.h"
+#include "gptq/gptq.h"
+#include "pipeline/run.h"
+
+typedef struct qf_linear_report {
+    int skipped, bits, gptq;
+    int64_t group_size;      /* -1: per-channel */
+    double weight_error;     /* |W - Q|^2 / |W|^2 */
+    double rtn_error, gptq_error, damp_percent; /* GPTQ only */
+} qf_linear_report;
+
+/* Everything one layer needs; freed by qf_pipe_layer_free. */
+typedef struct qf_pipe_layer {
+    qf_layer_weights lw;
+    qf_layer_ctx ctx;
+    qf_qweight q[QF_LAYER_N_LINEARS];
+    qf_linear_report rep[QF_LAYER_N_LINEARS];
+    char prefix[QF_LAYER_N_LINEARS][160];
+    float *x, *xn, *att, *h;  /* one sample: (S, hid) x2, (S, heads*hd), (S, inter) */
+    qf_act_store att_store, h_store;
+} qf_pipe_layer;
+
+static void qf_pipe_layer_free(qf_pipe_layer *L) {
+    qf_layer_weights_free(&L->lw);
+    qf_layer_ctx_free(&L->ctx);
+    for (int i = 0; i < QF_LAYER_N_LINEARS; i++) qf_qweight_free(&L->q[i]);
+    free(L->x), free(L->xn), free(L->att), free(L->h);
+    qf_act_store_free(&L->att_store);
+    qf_act_store_free(&L->h_store);
+}
+
+qf_status qf_pipe_progress(qf_qrun *r, int64_t layer, const char *what) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "layer %lld/%lld model.layers.%lld.%s", (long long)layer + 1,
+             (long long)r->n_layers, (long long)layer, what);
+    QF_RETURN_IF(qf_progress_report(r->opt->progress, buf, r->units_done, r->units_total),
+                 QF_STATUS_INTERRUPTED,
+                 "interrupted at layer %lld; run again with --resume to continue",
+                 (long long)layer);
+    return QF_STATUS_OK;
+}
+
+static double qf_pipe_rel_error(const float *w, const float *q, size_t n) {
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = (double)w[i] - (double)q[i];
+        num += d * d;
+        den += (double)w[i] * (double)w[i];
+    }
+    return den > 0.0 ? num / den : 0.0;
+}
+
+/* Quantizes linear i (h: its Hessian, NULL for RTN) and replaces its f32 weight by the
+ * dequantized one, so later passes see the quantized layer. */
+static qf_status qf_pipe_quantize_linear(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int i,
+                                         const qf_gptq_hessian *h) {
+    qf_linear_report *rep = &L->rep[i];
+    if (rep->skipped) return QF_STATUS_OK;
+    QF_FORWARD(qf_pipe_progress(r, layer, qf_layer_linear_name((qf_layer_linear)i)));
+    qf_gptq_options o = r->opt->gptq;
+    o.quant.bits = rep->bits;
+    o.quant.group_size = rep->group_size;
+    const int64_t out = L->lw.out[i], in = L->lw.in[i];
+    const size_t n = (size_t)(out * in);
+    float *deq = malloc(n * sizeof(float));
+    QF_RETURN_IF(!deq, QF_STATUS_NOMEM, "out of memory");
+    qf_status st;
+    if (h) {
+        qf_gptq_stats stats;
+        st = qf_gptq_quantize(L->lw.w[i], out, in, h, &o, &L->q[i], &stats);
+        rep->rtn_error = stats.rtn_error;
+        rep->gptq_error = stats.gptq_error;
+        rep->damp_percent = stats.damp_percent;
+        rep->gptq = 1;
+    } else {
+        st = qf_quant_rtn(L->lw.w[i], out, in, &o.quant, &L->q[i]);
+    }
+    if (st == QF_STATUS_OK) {
+        qf_qweight_dequant_ref(&L->q[i], deq);
+        rep->weight_error = qf_pipe_rel_error(L->lw.w[i], deq, n);
+        free(L->lw.w[i]);
+        L->lw.w[i] = deq;
+        r->units_done++;
+        return QF_STATUS_OK;
+    }
+    free(deq);
+    return qf_error_wrap(st, "%s: ", L->prefix[i]);
+}
+
+/* The passes over the calibration samples. */
+typedef enum qf_pipe_pass {
+    QF_PIPE_PASS_QKV,   /* H_qkv */
+    QF_PIPE_PASS_O,     /* attention -> att store, H_o */
+    QF_PIPE_PASS_GU,    /* X1 = X + o(att) -> X, H_gate_up */
+    QF_PIPE_PASS_DOWN,  /* h -> h store, H_down */
+    QF_PIPE_PASS_OUT,   /* X2 = X1 + down(h) -> X */
+    QF_PIPE_PASS_ALL_H, /* FP layer: all four Hessians, nothing stored */
+    QF_PIPE_PASS_FULL,  /* quantized layer: X -> X2 */
+} qf_pipe_pass;
+
+static const char *const qf_pipe_pass_what[] = {
+    "self_attn (q/k/v inputs)", "self_attn (attention)", "self_attn.o_proj (residual)",
+    "mlp (gate/up -> down inputs)", "mlp.down_proj (residual)", "(FP inputs of every linear)",
+    "(quantized forward)",
+};
+
+static qf_status qf_pipe_hadd(qf_gptq_hessian *h, const float *x, int64_t m) {
+    return h->h ? qf_gptq_hessian_add(h, x, m) : QF_STATUS_OK;
+}
+
+/* H: Hessians of the qkv, o, gate/up and down inputs (unallocated ones are not needed). */
+static qf_status qf_pipe_run_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer, qf_pipe_pass p,
+                                  qf_gptq_hessian H[4]) {
+    qf_layer_ctx *c = &L->ctx;
+    const qf_layer_weights *lw = &L->lw;
+    const int64_t S = r->seqlen;
+    for (int64_t i = 0; i < r->n_samples; i++) {
+        QF_FORWARD(qf_pipe_progress(r, layer, qf_pipe_pass_what[p]));
+        QF_FORWARD(qf_act_store_get(&r->x, i, L->x));
+        switch (p) {
+        case QF_PIPE_PASS_QKV:
+            qf_layer_attn_norm(c, lw, L->x, L->xn);
+            QF_FORWARD(qf_pipe_hadd(&H[0], L->xn, S));
+            break;
+        case QF_PIPE_PASS_O:
+            qf_layer_attn_norm(c, lw, L->x, L->xn);
+            qf_layer_attention(c, lw, L->xn, L->att);
+            QF_FORWARD(qf_pipe_hadd(&H[1], L->att, S));
+            QF_FORWARD(qf_act_store_put(&L->att_store, i, L->att));
+            break;
+        case QF_PIPE_PASS_GU:
+            QF_FORWARD(qf_act_store_get(&L->att_store, i, L->att));
+            qf_layer_o_residual(c, lw, L->att, L->x);
+            QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
+            qf_layer_mlp_norm(c, lw, L->x, L->xn);
+            QF_FORWARD(qf_pipe_hadd(&H[2], L->xn, S));
+            break;
+        case QF_PIPE_PASS_DOWN:
+            qf_layer_mlp_norm(c, lw, L->x, L->xn);
+            qf_layer_mlp_hidden(c, lw, L->xn, L->h);
+            QF_FORWARD(qf_pipe_hadd(&H[3], L->h, S));
+            QF_FORWARD(qf_act_store_put(&L->h_store, i, L->h));
+            break;
+        case QF_PIPE_PASS_OUT:
+            QF_FORWARD(qf_act_store_get(&L->h_store, i, L->h));
+            qf_layer_down_residual(c, lw, L->h, L->x);
+            QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
+            break;
+        case QF_PIPE_PASS_ALL_H:
+            qf_layer_attn_norm(c, lw, L->x, L->xn);
+            QF_FORWARD(qf_pipe_hadd(&H[0], L->xn, S));
+            qf_layer_attention(c, lw, L->xn, L->att);
+            QF_FORWARD(qf_pipe_hadd(&H[1], L->att, S));
+            qf_layer_o_residual(c, lw, L->att, L->x);
+            qf_layer_mlp_norm(c, lw, L->x, L->xn);
+            QF_FORWARD(qf_pipe_hadd(&H[2], L->xn, S));
+            qf_layer_mlp_hidden(c, lw, L->xn, L->h);
+            QF_FORWARD(qf_pipe_hadd(&H[3], L->h, S));
+            break;
+        case QF_PIPE_PASS_FULL:
+            qf_layer_forward(c, lw, L->x, L->xn, L->att, L->h);
+            QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
+            break;
+        }
+        r->units_done++;
+    }
+    return QF_STATUS_OK;
+}
+
+/* Which Hessian feeds linear i, and the order linears are quantized in
+ * (true_sequential's [k,v,q], [o], [up,gate], [down]). */
+static const int qf_pipe_hessian_of[QF_LAYER_N_LINEARS] = {0, 0, 0, 1, 2, 2, 3};
+static const int qf_pipe_order[QF_LAYER_N_LINEARS] = {QF_LAYER_K,  QF_LAYER_V,    QF_LAYER_Q,
+                                                      QF_LAYER_O,  QF_LAYER_UP,   QF_LAYER_GATE,
+                                                      QF_LAYER_DOWN};
+
+static qf_status qf_pipe_quantize_group(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int group,
+                                        qf_gptq_hessian H[4]) {
+    for (int k = 0; k < QF_LAYER_N_LINEARS; k++) {
+        const int i = qf_pipe_order[k];
+        if (group >= 0 && qf_pipe_hessian_of[i] != group) continue;
+        QF_FORWARD(qf_pipe_quantize_linear(r, L, layer, i, H ? &H[qf_pipe_hessian_of[i]] : NULL));
+    }
+    return QF_STATUS_OK;
+}
+
+static qf_status qf_pipe_gptq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
+    const qf_model_config *c = r->cfg;
+    const int64_t S = r->seqlen, hid = c->hidden_size, inter = c->intermediate_size;
+    const int64_t qd = c->num_attention_heads * c->head_dim;
+    const size_t fs = sizeof(float);
+    L->x = malloc((size_t)(S * hid) * fs);
+    L->xn = malloc((size_t)(S * hid) * fs);
+    L->att = malloc((size_t)(S * qd) * fs);
+    L->h = malloc((size_t)(S * inter) * fs);
+    QF_RETURN_IF(!L->x || !L->xn || !L->att || !L->h, QF_STATUS_NOMEM, "out of memory");
+    QF_FORWARD(qf_layer_ctx_init(&L->ctx, c, S));
+    qf_gptq_hessian H[4];
+    memset(H, 0, sizeof H);
+    const int64_t widths[4] = {hid, qd, hid, inter};
+    qf_status st = QF_STATUS_OK;
+    for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
+        const int g = qf_pipe_hessian_of[i];
+        if (!L->rep[i].skipped && !H[g].h) st = qf_gptq_hessian_init(&H[g], widths[g]);
+    }
+    char scratch[QF_PIPE_PATH_MAX];
+    if (st == QF_STATUS_OK) st = qf_pipe_join(scratch, r->tmpdir, "scratch");
+    if (r->opt->true_sequential) {
+        if (st == QF_STATUS_OK)
+            st = qf_act_store_init(&L->att_store, scratch, "att", r->n_samples, (size_t)(S * qd),
+                                   &r->budget);
+        if (st == QF_STATUS_OK)
+            st = qf_act_store_init(&L->h_store, scratch, "h", r->n_samples, (size_t)(S * inter),
+                                   &r->budget);
+        for (int g = 0; g < 4 && st == QF_STATUS_OK; g++) {
+            st = qf_pipe_run_pass(r, L, layer, (qf_pipe_pass)g, H);
+            if (st == QF_STATUS_OK) st = qf_pipe_quantize_group(r, L, layer, g, H);
+            if (g == 2) qf_act_store_free(&L->att_store);
+        }
+        if (st == QF_STATUS_OK) st = qf_pipe_run_pass(r, L, layer, QF_PIPE_PASS_OUT, H);
+    } else {
+        if (st == QF_STATUS_OK) st = qf_pipe_run_pass(r, L, layer, QF_PIPE_PASS_ALL_H, H);
+        if (st == QF_STATUS_OK) st = qf_pipe_quantize_group(r, L, layer, -1, H);
+        if (st == QF_STATUS_OK) st = qf_pipe_run_pass(r, L, layer, QF_PIPE_PASS_FULL, H);
+    }
+    for (int g = 0; g < 4; g++) qf_gptq_hessian_free(&H[g]);
+    return st;
+}
+
+static cJSON *qf_pipe_report_json(const qf_pipe_layer *L, double seconds) {
+    cJSON *j = cJSON_CreateObject(), *lin = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "seconds", seconds);
+    for (int i = 0; i < QF_LAYER_N_LINEARS; i++) {
+        const qf_linear_report *p = &L->rep[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddBoolToObject(e, "skipped", p->skipped);
+        if (!p->skipped) {
+            cJSON_AddNumberToObject(e, "bits", p->bits);
+            cJSON_AddNumberToObject(e, "group_size", (double)p->group_size);
+            cJSON_AddNumberToObject(e, "weight_error", p->weight_error);
+            if (p->gptq) {
+                cJSON_AddNumberToObject(e, "rtn_error", p->rtn_error);
+                cJSON_AddNumberToObject(e, "gptq_error", p->gptq_error);
+                cJSON_AddNumberToObject(e, "damp_percent", p->damp_percent);
+            }
+        }
+        cJSON_AddItemToObject(lin, qf_layer_linear_name((qf_layer_linear)i), e);
+    }
+    cJSON_AddItemToObject(j, "linears", lin);
+    return j;
+}
+
+/* F16 copy of n floats written as tensor `name`. */
+static qf_status qf_pipe_write_f16(qf_st_writer *w, const char *name, const float *x, size_t n) {
+    uint16_t *buf = malloc(n * sizeof *buf);
+    QF_RETURN_IF(!buf, QF_STATUS_NOMEM, "out of memory");
+    qf_status st = qf_dtype_from_f32(QF_DTYPE_F16, x, n, buf);
+    if (st == QF_STATUS_OK) st = qf_st_writer_write(w, name, buf, n * sizeof *buf);
+    free(buf);
+    return st;
+}
+
+/* Declares (declare = 1) or writes the layer's tensors. */
+static qf_status qf_pipe_layer_tensors(qf_st_writer *w, const qf_pipe_layer *L, int64_t hid,
+                                       int declare, qf_gptq_format fmt) {
+    const qf_layer_weights *lw = &L->lw;
+    char name[200];
+    for (int i = 0; i < QF_LAYER_N_LINEARS; i++) {
+        const char *p = L->prefix[i];
+        const int64_t shape[2] = {lw->out[i], lw->in[i]};
+        if (!L->rep[i].skipped) {
+            const qf_qweight *q = &L->q[i];
+            QF_FORWARD(declare ? qf_gptq_declare(w, p, q->bits, q->out, q->in,
+                                                 q->group_size >= q->in ? -1 : q->group_size,
+                                                 lw->b[i] != NULL)
+                               : qf_gptq_write(w, p, q, lw->b[i], fmt));
+            continue;
+        }
+        snprintf(name, sizeof name, "%s.weight", p);
+        QF_FORWARD(declare ? qf_st_writer_declare(w, name, QF_DTYPE_F16, 2, shape)
+                           : qf_pipe_write_f16(w, name, lw->w[i], (size_t)(shape[0] * shape[1])));
+        if (!lw->b[i]) continue;
+        snprintf(name, sizeof name, "%s.bias", p);
+        QF_FORWARD(declare ? qf_st_writer_declare(w, name, QF_DTYPE_F16, 1, shape)
+                           : qf_pipe_write_f16(w, name, lw->b[i], (size_t)shape[0]));
+    }
+    const float *norms[2] = {lw->ln1, lw->ln2};
+    const char *norm_names[2] = {"input_layernorm", "post_attention_layernorm"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(name, sizeof name, "model.layers.%lld.%s.weight", (long long)lw->index,
+                 norm_names[k]);
+        QF_FORWARD(declare ? qf_st_writer_declare(w, name, QF_DTYPE_F16, 1, &hid)
+                           : qf_pipe_write_f16(w, name, norms[k], (size_t)hid));
+    }
+    return QF_STATUS_OK;
+}
+
+static qf_status qf_pipe_write_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
+                                     double seconds) {
+    char path[QF_PIPE_PATH_MAX];
+    QF_FORWARD(qf_pipe_layer_path(r, layer, path));
+    cJSON *j = qf_pipe_report_json(L, seconds);
+    char *rep = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    QF_RETURN_IF(!rep, QF_STATUS_NOMEM, "out of memory");
+    qf_st_writer *w = NULL;
+    qf_status st = qf_st_writer_open(path, 1, &w);
+    if (st == QF_STATUS_OK) st = qf_st_writer_add_meta(w, "qforge.layer_report", rep);
+    free(rep);
+    const int64_t hid = r->cfg->hidden_size;
+    if (st == QF_STATUS_OK) st = qf_pipe_layer_tensors(w, L, hid, 1, r->opt->format);
+    if (st == QF_STATUS_OK) st = qf_st_writer_write_header(w);
+    if (st == QF_STATUS_OK) st = qf_pipe_layer_tensors(w, L, hid, 0, r->opt->format);
+    if (st != QF_STATUS_OK) {
+        if (w) qf_st_writer_abort(w);
+        return st;
+    }
+    return qf_st_writer_finish(w);
+}
+
+qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    qf_pipe_layer L;
+    memset(&L, 0, sizeof L);
+    qf_status st = qf_pipe_progress(r, layer, "(loading weights)");
+    if (st == QF_STATUS_OK) st = qf_layer_weights_load(r->m, layer, &L.lw);
+    for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
+        snprintf(L.prefix[i], sizeof L.prefix[i], "model.layers.%lld.%s", (long long)layer,
+                 qf_layer_linear_name((qf_layer_linear)i));
+        qf_linear_report *p = &L.rep[i];
+        st = qf_gptq_config_for_module(&r->gcfg, L.prefix[i], &p->skipped, &p->bits,
+                                       &p->group_size);
+        if (p->skipped) r->units_done++;
+    }
+    if (st == QF_STATUS_OK) {
+        if (r->have_calib) st = qf_pipe_gptq_layer(r, &L, layer);
+        else st = qf_pipe_quantize_group(r, &L, layer, -1, NULL);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    const double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (st == QF_STATUS_OK) st = qf_pipe_write_layer(r, &L, layer, secs);
+    qf_pipe_layer_free(&L);
+    return st;
+}

@@ -1,0 +1,49 @@
+/* `qforge quantize` from the command line: --help, usage errors (exit 2), a failing run
+ * (exit 1, library message, nothing at OUTDIR), an RTN run on the tiny fixture (exit 0)
+ * and its refusal to overwrite. */
+#include <unistd.h>
+
+#include "core/fileio.h"
+#include "tests/test.h"
+
+static int run(const char *args, char **out) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s quantize %s 2>&1", QF_QFORGE_BIN, args);
+    return qf_test_run(cmd, out);
+}
+
+static void expect(const char *args, int code, const char *needle) {
+    char *out = NULL;
+    int rc = run(args, &out);
+    CHECK_MSG(rc == code && out && strstr(out, needle), "quantize %s: rc %d, output: %s", args,
+              rc, out ? out : "");
+    free(out);
+}
+
+int main(void) {
+    char tmp[] = "/tmp/qf_test_qcli_XXXXXX", args[1024];
+    if (!mkdtemp(tmp)) return 1;
+    const char *tiny = QF_FIXTURES_DIR "/hf/tiny-llama";
+    expect("--help", 0, "--mem-budget");
+    expect("--help", 0, "true-sequential");
+    expect("", 2, "expected MODEL and OUTDIR");
+    snprintf(args, sizeof args, "%s %s/o --bits 5", tiny, tmp);
+    expect(args, 2, "--bits");
+    snprintf(args, sizeof args, "%s %s/o --dynamic 'mlp=4'", tiny, tmp);
+    expect(args, 2, "BITS");
+    snprintf(args, sizeof args, "%s %s/o --method awq", tiny, tmp);
+    expect(args, 2, "--method");
+    snprintf(args, sizeof args, "%s %s/o --mem-budget 4X", tiny, tmp);
+    expect(args, 2, "--mem-budget");
+    snprintf(args, sizeof args, "%s %s/o --calib /nonexistent.txt", tiny, tmp);
+    expect(args, 1, "error:");
+    snprintf(args, sizeof args, "%s/o", tmp);
+    CHECK(!qf_path_exists(args));
+    snprintf(args, sizeof args, "%s %s/o --method rtn --group-size 16", tiny, tmp);
+    expect(args, 0, "quantized");
+    expect(args, 1, "already exists");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    CHECK(system(cmd) == 0);
+    TEST_END();
+}

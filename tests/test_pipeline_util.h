@@ -1,0 +1,77 @@
+/* Test helper: writes a small random Llama checkpoint (F32) that uses a real tokenizer
+ * (the shared llama2 tokenizer.json, vocabulary 32000) so the calibration path can run:
+ * config.json + model.safetensors + tokenizer files. Deterministic for a given seed. */
+#ifndef QF_TEST_PIPELINE_UTIL_H
+#define QF_TEST_PIPELINE_UTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "core/fileio.h"
+#include "formats/hf_config.h"
+#include "formats/safetensors.h"
+
+static qf_status qf_test_copy_file(const char *src, const char *dst) {
+    char *buf = NULL;
+    size_t n = 0;
+    QF_FORWARD(qf_file_read_all(src, 64u << 20, &buf, &n));
+    qf_status st = qf_file_write_atomic(dst, buf, n, 1);
+    free(buf);
+    return st;
+}
+
+/* A (layers)-layer model, hidden 64, 4 heads of 16, 2 kv heads, intermediate 96. */
+static qf_status qf_test_make_model(const char *dir, int layers, int64_t hidden,
+                                    uint32_t seed) {
+    char json[1024], path[1024];
+    snprintf(json, sizeof json,
+             "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\","
+             "\"hidden_size\":%lld,\"intermediate_size\":%lld,\"num_hidden_layers\":%d,"
+             "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":%lld,"
+             "\"vocab_size\":32000,\"max_position_embeddings\":256,\"rms_norm_eps\":1e-5,"
+             "\"rope_theta\":10000.0,\"tie_word_embeddings\":false,\"bos_token_id\":1,"
+             "\"eos_token_id\":2,\"torch_dtype\":\"float32\"}",
+             (long long)hidden, (long long)(hidden * 3 / 2), layers, (long long)(hidden / 4));
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    QF_FORWARD(qf_file_write_atomic(path, json, strlen(json), 1));
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    QF_FORWARD(qf_test_copy_file(QF_SHARED_DIR "/tokenizers/llama2/tokenizer.json", path));
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    QF_FORWARD(qf_test_copy_file(QF_SHARED_DIR "/tokenizers/llama2/tokenizer_config.json", path));
+    qf_model_config cfg;
+    QF_FORWARD(qf_hf_config_parse(json, strlen(json), "config.json", &cfg));
+    qf_tensor_spec *specs = NULL;
+    size_t n = 0;
+    QF_FORWARD(qf_arch_tensor_specs(&cfg, &specs, &n));
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    qf_st_writer *w = NULL;
+    qf_status st = qf_st_writer_open(path, 1, &w);
+    for (size_t i = 0; i < n && st == QF_STATUS_OK; i++)
+        st = qf_st_writer_declare(w, specs[i].name, QF_DTYPE_F32, specs[i].ndim, specs[i].shape);
+    if (st == QF_STATUS_OK) st = qf_st_writer_write_header(w);
+    uint32_t r = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n && st == QF_STATUS_OK; i++) {
+        const qf_tensor_spec *s = &specs[i];
+        size_t cnt = (size_t)s->shape[0] * (size_t)(s->ndim == 2 ? s->shape[1] : 1);
+        float *x = malloc(cnt * sizeof *x);
+        const int norm = s->ndim == 1;
+        for (size_t k = 0; k < cnt; k++) {
+            r = r * 1664525u + 1013904223u;
+            const float u = (float)(r >> 8) / (float)(1u << 24) - 0.5f;
+            x[k] = norm ? 1.0f + 0.2f * u : 0.25f * u;
+        }
+        st = qf_st_writer_write(w, s->name, x, cnt * sizeof *x);
+        free(x);
+    }
+    free(specs);
+    if (st != QF_STATUS_OK) {
+        if (w) qf_st_writer_abort(w);
+        return st;
+    }
+    return qf_st_writer_finish(w);
+}
+
+#endif

@@ -1,0 +1,253 @@
+/* qforge quantize: a checkpoint -> a GPTQ checkpoint directory (RTN or GPTQ). */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "pipeline/pipeline.h"
+
+#define QF_QUANTIZE_MAX_LIST 64 /* --dynamic / --calib given at most this many times */
+
+static void qf_quantize_help(FILE *out) {
+    fprintf(out,
+            "Usage: qforge quantize MODEL OUTDIR [options]\n"
+            "\n"
+            "Quantizes the linear layers of MODEL (a Hugging Face checkpoint directory or a\n"
+            "GGUF file; Llama, Mistral, Qwen2) into a GPTQ checkpoint directory that\n"
+            "transformers, vLLM and GPTQModel load: model.safetensors (qweight / qzeros /\n"
+            "scales / g_idx per linear, F16 embeddings, norms and lm_head), config.json with\n"
+            "quantization_config, quantize_config.json, the tokenizer files,\n"
+            "generation_config.json and quantize_report.json (parameters, calibration,\n"
+            "per-linear errors, timings, peak memory).\n"
+            "\n"
+            "The model is processed one decoder layer at a time: only that layer's weights and\n"
+            "the calibration activations are in memory. GPTQ runs the calibration samples\n"
+            "through the *quantized* layers, so each layer sees the errors of the ones before.\n"
+            "OUTDIR must not exist. Work happens in OUTDIR.qforge-tmp, which also keeps a\n"
+            "checkpoint after every layer: after Ctrl-C or a crash, run the same command\n"
+            "with --resume to continue. Nothing appears at OUTDIR until the end.\n"
+            "Same inputs, seed and thread count give byte-identical files (the report aside).\n"
+            "\n"
+            "Options:\n"
+            "  --method M          rtn or gptq (default gptq). RTN rounds each weight to the\n"
+            "                      nearest grid point: fast, no calibration data.\n"
+            "  --bits B            2, 3, 4 or 8 (default 4)\n"
+            "  --group-size N      input columns per scale/zero group, or -1 for one group\n"
+            "                      per output row (default 128)\n"
+            "  --sym / --asym      symmetric grid (zero point 2^(bits-1)) or asymmetric\n"
+            "                      (default --asym)\n"
+            "  --mse               search the clipping range minimising the squared error\n"
+            "  --desc-act          GPTQ act-order: columns by decreasing Hessian diagonal\n"
+            "                      (stores g_idx)\n"
+            "  --static-groups     with --desc-act: groups fixed on the original weights\n"
+            "  --damp F            GPTQ dampening, fraction of the mean Hessian diagonal\n"
+            "                      (default 0.01; raised automatically if H is singular)\n"
+            "  --no-true-sequential  collect all Hessians of a layer from its unquantized\n"
+            "                      forward (default: true-sequential, [k,v,q] -> o ->\n"
+            "                      [up,gate] -> down, each seeing the quantized previous ones)\n"
+            "  --format F          gptq (v1, zero points stored minus one; default) or gptq-v2\n"
+            "  --skip REGEX        leave modules whose name contains a match of REGEX\n"
+            "                      unquantized (F16), e.g. 'mlp\\.down_proj'; names look like\n"
+            "                      model.layers.3.mlp.up_proj\n"
+            "  --dynamic SPEC      per-module override, repeatable, first match wins (after\n"
+            "                      --skip): 'REGEX=BITS:GROUP' or '-:REGEX' (skip). As in\n"
+            "                      GPTQModel, REGEX must match from the start of the name\n"
+            "                      (e.g. '.*\\.mlp\\..*=8:-1'); recorded as\n"
+            "                      quantization_config \"dynamic\"\n"
+            "  --calib FILE        calibration text (plain text, or JSON lines with a \"text\"\n"
+            "                      field); repeatable. Default: the built-in corpus.\n"
+            "  --calib-samples N   calibration windows (default 128)\n"
+            "  --calib-seqlen L    tokens per window (default 2048, capped by the model's\n"
+            "                      max_position_embeddings)\n"
+            "  --seed S            window choice (default 0)\n"
+            "  --mem-budget SIZE   keep at most SIZE bytes of activations in memory (e.g.\n"
+            "                      512M, 4G), spill the rest zstd-compressed into\n"
+            "                      OUTDIR.qforge-tmp (default 0 = no limit)\n"
+            "  --resume            continue the interrupted run found in OUTDIR.qforge-tmp\n"
+            "                      (refused if the parameters, model or calibration differ)\n"
+            "  --threads N         threads (default 0 = every core)\n"
+            "  -h, --help          this help\n"
+            "\n"
+            "Default: GPTQ, 4 bits, group size 128, asymmetric, true-sequential, format\n"
+            "gptq (v1), 128 x 2048 tokens of the built-in corpus, seed 0.\n"
+            "Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted (resumable).\n");
+}
+
+/* "4G", "512M", "64K", "1000" -> bytes; 0 on garbage. */
+static int qf_parse_size(const char *s, size_t *out) {
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || s[0] == '-') return 0;
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k') shift = 10;
+    else if (*end == 'M' || *end == 'm') shift = 20;
+    else if (*end == 'G' || *end == 'g') shift = 30;
+    else if (*end == 'T' || *end == 't') shift = 40;
+    if (shift) end++;
+    if (*end == 'B' || *end == 'b') end++;
+    if (*end || (shift && v > (SIZE_MAX >> shift))) return 0;
+    *out = (size_t)(v << shift);
+    return 1;
+}
+
+static char *qf_join_argv(int argc, char **argv) {
+    size_t n = 16;
+    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
+    char *s = malloc(n);
+    if (!s) return NULL;
+    strcpy(s, "qforge");
+    for (int i = 0; i < argc; i++) {
+        strcat(s, " ");
+        strcat(s, argv[i]);
+    }
+    return s;
+}
+
+typedef struct qf_quantize_cli {
+    qf_quantize_options o;
+    qf_gptq_dynamic dynamic[QF_QUANTIZE_MAX_LIST];
+    const char *calib[QF_QUANTIZE_MAX_LIST];
+} qf_quantize_cli;
+
+/* Parses the options into c; returns -1 to go on, else an exit code. */
+static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
+    static const struct option opts[] = {
+        {"method", required_argument, 0, 'm'},     {"bits", required_argument, 0, 'b'},
+        {"group-size", required_argument, 0, 'g'}, {"desc-act", no_argument, 0, 'D'},
+        {"static-groups", no_argument, 0, 'S'},    {"sym", no_argument, 0, 's'},
+        {"asym", no_argument, 0, 'a'},             {"mse", no_argument, 0, 'E'},
+        {"damp", required_argument, 0, 'd'},       {"no-true-sequential", no_argument, 0, 'T'},
+        {"format", required_argument, 0, 'f'},     {"skip", required_argument, 0, 'k'},
+        {"dynamic", required_argument, 0, 'y'},    {"calib", required_argument, 0, 'c'},
+        {"calib-samples", required_argument, 0, 'n'}, {"calib-seqlen", required_argument, 0, 'l'},
+        {"seed", required_argument, 0, 'r'},       {"mem-budget", required_argument, 0, 'M'},
+        {"resume", no_argument, 0, 'R'},           {"threads", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+    qf_quantize_options *o = &c->o;
+    int ch;
+    int64_t v;
+    char *end;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'm':
+            if (!strcmp(optarg, "rtn")) o->method = QF_QUANT_METHOD_RTN;
+            else if (!strcmp(optarg, "gptq")) o->method = QF_QUANT_METHOD_GPTQ;
+            else return qf_cli_usage_error("quantize", "--method must be rtn or gptq");
+            break;
+        case 'b':
+            if (!qf_cli_parse_i64(optarg, &v) || (v != 2 && v != 3 && v != 4 && v != 8))
+                return qf_cli_usage_error("quantize", "--bits must be 2, 3, 4 or 8");
+            o->gptq.quant.bits = (int)v;
+            break;
+        case 'g':
+            if (!strcmp(optarg, "-1")) v = -1;
+            else if (!qf_cli_parse_i64(optarg, &v) || v == 0 || v > (1 << 20))
+                return qf_cli_usage_error("quantize", "--group-size must be positive or -1");
+            o->gptq.quant.group_size = v;
+            break;
+        case 'D': o->gptq.desc_act = 1; break;
+        case 'S': o->gptq.static_groups = 1; break;
+        case 's': o->gptq.quant.sym = 1; break;
+        case 'a': o->gptq.quant.sym = 0; break;
+        case 'E': o->gptq.quant.mse = 1; break;
+        case 'd':
+            o->gptq.damp_percent = strtod(optarg, &end);
+            if (end == optarg || *end || !(o->gptq.damp_percent > 0.0) ||
+                o->gptq.damp_percent >= 1.0)
+                return qf_cli_usage_error("quantize", "--damp must be in (0, 1)");
+            break;
+        case 'T': o->true_sequential = 0; break;
+        case 'f':
+            if (!strcmp(optarg, "gptq")) o->format = QF_GPTQ_FORMAT_V1;
+            else if (!strcmp(optarg, "gptq-v2") || !strcmp(optarg, "gptq_v2"))
+                o->format = QF_GPTQ_FORMAT_V2;
+            else return qf_cli_usage_error("quantize", "--format must be gptq or gptq-v2");
+            break;
+        case 'k': o->skip_regex = optarg; break;
+        case 'y':
+            if (o->n_dynamic == QF_QUANTIZE_MAX_LIST)
+                return qf_cli_usage_error("quantize", "too many --dynamic");
+            if (qf_quantize_parse_dynamic(optarg, &c->dynamic[o->n_dynamic]) != QF_STATUS_OK)
+                return qf_cli_usage_error("quantize", "%s", qf_error_message());
+            o->n_dynamic++;
+            break;
+        case 'c':
+            if (o->n_calib_paths == QF_QUANTIZE_MAX_LIST)
+                return qf_cli_usage_error("quantize", "too many --calib");
+            c->calib[o->n_calib_paths++] = optarg;
+            break;
+        case 'n':
+            if (!qf_cli_parse_i64(optarg, &v) || v < 1 || v > (1 << 20))
+                return qf_cli_usage_error("quantize", "--calib-samples must be positive");
+            o->calib.n_samples = v;
+            break;
+        case 'l':
+            if (!qf_cli_parse_i64(optarg, &v) || v < 2 || v > (1 << 24))
+                return qf_cli_usage_error("quantize", "--calib-seqlen must be at least 2");
+            o->calib.seqlen = v;
+            break;
+        case 'r':
+            if (!qf_cli_parse_i64(optarg, &v))
+                return qf_cli_usage_error("quantize", "--seed must be a non-negative integer");
+            o->calib.seed = (uint64_t)v;
+            break;
+        case 'M':
+            if (!qf_parse_size(optarg, &o->mem_budget))
+                return qf_cli_usage_error("quantize", "--mem-budget must be a size like 4G");
+            break;
+        case 'R': o->resume = 1; break;
+        case 't':
+            if (!qf_cli_parse_i64(optarg, &v) || v > 4096)
+                return qf_cli_usage_error("quantize", "--threads must be a number >= 0");
+            o->n_threads = (int)v;
+            break;
+        case 'h': qf_quantize_help(stdout); return QF_EXIT_OK;
+        default: return qf_cli_usage_error("quantize", "bad option '%s'", argv[optind - 1]);
+        }
+    }
+    if (o->gptq.static_groups && !o->gptq.desc_act)
+        return qf_cli_usage_error("quantize", "--static-groups needs --desc-act");
+    if (optind + 2 != argc) return qf_cli_usage_error("quantize", "expected MODEL and OUTDIR");
+    o->dynamic = c->dynamic;
+    o->calib_paths = c->calib;
+    return -1;
+}
+
+static int qf_quantize_run(int argc, char **argv) {
+    qf_quantize_cli *c = calloc(1, sizeof *c);
+    if (!c) return QF_EXIT_FAILURE;
+    c->o = qf_quantize_options_default();
+    int rc = qf_quantize_parse(argc, argv, c);
+    char *cmdline = NULL;
+    if (rc < 0) {
+        const char *model = argv[optind], *outdir = argv[optind + 1];
+        cmdline = qf_join_argv(argc, argv);
+        c->o.command_line = cmdline;
+        qf_progress p = qf_cli_progress("quantize:");
+        c->o.progress = &p;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        qf_status st = qf_quantize_model(model, outdir, &c->o);
+        qf_cli_progress_done();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (st == QF_STATUS_INTERRUPTED) {
+            fprintf(stderr, "qforge quantize: %s\n", qf_error_message());
+            rc = QF_EXIT_INTERRUPTED;
+        } else if (st != QF_STATUS_OK) {
+            rc = qf_cli_fail("quantize", st);
+        } else {
+            printf("quantized %s -> %s in %.1f s\n", model, outdir,
+                   (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+            rc = QF_EXIT_OK;
+        }
+    }
+    for (size_t i = 0; i < c->o.n_dynamic; i++) free(c->dynamic[i].pattern);
+    free(cmdline);
+    free(c);
+    return rc;
+}
+
+const qf_cli_command qf_cmd_quantize = {"quantize", "quantize a model to a GPTQ checkpoint (RTN or GPTQ)",
+                                        qf_quantize_run, qf_quantize_help};
