@@ -1,5 +1,6 @@
 /* qf_runtime lifecycle: checks the model's config, loads every weight into memory (linear
- * weights as F32 or F16, norms and biases as F32), allocates the KV cache and the chunk
+ * weights as F32 or F16, or packed quantized weights for the linears a GPTQ checkpoint
+ * stores quantized; norms and biases as F32), allocates the KV cache and the chunk
  * activations. The forward pass itself is runtime/forward.c. */
 #include <math.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "formats/gptq.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/runtime_impl.h"
 
@@ -57,12 +59,43 @@ static int qf_runtime_fits_f16(const float *w, int64_t n) {
     return 1;
 }
 
+/* A linear the GPTQ checkpoint stores quantized: its qf_qweight repacked into the CPU
+ * layout (the unpacked codes are freed here), its bias if the architecture has one. */
+static qf_status qf_runtime_load_qlinear(const qf_model *m, const char *prefix, int64_t out,
+                                         int64_t in, int bias, qf_cpu_linear *l) {
+    qf_qweight qw;
+    float *b = NULL;
+    QF_FORWARD(qf_gptq_model_read(m, prefix, &qw, &b));
+    qf_status st = QF_STATUS_OK;
+    if (qw.out != out || qw.in != in)
+        st = qf_error_set(QF_STATUS_FORMAT,
+                          "runtime: quantized linear '%s' is (%lld, %lld), want (%lld, %lld)",
+                          prefix, (long long)qw.out, (long long)qw.in, (long long)out,
+                          (long long)in);
+    else if (bias && !b)
+        st = qf_error_set(QF_STATUS_NOT_FOUND, "runtime: model '%s' has no bias for '%s'",
+                          m->path, prefix);
+    l->out = out;
+    l->in = in;
+    l->dtype = QF_DTYPE_F32;
+    if (st == QF_STATUS_OK) {
+        l->qw = calloc(1, sizeof *l->qw);
+        st = l->qw ? qf_cpu_qlinear_init(l->qw, &qw, prefix)
+                   : qf_error_set(QF_STATUS_NOMEM, "runtime: out of memory for '%s'", prefix);
+    }
+    qf_qweight_free(&qw);
+    if (st == QF_STATUS_OK && bias) l->bias = b;
+    else free(b);
+    return st;
+}
+
 /* "<prefix>.weight" (out, in) in the runtime's weight dtype, "<prefix>.bias" if `bias`.
  * A tensor that does not fit F16 stays F32 when the dtype was chosen automatically, and
  * is an error when F16 was asked for. */
 static qf_status qf_runtime_load_linear(const qf_runtime *rt, const qf_model *m,
                                         const char *prefix, int64_t out, int64_t in, int bias,
                                         qf_cpu_linear *l) {
+    if (qf_gptq_model_has(m, prefix)) return qf_runtime_load_qlinear(m, prefix, out, in, bias, l);
     char name[QF_TENSOR_NAME_MAX];
     snprintf(name, sizeof name, "%s.weight", prefix);
     const qf_model_tensor *t = NULL;
@@ -97,6 +130,8 @@ static qf_status qf_runtime_load_linear(const qf_runtime *rt, const qf_model *m,
 }
 
 static void qf_runtime_linear_free(qf_cpu_linear *l) {
+    qf_cpu_qlinear_free(l->qw);
+    free(l->qw);
     free(l->w);
     free(l->bias);
 }
@@ -209,6 +244,15 @@ static qf_status qf_runtime_alloc_buffers(qf_runtime *rt) {
     size_t widest = hid > qd ? hid : qd;
     widest = widest > inter ? widest : inter;
     size_t s = (size_t)qf_cpu_linear_scratch((int64_t)widest);
+    if (rt->lm_head->qw && (size_t)qf_cpu_qlinear_scratch(rt->lm_head->qw) > s)
+        s = (size_t)qf_cpu_qlinear_scratch(rt->lm_head->qw);
+    for (int64_t i = 0; i < c->num_hidden_layers; i++) {
+        const qf_runtime_layer *ly = &rt->layers[i];
+        const qf_cpu_linear *ls[] = {&ly->q, &ly->k, &ly->v, &ly->o, &ly->gate, &ly->up, &ly->down};
+        for (size_t j = 0; j < sizeof ls / sizeof ls[0]; j++)
+            if (ls[j]->qw && (size_t)qf_cpu_qlinear_scratch(ls[j]->qw) > s)
+                s = (size_t)qf_cpu_qlinear_scratch(ls[j]->qw);
+    }
     rt->scratch_floats = s > qf_cpu_attention_scratch(&a) ? s : qf_cpu_attention_scratch(&a);
     rt->scratch_floats = (rt->scratch_floats + 15) & ~(size_t)15; /* 64-byte strides */
     return qf_runtime_alloc(&rt->scratch, (size_t)rt->n_threads, rt->scratch_floats, 1,
@@ -233,6 +277,10 @@ qf_status qf_runtime_init(const qf_model *m, const qf_runtime_options *opt, qf_r
     if (st == QF_STATUS_OK)
         st = qf_runtime_load_linear(rt, m, "model.embed_tokens", c->vocab_size, c->hidden_size,
                                     0, &rt->embed);
+    if (st == QF_STATUS_OK && rt->embed.qw)
+        st = qf_error_set(QF_STATUS_UNSUPPORTED,
+                          "runtime: model '%s' stores the token embeddings quantized (not "
+                          "supported)", m->path);
     if (st == QF_STATUS_OK && !c->tie_word_embeddings)
         st = qf_runtime_load_linear(rt, m, "lm_head", c->vocab_size, c->hidden_size, 0,
                                     &rt->lm_head_own);

@@ -15,7 +15,8 @@ static int64_t qf_qlinear_tile(int64_t in) {
 }
 
 int64_t qf_cpu_qlinear_scratch(const qf_cpu_qlinear *l) {
-    const int64_t gemv = l->kp + l->n_groups, tile = qf_qlinear_tile(l->in) * l->in;
+    const int64_t gemv = l->kp + l->n_groups; /* xp, xs */
+    const int64_t tile = qf_qlinear_tile(l->in) * l->in;
     return gemv > tile ? gemv : tile;
 }
 
@@ -100,8 +101,8 @@ void qf_cpu_qlinear_rows(const qf_cpu_qlinear *l, const float *x, int64_t m, flo
     if (r0 >= r1) return;
     const int64_t in = l->in, out = l->out;
     if (m <= QF_CPU_QLINEAR_GEMV_M) {
+        float *xp = scratch, *xs = scratch + l->kp;
         for (int64_t t = 0; t < m; t++) {
-            float *xp = scratch, *xs = scratch + l->kp;
             qf_cpu_qlinear_prep(l, x + t * in, xp, xs);
             qf_cpu_qgemv(l, xp, xs, y + t * out, r0, r1);
         }
