@@ -87,9 +87,13 @@ void qf_cpu_qlinear_dequant_rows(const qf_cpu_qlinear *l, int64_t r0, int64_t r1
             for (int64_t c = l->gstart[g]; c < l->gstart[g + 1]; c += QF_CPU_QBLOCK) {
                 uint8_t q[32];
                 qf_qlinear_block(l, o, c / QF_CPU_QBLOCK, q);
+                if (!l->src) { /* identity layout: kp == in */
+                    for (int j = 0; j < QF_CPU_QBLOCK; j++) d[c + j] = s * (float)((int)q[j] - z);
+                    continue;
+                }
                 for (int j = 0; j < QF_CPU_QBLOCK; j++) {
-                    const int64_t i = l->src ? l->src[c + j] : c + j;
-                    if (i >= 0 && i < in) d[i] = s * (float)((int)q[j] - z);
+                    const int64_t i = l->src[c + j];
+                    if (i >= 0) d[i] = s * (float)((int)q[j] - z);
                 }
             }
         }
