@@ -37,6 +37,28 @@ static qf_status qf_pipe_model_sha(qf_qrun *r) {
     return QF_STATUS_OK;
 }
 
+/* --save-calib: the windows as a safetensors file, with their provenance. */
+static qf_status qf_pipe_save_calib(const qf_qrun *r, const char *path) {
+    const int64_t shape[2] = {r->calib.n_samples, r->calib.seqlen};
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->opt->calib.seed);
+    qf_st_writer *w = NULL;
+    QF_FORWARD(qf_st_writer_open(path, 0, &w));
+    qf_status st = qf_st_writer_add_meta(w, "calib_source", r->calib.source);
+    if (st == QF_STATUS_OK) st = qf_st_writer_add_meta(w, "calib_sha256", r->calib_sha);
+    if (st == QF_STATUS_OK) st = qf_st_writer_add_meta(w, "seed", seed);
+    if (st == QF_STATUS_OK) st = qf_st_writer_declare(w, "tokens", QF_DTYPE_I32, 2, shape);
+    if (st == QF_STATUS_OK) st = qf_st_writer_write_header(w);
+    if (st == QF_STATUS_OK)
+        st = qf_st_writer_write(w, "tokens", r->calib.tokens,
+                                (size_t)(shape[0] * shape[1]) * sizeof(int32_t));
+    if (st != QF_STATUS_OK) {
+        qf_st_writer_abort(w);
+        return qf_error_wrap(st, "--save-calib '%s'", path);
+    }
+    return qf_st_writer_finish(w);
+}
+
 static qf_status qf_pipe_calibration(qf_qrun *r) {
     const qf_quantize_options *o = r->opt;
     qf_calib_options co = o->calib;
@@ -50,7 +72,7 @@ static qf_status qf_pipe_calibration(qf_qrun *r) {
     r->n_samples = r->calib.n_samples;
     r->seqlen = r->calib.seqlen;
     qf_sha256_to_hex(r->calib.sha256, r->calib_sha);
-    return QF_STATUS_OK;
+    return o->save_calib ? qf_pipe_save_calib(r, o->save_calib) : QF_STATUS_OK;
 }
 
 /* Layer 0's inputs: the embeddings of the calibration tokens. */

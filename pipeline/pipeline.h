@@ -38,6 +38,9 @@ typedef struct qf_quantize_options {
     size_t mem_budget;      /* bytes of activations kept in memory before spilling
                                (zstd) to the temp dir; 0 = no limit */
     int resume;             /* continue an interrupted run found in OUTDIR.qforge-tmp */
+    const char *save_calib; /* if set: the calibration windows used are also written
+                               there (safetensors, "tokens" I32 (n_samples, seqlen)) so
+                               other tools can be fed the same tokens; must not exist */
     int n_threads;          /* 0 = every online core */
     const char *command_line; /* recorded in the report; may be NULL */
     const qf_progress *progress; /* "layer 3/30 model.layers.2.mlp.up_proj"; may be NULL */

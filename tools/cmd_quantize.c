@@ -61,6 +61,9 @@ static void qf_quantize_help(FILE *out) {
             "  --calib-seqlen L    tokens per window (default 2048, capped by the model's\n"
             "                      max_position_embeddings)\n"
             "  --seed S            window choice (default 0)\n"
+            "  --save-calib FILE   also write the calibration windows used (safetensors,\n"
+            "                      \"tokens\" I32 (samples, seqlen)), e.g. to feed other tools\n"
+            "                      the same tokens\n"
             "  --mem-budget SIZE   keep at most SIZE bytes of activations in memory (e.g.\n"
             "                      512M, 4G), spill the rest zstd-compressed into\n"
             "                      OUTDIR.qforge-tmp (default 0 = no limit)\n"
@@ -123,6 +126,7 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
         {"calib-samples", required_argument, 0, 'n'}, {"calib-seqlen", required_argument, 0, 'l'},
         {"seed", required_argument, 0, 'r'},       {"mem-budget", required_argument, 0, 'M'},
         {"resume", no_argument, 0, 'R'},           {"threads", required_argument, 0, 't'},
+        {"save-calib", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     qf_quantize_options *o = &c->o;
     int ch;
@@ -198,6 +202,7 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
                 return qf_cli_usage_error("quantize", "--mem-budget must be a size like 4G");
             break;
         case 'R': o->resume = 1; break;
+        case 'C': o->save_calib = optarg; break;
         case 't':
             if (!qf_cli_parse_i64(optarg, &v) || v > 4096)
                 return qf_cli_usage_error("quantize", "--threads must be a number >= 0");

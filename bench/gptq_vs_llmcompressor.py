@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""GPTQ quality and speed, qforge vs llm-compressor, in one run on the same machine and
+the same calibration tokens (bench/, not CI).
+
+1. `qforge quantize` (GPTQ, and RTN for reference) on HF_DIR with --save-calib, which
+   writes the token windows it used (safetensors, "tokens" I32 (n, L));
+2. llm-compressor's GPTQModifier (oneshot, sequential pipeline) on the SAME windows, same
+   bits / group / act-order / damping, lm_head ignored; wall time of oneshot();
+3. perplexity on TEXT with the protocol of DESIGN.md §5 (ctx windows, tail dropped):
+   `qforge eval` for the FP model and our artifacts, transformers (in-memory, fake-quant
+   weights as llm-compressor leaves them) for the FP model and llm-compressor's result.
+
+Pinned (/root/lcenv): llmcompressor==0.14.0.1, compressed-tensors==0.19.0, torch==2.14.0,
+transformers==5.17.0, datasets==5.2.0, tokenizers==0.23.3 (llmcompressor 0.14 refuses torch 2.15).
+Usage: gptq_vs_llmcompressor.py QFORGE HF_DIR TEXT OUT_DIR [--samples 128] [--seqlen 2048]
+       [--bits 4] [--group 64] [--desc-act] [--threads 2] [--ctx 2048] [--windows 0]
+"""
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import time
+
+import torch
+from safetensors.torch import load_file
+from tokenizers import Tokenizer
+
+
+def run_timed(cmd):
+    """Runs cmd under /usr/bin/time -v; returns (seconds, peak RSS KiB, stdout)."""
+    t0 = time.time()
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
+    dt = time.time() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
+    return dt, rss, p.stdout
+
+
+def qforge_ppl(qforge, model, text, ctx, windows, threads):
+    cmd = [qforge, "eval", model, "--text", text, "--ctx", str(ctx), "--threads", str(threads), "--json"]
+    if windows:
+        cmd += ["--max-chunks", str(windows)]
+    _, _, out = run_timed(cmd)
+    return json.loads(out.strip().splitlines()[-1])["ppl"]
+
+
+def torch_ppl(model, ids, ctx, windows):
+    n_win = len(ids) // ctx
+    if windows:
+        n_win = min(n_win, windows)
+    nll, scored = 0.0, 0
+    for w in range(n_win):
+        win = torch.tensor([ids[w * ctx:(w + 1) * ctx]])
+        with torch.no_grad():
+            logits = model(win).logits[0, :-1].double()
+        nll += float(torch.nn.functional.cross_entropy(logits, win[0, 1:], reduction="sum"))
+        scored += ctx - 1
+    return math.exp(nll / scored)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("qforge")
+    ap.add_argument("hf_dir")
+    ap.add_argument("text")
+    ap.add_argument("out_dir")
+    ap.add_argument("--samples", type=int, default=128)
+    ap.add_argument("--seqlen", type=int, default=2048)
+    ap.add_argument("--bits", type=int, default=4)
+    ap.add_argument("--group", type=int, default=64)
+    ap.add_argument("--desc-act", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ctx", type=int, default=2048)
+    ap.add_argument("--windows", type=int, default=0, help="eval windows (0 = whole text)")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.out_dir, exist_ok=False)
+    res = {"args": vars(a)}
+    calib = os.path.join(a.out_dir, "calib.safetensors")
+    common = ["--bits", str(a.bits), "--group-size", str(a.group), "--calib-samples", str(a.samples),
+              "--calib-seqlen", str(a.seqlen), "--threads", str(a.threads)]
+    ours = os.path.join(a.out_dir, "qforge-gptq")
+    t, rss, _ = run_timed([a.qforge, "quantize", a.hf_dir, ours, "--method", "gptq", "--save-calib", calib]
+                          + common + (["--desc-act"] if a.desc_act else []))
+    res["qforge_gptq"] = {"seconds": t, "peak_rss_kib": rss}
+    rtn = os.path.join(a.out_dir, "qforge-rtn")
+    t, rss, _ = run_timed([a.qforge, "quantize", a.hf_dir, rtn, "--method", "rtn"] + common)
+    res["qforge_rtn"] = {"seconds": t, "peak_rss_kib": rss}
+
+    from datasets import Dataset
+    from llmcompressor import oneshot
+    from llmcompressor.modifiers.gptq import GPTQModifier
+    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
+    from transformers import AutoModelForCausalLM
+
+    tokens = load_file(calib)["tokens"]
+    ds = Dataset.from_dict({"input_ids": tokens.tolist(), "attention_mask": torch.ones_like(tokens).tolist()})
+    scheme = QuantizationScheme(targets=["Linear"], weights=QuantizationArgs(
+        num_bits=a.bits, type="int", symmetric=False, strategy="group", group_size=a.group,
+        actorder="group" if a.desc_act else None))
+    recipe = GPTQModifier(config_groups={"group_0": scheme}, ignore=["lm_head"], block_size=128,
+                          dampening_frac=0.01)
+    model = AutoModelForCausalLM.from_pretrained(a.hf_dir, dtype=torch.float32)
+    model.eval()
+    ids = Tokenizer.from_file(os.path.join(a.hf_dir, "tokenizer.json")).encode(
+        open(a.text, "rb").read().decode("utf-8"), add_special_tokens=False).ids
+    fp_torch = torch_ppl(model, ids, a.ctx, a.windows)
+    t0 = time.time()
+    oneshot(model=model, dataset=ds, recipe=recipe, max_seq_length=a.seqlen,
+            num_calibration_samples=a.samples, pipeline="sequential")
+    res["llmcompressor_gptq"] = {"seconds": time.time() - t0}
+    res["llmcompressor_gptq"]["ppl"] = torch_ppl(model, ids, a.ctx, a.windows)
+    res["llmcompressor_gptq"]["fp_ppl_transformers"] = fp_torch
+
+    fp = qforge_ppl(a.qforge, a.hf_dir, a.text, a.ctx, a.windows, a.threads)
+    res["fp_ppl_qforge"] = fp
+    for k, d in (("qforge_gptq", ours), ("qforge_rtn", rtn)):
+        res[k]["ppl"] = qforge_ppl(a.qforge, d, a.text, a.ctx, a.windows, a.threads)
+        res[k]["delta_ppl"] = res[k]["ppl"] - fp
+    lc = res["llmcompressor_gptq"]
+    lc["delta_ppl"] = lc["ppl"] - fp_torch
+    res["speedup_vs_llmcompressor"] = lc["seconds"] / res["qforge_gptq"]["seconds"]
+    print(json.dumps(res, indent=1))
+    with open(os.path.join(a.out_dir, "result.json"), "w") as f:
+        json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
