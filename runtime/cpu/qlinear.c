@@ -39,7 +39,8 @@ void qf_cpu_qgemv_ref(const qf_cpu_qlinear *l, const float *xp, const float *xs,
             float d = 0.0f;
             for (int64_t c = l->gstart[g]; c < l->gstart[g + 1]; c++)
                 d += (float)qf_cpu_qlinear_code(l, o, c) * xp[c];
-            acc += l->scales[o * G + g] * (d - (float)l->zeros[o * G + g] * xs[g]);
+            const int64_t k = qf_cpu_qlinear_sz(l, o, g);
+            acc += l->scales[k] * (d - (float)l->zeros[k] * xs[g]);
         }
         y[o] = acc;
     }
@@ -59,44 +60,49 @@ void qf_cpu_qgemv(const qf_cpu_qlinear *l, const float *xp, const float *xs, flo
     qf_cpu_qgemv_at(qf_cpu_simd_level(), l, xp, xs, y, r0, r1);
 }
 
-/* The 32 codes of block `blk` of row o (a loop the compiler vectorises). */
-static void qf_qlinear_block(const qf_cpu_qlinear *l, int64_t o, int64_t blk, uint8_t q[32]) {
-    const uint8_t *b = l->codes + (size_t)o * l->row_bytes + (size_t)blk * (size_t)(l->bits * 4);
-    switch (l->bits) {
-    case 8:
-        for (int j = 0; j < 32; j++) q[j] = b[j];
-        break;
-    case 4:
-        for (int j = 0; j < 32; j++) q[j] = (uint8_t)((b[j & 15] >> (4 * (j >> 4))) & 15);
-        break;
-    default: /* 2 and 3 */
-        for (int j = 0; j < 32; j++) q[j] = (uint8_t)((b[j & 7] >> (2 * (j >> 3))) & 3);
-        if (l->bits == 3)
-            for (int j = 0; j < 32; j++) q[j] |= (uint8_t)(((b[8 + (j >> 3)] >> (j & 7)) & 1) << 2);
-        break;
-    }
+/* The 16 x 32 codes of block `blk` of tile t (loops the compiler vectorises). */
+static void qf_qlinear_tile_block(const qf_cpu_qlinear *l, int64_t t, int64_t blk,
+                                  uint8_t q[QF_CPU_QTILE][QF_CPU_QBLOCK]) {
+    const uint8_t *b = l->codes + (size_t)t * l->tile_bytes + (size_t)blk * (size_t)(l->bits * 64);
+    for (int r = 0; r < QF_CPU_QTILE; r++)
+        for (int j = 0; j < QF_CPU_QBLOCK; j++) {
+            switch (l->bits) {
+            case 8: q[r][j] = b[j * 16 + r]; break;
+            case 4: q[r][j] = (uint8_t)((b[(j & 15) * 16 + r] >> (4 * (j >> 4))) & 15); break;
+            case 2: q[r][j] = (uint8_t)((b[(j & 7) * 16 + r] >> (2 * (j >> 3))) & 3); break;
+            default:
+                q[r][j] = (uint8_t)(((b[(j & 7) * 16 + r] >> (2 * (j >> 3))) & 3) |
+                                    (((b[128 + r * 4 + (j >> 3)] >> (j & 7)) & 1) << 2));
+                break;
+            }
+        }
 }
 
 void qf_cpu_qlinear_dequant_rows(const qf_cpu_qlinear *l, int64_t r0, int64_t r1, float *dst) {
     const int64_t G = l->n_groups, in = l->in;
-    for (int64_t o = r0; o < r1; o++) {
-        float *d = dst + (o - r0) * in;
-        for (int64_t g = 0; g < G; g++) {
-            const float s = l->scales[o * G + g];
-            const int z = l->zeros[o * G + g];
+    for (int64_t t = r0 / QF_CPU_QTILE; t * QF_CPU_QTILE < r1; t++) {
+        const int64_t o0 = t * QF_CPU_QTILE > r0 ? t * QF_CPU_QTILE : r0;
+        const int64_t o1 = (t + 1) * QF_CPU_QTILE < r1 ? (t + 1) * QF_CPU_QTILE : r1;
+        for (int64_t g = 0; g < G; g++)
             for (int64_t c = l->gstart[g]; c < l->gstart[g + 1]; c += QF_CPU_QBLOCK) {
-                uint8_t q[32];
-                qf_qlinear_block(l, o, c / QF_CPU_QBLOCK, q);
-                if (!l->src) { /* identity layout: kp == in */
-                    for (int j = 0; j < QF_CPU_QBLOCK; j++) d[c + j] = s * (float)((int)q[j] - z);
-                    continue;
-                }
-                for (int j = 0; j < QF_CPU_QBLOCK; j++) {
-                    const int64_t i = l->src[c + j];
-                    if (i >= 0) d[i] = s * (float)((int)q[j] - z);
+                uint8_t q[QF_CPU_QTILE][QF_CPU_QBLOCK];
+                qf_qlinear_tile_block(l, t, c / QF_CPU_QBLOCK, q);
+                for (int64_t o = o0; o < o1; o++) {
+                    const int64_t k = qf_cpu_qlinear_sz(l, o, g);
+                    const float s = l->scales[k];
+                    const int z = l->zeros[k];
+                    const uint8_t *qr = q[o % QF_CPU_QTILE];
+                    float *d = dst + (o - r0) * in;
+                    if (!l->src) { /* identity layout: kp == in */
+                        for (int j = 0; j < QF_CPU_QBLOCK; j++) d[c + j] = s * (float)((int)qr[j] - z);
+                        continue;
+                    }
+                    for (int j = 0; j < QF_CPU_QBLOCK; j++) {
+                        const int64_t i = l->src[c + j];
+                        if (i >= 0) d[i] = s * (float)((int)qr[j] - z);
+                    }
                 }
             }
-        }
     }
 }
 

@@ -5,16 +5,21 @@
  * Layout. The input columns are reordered so that every group is one contiguous run
  * (act-order g_idx: columns sorted by group, stable; otherwise the identity), and each
  * group's run is padded with zero codes to a multiple of QF_CPU_QBLOCK = 32 columns; the
- * activation vector is gathered into that order once per token (xp, padding = 0). Each
- * row is a sequence of 32-column blocks of bits * 4 bytes:
- *   8 bits: byte j = code of column j;
- *   4 bits: byte j = column j | column j+16 << 4 (j < 16);
- *   2 bits: byte j = column j | j+8 << 2 | j+16 << 4 | j+24 << 6 (j < 8);
- *   3 bits: the low two bits as the 2-bit block (8 bytes), then a little-endian 32-bit
- *           word whose bit j is bit 2 of column j's code (memory stays 3/8 byte a weight).
- * Scales are F32 and zero points bytes per (row, group): w = s * (q - z) exactly as
- * qf_qweight_dequant_ref. Decode uses y[o] = sum_g s[o,g] * (sum_{i in g} q[o,i] xp[i]
- * - z[o,g] * xs[g]) with the group sums xs of the activations computed once per token. */
+ * activation vector is gathered into that order once per token (xp, padding = 0).
+ * The rows are stored in tiles of QF_CPU_QTILE = 16 (the last tile padded with zero rows,
+ * scale 0); a tile is a sequence of 32-column blocks of 16 * 32 codes, bits * 64 bytes,
+ * arranged so that 16 consecutive bytes hold one column slot of the 16 rows (byte r =
+ * row r), which SIMD code widens into one 16-lane vector:
+ *   8 bits: slot j < 32 = column j;
+ *   4 bits: slot j < 16 = column j | column j+16 << 4;
+ *   2 bits: slot j < 8  = column j | j+8 << 2 | j+16 << 4 | j+24 << 6;
+ *   3 bits: the low two bits as the 2-bit block (128 bytes), then 16 little-endian 32-bit
+ *           words, one per row, whose bit j is bit 2 of column j's code (3/8 byte a
+ *           weight).
+ * Scales (F32) and zero points (bytes) are stored per (tile, group, row of the tile):
+ * w = s * (q - z) exactly as qf_qweight_dequant_ref. Decode computes one tile's 16 rows
+ * per vector: y[o] = sum_g s[o,g] * (sum_{i in g} q[o,i] xp[i] - z[o,g] * xs[g]) with the
+ * group sums xs of the activations computed once per token; no horizontal sums. */
 #ifndef QF_CPU_QLINEAR_H
 #define QF_CPU_QLINEAR_H
 
@@ -25,18 +30,20 @@
 #include "core/status.h"
 
 #define QF_CPU_QBLOCK 32
+#define QF_CPU_QTILE 16
 
 typedef struct qf_cpu_qlinear {
     int bits;
     int64_t out, in, n_groups;
     int64_t kp;         /* padded columns per row, a multiple of QF_CPU_QBLOCK */
-    size_t row_bytes;   /* kp / 32 * bits * 4 */
+    int64_t n_tiles;    /* ceil(out / QF_CPU_QTILE) */
+    size_t tile_bytes;  /* kp / 32 * bits * 64: the codes of one tile */
     int64_t *gstart;    /* (n_groups + 1) first padded column of each group */
     int32_t *src;       /* (kp) input column of each padded column, -1 for padding; NULL
                            when the layout is the identity (kp == in, groups in order) */
-    uint8_t *codes;     /* (out, row_bytes) */
-    float *scales;      /* (out, n_groups) */
-    uint8_t *zeros;     /* (out, n_groups) */
+    uint8_t *codes;     /* (n_tiles, tile_bytes) */
+    float *scales;      /* (n_tiles, n_groups, QF_CPU_QTILE) */
+    uint8_t *zeros;     /* (n_tiles, n_groups, QF_CPU_QTILE) */
 } qf_cpu_qlinear;
 
 /* Repacks w (validated here) into l; w is left untouched (the caller frees it). */
@@ -47,6 +54,10 @@ size_t qf_cpu_qlinear_bytes(const qf_cpu_qlinear *l);
 
 /* Code of padded column c of row o (scalar; the reference of every unpacking). */
 int qf_cpu_qlinear_code(const qf_cpu_qlinear *l, int64_t o, int64_t c);
+/* Index of row o, group g in scales / zeros. */
+static inline int64_t qf_cpu_qlinear_sz(const qf_cpu_qlinear *l, int64_t o, int64_t g) {
+    return ((o / QF_CPU_QTILE) * l->n_groups + g) * QF_CPU_QTILE + o % QF_CPU_QTILE;
+}
 
 /* Floats of per-thread scratch qf_cpu_qlinear_rows needs (any m). */
 int64_t qf_cpu_qlinear_scratch(const qf_cpu_qlinear *l);
