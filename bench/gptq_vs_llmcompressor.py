@@ -44,7 +44,7 @@ def qforge_ppl(qforge, model, text, ctx, windows, threads):
     if windows:
         cmd += ["--max-chunks", str(windows)]
     _, _, out = run_timed(cmd)
-    return json.loads(out.strip().splitlines()[-1])["ppl"]
+    return json.loads(out)["ppl"]
 
 
 def torch_ppl(model, ids, ctx, windows):

@@ -71,9 +71,11 @@ def bench_llamacpp(path, threads, prompt, gen, repeats):
 
 
 def bench_qforge(binary, path, weights, threads, prompt, gen, repeats):
-    out = subprocess.run([binary, "bench", path, "--weights", weights, "--threads", str(threads),
-                          "--prompt", str(prompt), "--gen", str(gen), "--repeats", str(repeats), "--json"],
-                         check=True, capture_output=True, text=True).stdout
+    args = [binary, "bench", path, "--threads", str(threads), "--prompt", str(prompt),
+            "--gen", str(gen), "--repeats", str(repeats), "--json"]
+    if weights:  # None: the checkpoint's own (quantized linears stay packed)
+        args += ["--weights", weights]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     r = json.loads(out)
     return r["prefill_tok_s"], r["decode_tok_s"], r["peak_rss_bytes"]
 

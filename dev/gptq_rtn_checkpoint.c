@@ -2,10 +2,12 @@
  * model from RTN codes, for the runtime's W4 benchmark until `qforge quantize` exists:
  * every model.layers.*_proj.weight becomes qweight/qzeros/scales/g_idx (qf_quant_rtn, fp16
  * scales, then formats/gptq.h), the other 2-d tensors F16, the 1-d ones F32; config.json
- * gains "quantization_config", tokenizer files are copied.
+ * gains "quantization_config", tokenizer files are copied. With LM8, a tied model gets an
+ * untied 8-bit group-32 symmetric GPTQ lm_head made from the embeddings (a `dynamic`
+ * override), like the Q8_0 output tensor llama.cpp's Q4_0 files carry.
  * Build: gcc -O2 -std=c11 -D_GNU_SOURCE -I. dev/gptq_rtn_checkpoint.c build-qk/libqforge.a \
  *          $(pkg-config --libs openblas libzstd libcjson libpcre2-8 libutf8proc lapacke) -lpthread -lm
- * Usage: gptq_rtn_checkpoint SRC_HF_DIR DST_DIR [BITS=4] [GROUP=128] */
+ * Usage: gptq_rtn_checkpoint SRC_HF_DIR DST_DIR [BITS=4] [GROUP=128] [lm8] */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,12 +52,15 @@ int main(int argc, char **argv) {
     }
     const int bits = argc > 3 ? atoi(argv[3]) : 4;
     const int64_t group = argc > 4 ? atoll(argv[4]) : 128;
+    const int lm8 = argc > 5 && strcmp(argv[5], "lm8") == 0;
     qf_model *m;
     die(qf_model_open(argv[1], &m), argv[1]);
     mkdir(argv[2], 0755);
     qf_gptq_config c = {.bits = bits, .group_size = group, .sym = 1, .true_sequential = 1,
                         .damp_percent = 0.01, .format = QF_GPTQ_FORMAT_V1,
                         .quantizer = "qforge dev/gptq_rtn_checkpoint (RTN)"};
+    qf_gptq_dynamic lm_rule = {.pattern = "lm_head", .bits = 8, .group_size = 32};
+    if (lm8) c.n_dynamic = 1, c.dynamic = &lm_rule;
     char *qjson, path[4096];
     die(qf_gptq_config_to_json(&c, &qjson), "config");
     snprintf(path, sizeof path, "%s/quantize_config.json", argv[2]);
@@ -67,6 +72,12 @@ int main(int argc, char **argv) {
     cJSON *cj = cJSON_Parse(cfg), *qj = cJSON_Parse(qjson);
     cJSON_DeleteItemFromObject(cj, "quantization_config");
     cJSON_AddItemToObject(cj, "quantization_config", qj);
+    const qf_model_tensor *emb = qf_model_find_tensor(m, "model.embed_tokens.weight");
+    const int lm_from_emb = lm8 && !qf_model_find_tensor(m, "lm_head.weight");
+    if (lm_from_emb) {
+        cJSON_DeleteItemFromObject(cj, "tie_word_embeddings");
+        cJSON_AddFalseToObject(cj, "tie_word_embeddings");
+    }
     char *out_cfg = cJSON_Print(cj);
     snprintf(path, sizeof path, "%s/config.json", argv[2]);
     die(qf_file_write_atomic(path, out_cfg, strlen(out_cfg), 1), path);
@@ -89,6 +100,8 @@ int main(int argc, char **argv) {
                 t->name);
         }
     }
+    if (lm_from_emb)
+        die(qf_gptq_declare(w, "lm_head", 8, emb->shape[0], emb->shape[1], 32, 0), "lm_head");
     die(qf_st_writer_write_header(w), "header");
     const qf_quant_params p = {.bits = bits, .sym = 1, .group_size = group};
     for (size_t i = 0; i < m->n_tensors; i++) {
@@ -112,8 +125,19 @@ int main(int argc, char **argv) {
         }
         free(f);
     }
+    if (lm_from_emb) {
+        float *f = malloc(emb->numel * sizeof *f);
+        die(qf_model_tensor_read_f32(emb, f), emb->name);
+        const qf_quant_params p8 = {.bits = 8, .sym = 1, .group_size = 32};
+        qf_qweight q;
+        die(qf_quant_rtn(f, emb->shape[0], emb->shape[1], &p8, &q), "lm_head");
+        die(qf_gptq_write(w, "lm_head", &q, NULL, QF_GPTQ_FORMAT_V1), "lm_head");
+        qf_qweight_free(&q);
+        free(f);
+    }
     die(qf_st_writer_finish(w), "finish");
-    printf("wrote %s (%d-bit, group %lld)\n", argv[2], bits, (long long)group);
+    printf("wrote %s (%d-bit, group %lld%s)\n", argv[2], bits, (long long)group,
+           lm_from_emb ? "; lm_head 8-bit, group 32" : "");
     cJSON_Delete(cj);
     free(cfg), free(out_cfg), free(qjson);
     qf_model_free(m);
