@@ -7,6 +7,7 @@
 
 #include "calib-data/calib_internal.h"
 #include "core/alloc.h"
+#include "core/fileio.h"
 #include "core/sha256.h"
 
 qf_status qf_calib_text_add(qf_calib_text *t, const char *doc, size_t len) {
@@ -28,7 +29,8 @@ void qf_calib_text_free(qf_calib_text *t) {
     memset(t, 0, sizeof *t);
 }
 
-/* "default" or the paths joined with ", " (malloc'd). */
+/* "default" or the files' names (no directories: the sha256 pins the bytes) joined with
+ * ", " (malloc'd). */
 static qf_status make_source(const char *const *paths, size_t n_paths, char **out) {
     const char *const deflt[] = {"default"};
     if (n_paths == 0) {
@@ -36,13 +38,13 @@ static qf_status make_source(const char *const *paths, size_t n_paths, char **ou
         n_paths = 1;
     }
     size_t len = 1;
-    for (size_t i = 0; i < n_paths; i++) len += strlen(paths[i]) + 2;
+    for (size_t i = 0; i < n_paths; i++) len += strlen(paths[i]) + 3;
     char *s = malloc(len);
     QF_RETURN_IF(!s, QF_STATUS_NOMEM, "calibration: out of memory");
     s[0] = '\0';
     for (size_t i = 0; i < n_paths; i++) {
         if (i) strcat(s, ", ");
-        strcat(s, paths[i]);
+        qf_path_basename(paths[i], s + strlen(s), strlen(paths[i]) + 1);
     }
     *out = s;
     return QF_STATUS_OK;

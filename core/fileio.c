@@ -99,6 +99,18 @@ int qf_path_exists(const char *path) {
     return lstat(path, &st) == 0;
 }
 
+void qf_path_basename(const char *path, char *out, size_t n) {
+    if (n == 0) return;
+    size_t end = strlen(path);
+    while (end > 1 && path[end - 1] == '/') end--;
+    size_t start = end;
+    while (start > 0 && path[start - 1] != '/') start--;
+    if (start == end && end > 0) start = end - 1; /* "/" */
+    size_t len = end - start < n - 1 ? end - start : n - 1;
+    memcpy(out, path + start, len);
+    out[len] = '\0';
+}
+
 int qf_path_is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);

@@ -41,6 +41,11 @@ void qf_atomic_abort(qf_atomic_file *f);
 /* Whole-file convenience: writes buf atomically to path. */
 qf_status qf_file_write_atomic(const char *path, const void *buf, size_t n, int overwrite);
 
+/* The last component of path ("a/b/" -> "b", "/" -> "/") into out (n bytes, truncated,
+ * NUL-terminated): what artifacts record of a local path, so the machine's directory
+ * layout never reaches a shared file and the same input gives the same bytes. */
+void qf_path_basename(const char *path, char *out, size_t n);
+
 /* 1 if path exists (any type), 0 otherwise. */
 int qf_path_exists(const char *path);
 /* 1 if path is a directory. */

@@ -4,7 +4,6 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,9 +104,9 @@ static qf_status qf_write_weights(const qf_model *m, const char *dir, const qf_c
     qf_st_writer *w = NULL;
     QF_FORWARD(qf_st_writer_open(p, 0, &w));
     char base[QF_CONVERT_PATH_MAX];
-    snprintf(base, sizeof base, "%s", m->path);
+    qf_path_basename(m->path, base, sizeof base);
     qf_status st = qf_st_writer_add_meta(w, "qforge.version", QF_VERSION);
-    if (st == QF_STATUS_OK) st = qf_st_writer_add_meta(w, "qforge.converted_from", basename(base));
+    if (st == QF_STATUS_OK) st = qf_st_writer_add_meta(w, "qforge.converted_from", base);
     if (st == QF_STATUS_OK && sha[0]) st = qf_st_writer_add_meta(w, "qforge.source_sha256", sha);
     uint64_t max_numel = 0;
     for (size_t i = 0; i < m->n_tensors && st == QF_STATUS_OK; i++) {

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fileio.h"
+
 #include "pipeline/run.h"
 
 qf_quantize_options qf_quantize_options_default(void) {
@@ -146,8 +148,11 @@ qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
         cJSON_AddNumberToObject(j, "block_size", (double)o->gptq.block_size);
         cJSON_AddBoolToObject(j, "true_sequential", o->true_sequential);
         cJSON *cal = cJSON_AddArrayToObject(j, "calibration_files");
-        for (size_t i = 0; i < o->n_calib_paths; i++)
-            cJSON_AddItemToArray(cal, cJSON_CreateString(o->calib_paths[i]));
+        for (size_t i = 0; i < o->n_calib_paths; i++) { // names only: the sha256 pins them
+            char name[256];
+            qf_path_basename(o->calib_paths[i], name, sizeof name);
+            cJSON_AddItemToArray(cal, cJSON_CreateString(name));
+        }
         cJSON_AddNumberToObject(j, "calibration_samples", (double)r->n_samples);
         cJSON_AddNumberToObject(j, "calibration_seqlen", (double)r->seqlen);
         char seed[24];

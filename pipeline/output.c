@@ -6,7 +6,6 @@
  * (no timestamps). */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,9 +99,9 @@ static int qf_pipe_is_top(const qf_tensor_spec *s) {
 
 static qf_status qf_pipe_meta(qf_qrun *r, qf_st_writer *w) {
     char base[QF_PIPE_PATH_MAX], num[32];
-    snprintf(base, sizeof base, "%s", r->model_path);
+    qf_path_basename(r->model_path, base, sizeof base);
     QF_FORWARD(qf_st_writer_add_meta(w, "qforge.version", QF_VERSION));
-    QF_FORWARD(qf_st_writer_add_meta(w, "qforge.source", basename(base)));
+    QF_FORWARD(qf_st_writer_add_meta(w, "qforge.source", base));
     QF_FORWARD(qf_st_writer_add_meta(w, "qforge.source_sha256", r->model_sha));
     QF_FORWARD(qf_st_writer_add_meta(w, "qforge.method",
                                      r->opt->method == QF_QUANT_METHOD_GPTQ ? "gptq" : "rtn"));

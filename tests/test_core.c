@@ -713,6 +713,17 @@ static void test_read_map(const char *dir) {
     CHECK(unlink(link) == 0);
     CHECK(unlink(path) == 0);
     CHECK(dir_entries(dir, 0) == 0);
+
+    /* basename (what artifacts record of a path), as POSIX basename(3) names it */
+    const char *cases[][2] = {{"a/b/c.txt", "c.txt"}, {"c.txt", "c.txt"}, {"/x/dir/", "dir"},
+                              {"dir//", "dir"},       {"/", "/"},          {"", ""}};
+    char name[8];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        qf_path_basename(cases[i][0], name, sizeof name);
+        CHECK_MSG(strcmp(name, cases[i][1]) == 0, "'%s' -> '%s'", cases[i][0], name);
+    }
+    qf_path_basename("/long/abcdefghij", name, sizeof name); /* truncated to 7 bytes */
+    CHECK(strcmp(name, "abcdefg") == 0);
 }
 
 int main(void) {
