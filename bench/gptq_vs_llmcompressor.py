@@ -2,13 +2,19 @@
 """GPTQ quality and speed, qforge vs llm-compressor, in one run on the same machine and
 the same calibration tokens (bench/, not CI).
 
-1. `qforge quantize` (GPTQ, and RTN for reference) on HF_DIR with --save-calib, which
-   writes the token windows it used (safetensors, "tokens" I32 (n, L));
+1. `qforge quantize` GPTQ on HF_DIR with --save-calib, which writes the token windows it
+   used (safetensors, "tokens" I32 (n, L)); then RTN with the same grid, for reference;
 2. llm-compressor's GPTQModifier (oneshot, sequential pipeline) on the SAME windows, same
-   bits / group / act-order / damping, lm_head ignored; wall time of oneshot();
+   bits / group / damping / block, lm_head ignored; wall time of oneshot().
+   Act-order: --desc-act is qforge `--desc-act --static-groups` = llm-compressor actorder
+   "static" (groups from the original weights, columns in act order); without it the
+   script passes actorder=None to the modifier explicitly, because the modifier's default
+   (a sentinel meaning "static") turns act-order on for a scheme that says None;
 3. perplexity on TEXT with the protocol of DESIGN.md §5 (ctx windows, tail dropped):
    `qforge eval` for the FP model and our artifacts, transformers (in-memory, fake-quant
    weights as llm-compressor leaves them) for the FP model and llm-compressor's result.
+Results go to OUT_DIR/result.json after every step (a crash keeps what was measured).
+Note: compressed-tensors needs in % group == 0, so SmolLM2 (in = 576) cannot use g128 there.
 
 Pinned (/root/lcenv): llmcompressor==0.14.0.1, compressed-tensors==0.19.0, torch==2.14.0,
 transformers==5.17.0, datasets==5.2.0, tokenizers==0.23.3 (llmcompressor 0.14 refuses torch 2.15).
@@ -20,6 +26,7 @@ import json
 import math
 import os
 import re
+import resource
 import subprocess
 import time
 
@@ -61,6 +68,37 @@ def torch_ppl(model, ids, ctx, windows):
     return math.exp(nll / scored)
 
 
+def llmcompressor_gptq(a, calib, res, save):
+    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
+    from datasets import Dataset
+    from llmcompressor import oneshot
+    from llmcompressor.modifiers.gptq import GPTQModifier
+    from transformers import AutoModelForCausalLM
+
+    actorder = "static" if a.desc_act else None
+    tokens = load_file(calib)["tokens"]
+    ds = Dataset.from_dict({"input_ids": tokens.tolist(), "attention_mask": torch.ones_like(tokens).tolist()})
+    scheme = QuantizationScheme(targets=["Linear"], weights=QuantizationArgs(
+        num_bits=a.bits, type="int", symmetric=False, strategy="group", group_size=a.group,
+        actorder=actorder))
+    recipe = GPTQModifier(config_groups={"group_0": scheme}, ignore=["lm_head"], block_size=128,
+                          dampening_frac=0.01, actorder=actorder)
+    model = AutoModelForCausalLM.from_pretrained(a.hf_dir, dtype=torch.float32)
+    model.eval()
+    ids = Tokenizer.from_file(os.path.join(a.hf_dir, "tokenizer.json")).encode(
+        open(a.text, "rb").read().decode("utf-8"), add_special_tokens=False).ids
+    lc = res["llmcompressor_gptq"] = {"fp_ppl_transformers": torch_ppl(model, ids, a.ctx, a.windows)}
+    save()
+    t0 = time.time()
+    oneshot(model=model, dataset=ds, recipe=recipe, max_seq_length=a.seqlen,
+            num_calibration_samples=a.samples, pipeline="sequential")
+    lc["seconds"] = time.time() - t0
+    lc["peak_rss_kib_python_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    save()
+    lc["ppl"] = torch_ppl(model, ids, a.ctx, a.windows)
+    lc["delta_ppl"] = lc["ppl"] - lc["fp_ppl_transformers"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("qforge")
@@ -79,53 +117,30 @@ def main():
     torch.set_num_threads(a.threads)
     os.makedirs(a.out_dir, exist_ok=False)
     res = {"args": vars(a)}
+
+    def save():
+        with open(os.path.join(a.out_dir, "result.json"), "w") as f:
+            json.dump(res, f, indent=1)
+
     calib = os.path.join(a.out_dir, "calib.safetensors")
     common = ["--bits", str(a.bits), "--group-size", str(a.group), "--calib-samples", str(a.samples),
               "--calib-seqlen", str(a.seqlen), "--threads", str(a.threads)]
     ours = os.path.join(a.out_dir, "qforge-gptq")
     t, rss, _ = run_timed([a.qforge, "quantize", a.hf_dir, ours, "--method", "gptq", "--save-calib", calib]
-                          + common + (["--desc-act"] if a.desc_act else []))
+                          + common + (["--desc-act", "--static-groups"] if a.desc_act else []))
     res["qforge_gptq"] = {"seconds": t, "peak_rss_kib": rss}
     rtn = os.path.join(a.out_dir, "qforge-rtn")
     t, rss, _ = run_timed([a.qforge, "quantize", a.hf_dir, rtn, "--method", "rtn"] + common)
     res["qforge_rtn"] = {"seconds": t, "peak_rss_kib": rss}
-
-    from datasets import Dataset
-    from llmcompressor import oneshot
-    from llmcompressor.modifiers.gptq import GPTQModifier
-    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
-    from transformers import AutoModelForCausalLM
-
-    tokens = load_file(calib)["tokens"]
-    ds = Dataset.from_dict({"input_ids": tokens.tolist(), "attention_mask": torch.ones_like(tokens).tolist()})
-    scheme = QuantizationScheme(targets=["Linear"], weights=QuantizationArgs(
-        num_bits=a.bits, type="int", symmetric=False, strategy="group", group_size=a.group,
-        actorder="group" if a.desc_act else None))
-    recipe = GPTQModifier(config_groups={"group_0": scheme}, ignore=["lm_head"], block_size=128,
-                          dampening_frac=0.01)
-    model = AutoModelForCausalLM.from_pretrained(a.hf_dir, dtype=torch.float32)
-    model.eval()
-    ids = Tokenizer.from_file(os.path.join(a.hf_dir, "tokenizer.json")).encode(
-        open(a.text, "rb").read().decode("utf-8"), add_special_tokens=False).ids
-    fp_torch = torch_ppl(model, ids, a.ctx, a.windows)
-    t0 = time.time()
-    oneshot(model=model, dataset=ds, recipe=recipe, max_seq_length=a.seqlen,
-            num_calibration_samples=a.samples, pipeline="sequential")
-    res["llmcompressor_gptq"] = {"seconds": time.time() - t0}
-    res["llmcompressor_gptq"]["ppl"] = torch_ppl(model, ids, a.ctx, a.windows)
-    res["llmcompressor_gptq"]["fp_ppl_transformers"] = fp_torch
-
-    fp = qforge_ppl(a.qforge, a.hf_dir, a.text, a.ctx, a.windows, a.threads)
-    res["fp_ppl_qforge"] = fp
+    fp = res["fp_ppl_qforge"] = qforge_ppl(a.qforge, a.hf_dir, a.text, a.ctx, a.windows, a.threads)
     for k, d in (("qforge_gptq", ours), ("qforge_rtn", rtn)):
         res[k]["ppl"] = qforge_ppl(a.qforge, d, a.text, a.ctx, a.windows, a.threads)
         res[k]["delta_ppl"] = res[k]["ppl"] - fp
-    lc = res["llmcompressor_gptq"]
-    lc["delta_ppl"] = lc["ppl"] - fp_torch
-    res["speedup_vs_llmcompressor"] = lc["seconds"] / res["qforge_gptq"]["seconds"]
+    save()
+    llmcompressor_gptq(a, calib, res, save)
+    res["speedup_vs_llmcompressor"] = res["llmcompressor_gptq"]["seconds"] / res["qforge_gptq"]["seconds"]
+    save()
     print(json.dumps(res, indent=1))
-    with open(os.path.join(a.out_dir, "result.json"), "w") as f:
-        json.dump(res, f, indent=1)
 
 
 if __name__ == "__main__":

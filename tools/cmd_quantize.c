@@ -40,7 +40,9 @@ static void qf_quantize_help(FILE *out) {
             "  --mse               search the clipping range minimising the squared error\n"
             "  --desc-act          GPTQ act-order: columns by decreasing Hessian diagonal\n"
             "                      (stores g_idx)\n"
-            "  --static-groups     with --desc-act: groups fixed on the original weights\n"
+            "  --static-groups     group scales/zeros computed once from the original weights\n"
+            "                      (not at each group start on the updated ones); with\n"
+            "                      --desc-act the groups stay contiguous (g_idx = i / g)\n"
             "  --damp F            GPTQ dampening, fraction of the mean Hessian diagonal\n"
             "                      (default 0.01; raised automatically if H is singular)\n"
             "  --no-true-sequential  collect all Hessians of a layer from its unquantized\n"
@@ -212,8 +214,6 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
         default: return qf_cli_usage_error("quantize", "bad option '%s'", argv[optind - 1]);
         }
     }
-    if (o->gptq.static_groups && !o->gptq.desc_act)
-        return qf_cli_usage_error("quantize", "--static-groups needs --desc-act");
     if (optind + 2 != argc) return qf_cli_usage_error("quantize", "expected MODEL and OUTDIR");
     o->dynamic = c->dynamic;
     o->calib_paths = c->calib;
