@@ -74,15 +74,16 @@ static qf_status gptq_check(const float *w, int64_t out, int64_t in, const qf_gp
                  "gptq: damp_auto_increment %g < 0", opt->damp_auto_increment);
     QF_RETURN_IF((uint64_t)out > SIZE_MAX / sizeof(float) / (uint64_t)in, QF_STATUS_NOMEM,
                  "gptq: weight (%lld, %lld) overflows", (long long)out, (long long)in);
-    size_t nw = (size_t)out * (size_t)in, nh = (size_t)in * (size_t)in;
+    size_t nw = (size_t)out * (size_t)in;
     for (size_t k = 0; k < nw; k++)
         QF_RETURN_IF(!isfinite(w[k]), QF_STATUS_INVALID_ARG,
                      "gptq: weight (%zu, %zu) = %g is not finite", k / (size_t)in,
                      k % (size_t)in, (double)w[k]);
-    for (size_t k = 0; k < nh; k++)
-        QF_RETURN_IF(!isfinite(h->h[k]), QF_STATUS_INVALID_ARG,
-                     "gptq: Hessian (%zu, %zu) = %g is not finite", k / (size_t)in,
-                     k % (size_t)in, (double)h->h[k]);
+    for (int64_t i = 0; i < in; i++)
+        for (int64_t j = i; j < in; j++)
+            QF_RETURN_IF(!isfinite(h->h[i * in + j]), QF_STATUS_INVALID_ARG,
+                         "gptq: Hessian (%lld, %lld) = %g is not finite", (long long)i,
+                         (long long)j, (double)h->h[i * in + j]);
     return QF_STATUS_OK;
 }
 
@@ -99,11 +100,13 @@ static qf_status gptq_prepare(const float *w, int64_t out, int64_t in, const flo
     }
     if (desc_act) qsort(dg, (size_t)in, sizeof *dg, gptq_diag_cmp);
     for (int64_t c = 0; c < in; c++) k->perm[c] = dg[c].i;
-    for (int64_t c = 0; c < in; c++) {
+    for (int64_t c = 0; c < in; c++) { // hp[c][j] = H[perm c][perm j] from the upper triangle
         int64_t pc = k->perm[c];
         float *hr = k->hp + (size_t)c * (size_t)in;
-        const float *src = h + (size_t)pc * (size_t)in;
-        for (int64_t j = 0; j < in; j++) hr[j] = src[k->perm[j]];
+        for (int64_t j = 0; j < in; j++) {
+            int64_t pj = k->perm[j], a = pc < pj ? pc : pj, b = pc < pj ? pj : pc;
+            hr[j] = h[(size_t)a * (size_t)in + (size_t)b];
+        }
         hr[c] = dg[c].d;
     }
     for (int64_t o = 0; o < out; o++) {
@@ -182,18 +185,36 @@ static void gptq_run(gptq_work *k, int64_t out, int64_t in, const qf_gptq_option
     }
 }
 
+/* deq = RTN of w with static params (group i / g of the original columns): what
+ * qf_quant_rtn gives, without searching the parameters (an --mse search) twice */
+static void gptq_rtn_static(const float *w, int64_t out, int64_t in, const qf_qweight *p,
+                            float *deq) {
+    const int maxq = (1 << p->bits) - 1;
+    for (int64_t o = 0; o < out; o++)
+        for (int64_t c = 0; c < in; c++) {
+            const size_t gi = (size_t)(c / p->group_size) * (size_t)out + (size_t)o;
+            const float s = p->scales[gi];
+            const int z = p->zeros[gi];
+            const size_t k = (size_t)o * (size_t)in + (size_t)c;
+            deq[k] = s * (float)((int)qf_quant_code(w[k], s, z, maxq) - z);
+        }
+}
+
 static qf_status gptq_stats(const float *w, int64_t out, int64_t in, const qf_gptq_hessian *h,
-                            const qf_gptq_options *opt, const qf_qweight *dst,
+                            const qf_gptq_options *opt, int is_static, const qf_qweight *dst,
                             qf_gptq_stats *stats) {
     float *deq = malloc((size_t)out * (size_t)in * sizeof(float));
     QF_RETURN_IF(!deq, QF_STATUS_NOMEM, "gptq: out of memory for the error statistics");
     qf_qweight rtn;
-    qf_status st = qf_quant_rtn(w, out, in, &opt->quant, &rtn);
-    if (st == QF_STATUS_OK) {
+    qf_status st = QF_STATUS_OK;
+    if (is_static) {
+        gptq_rtn_static(w, out, in, dst, deq);
+    } else if ((st = qf_quant_rtn(w, out, in, &opt->quant, &rtn)) == QF_STATUS_OK) {
         qf_qweight_dequant_ref(&rtn, deq);
         qf_qweight_free(&rtn);
-        st = qf_gptq_relative_error(w, deq, out, in, h->h, &stats->rtn_error);
     }
+    if (st == QF_STATUS_OK)
+        st = qf_gptq_relative_error(w, deq, out, in, h->h, &stats->rtn_error);
     if (st == QF_STATUS_OK) {
         qf_qweight_dequant_ref(dst, deq);
         st = qf_gptq_relative_error(w, deq, out, in, h->h, &stats->gptq_error);
@@ -249,7 +270,7 @@ qf_status qf_gptq_quantize(const float *w, int64_t out, int64_t in, const qf_gpt
     gptq_work_free(&k);
     if (st == QF_STATUS_OK && stats) {
         stats->damp_percent = damp;
-        st = gptq_stats(w, out, in, h, opt, dst, stats);
+        st = gptq_stats(w, out, in, h, opt, is_static, dst, stats);
     }
     if (st != QF_STATUS_OK) qf_qweight_free(dst);
     return st;

@@ -16,7 +16,8 @@
 typedef struct qf_gptq_hessian {
     int64_t n;     /* input width */
     int64_t count; /* rows accumulated so far */
-    float *h;      /* (n, n), full symmetric */
+    float *h;      /* (n, n): H in the upper triangle (h[i * n + j], j >= i); the strict
+                      lower triangle is not maintained (zeros) */
 } qf_gptq_hessian;
 
 qf_status qf_gptq_hessian_init(qf_gptq_hessian *h, int64_t n);
@@ -45,7 +46,8 @@ typedef struct qf_gptq_stats {
     double rtn_error, gptq_error;
 } qf_gptq_stats;
 
-/* Quantizes w (out, in) with the Hessian h (h->n == in; not modified) into dst
+/* Quantizes w (out, in) with the Hessian h (h->n == in; only its upper triangle is read;
+ * not modified) into dst
  * (initialised here, g_idx set iff desc_act && !static_groups). stats may be NULL.
  * Fails if no damping up to 100% of the mean diagonal makes H positive definite. */
 qf_status qf_gptq_quantize(const float *w, int64_t out, int64_t in, const qf_gptq_hessian *h,

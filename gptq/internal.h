@@ -13,7 +13,8 @@
 qf_status qf_gptq_factor_hinv(const float *h, int64_t n, double damp_percent, double increment,
                               float *hinv, double *damp_used);
 
-/* tr(D H D^T) / tr(W H W^T) with D = w - q; w, q (out, n), h (n, n) symmetric.
+/* tr(D H D^T) / tr(W H W^T) with D = w - q; w, q (out, n), h (n, n) symmetric, read
+ * from its upper triangle only.
  * 0 when the denominator is 0. */
 qf_status qf_gptq_relative_error(const float *w, const float *q, int64_t out, int64_t n,
                                  const float *h, double *err);
