@@ -34,6 +34,15 @@ static float quant_row_error(const float *x, int64_t n, float scale, int zero, i
     return err;
 }
 
+/* zero_min: a zero point below it is raised to it, the scale widened so that the top of
+ * the range, xmax = (maxq - z) * s, stays representable (the bottom, xmin > -s / 2 when
+ * the zero rounded to 0, is then covered too) */
+static void quant_lift_zero(const qf_quant_params *p, int maxq, float xmax, float *s, int *z) {
+    if (p->sym || *z >= p->zero_min) return;
+    *z = p->zero_min;
+    *s = xmax / (float)(maxq - p->zero_min);
+}
+
 static void quant_row_params(const float *x, int64_t n, const qf_quant_params *p, float *scale,
                              uint8_t *zero) {
     int maxq = (1 << p->bits) - 1;
@@ -54,6 +63,7 @@ static void quant_row_params(const float *x, int64_t n, const qf_quant_params *p
     int sym_zero = (maxq + 1) / 2;
     float s = (xmax - xmin) / (float)maxq;
     int z = p->sym ? sym_zero : (int)__builtin_roundevenf(-xmin / s);
+    quant_lift_zero(p, maxq, xmax, &s, &z);
     float best_s = quant_safe_scale(s, p->scale_f32);
     int best_z = z < 0 ? 0 : (z > maxq ? maxq : z);
     if (p->mse) {
@@ -64,6 +74,7 @@ static void quant_row_params(const float *x, int64_t n, const qf_quant_params *p
             float lo = f * xmin, hi = f * xmax;
             float s1 = (hi - lo) / (float)maxq;
             int z1 = p->sym ? sym_zero : (int)__builtin_roundevenf(-lo / s1);
+            quant_lift_zero(p, maxq, hi, &s1, &z1);
             z1 = z1 < 0 ? 0 : (z1 > maxq ? maxq : z1);
             float s1q = quant_safe_scale(s1, p->scale_f32);
             float err = quant_row_error(x, n, s1q, z1, maxq);

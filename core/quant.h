@@ -20,6 +20,10 @@ typedef struct qf_quant_params {
     int mse;            /* 1: MSE-optimal clipping grid search */
     int scale_f32;      /* 0 (default): scales rounded to fp16 before coding, as stored
                            by GPTQ / AWQ; 1: kept in f32 (formats with f32 scales) */
+    int zero_min;       /* asymmetric: smallest zero point allowed (0 or 1). GPTQ v1
+                           checkpoints store zero - 1, so they need 1: a group whose
+                           rounded zero would be 0 (all weights >= about -scale/2) gets
+                           zero 1 and scale max / (2^bits - 2), which still covers it */
 } qf_quant_params;
 
 /* Scale and zero point for each of `rows` rows over `cols` values: row r is

@@ -73,6 +73,7 @@ static qf_status qf_pipe_quantize_linear(qf_qrun *r, qf_pipe_layer *L, int64_t l
     qf_gptq_options o = r->opt->gptq;
     o.quant.bits = rep->bits;
     o.quant.group_size = rep->group_size;
+    o.quant.zero_min = r->opt->format == QF_GPTQ_FORMAT_V1; // v1 stores zero - 1
     const int64_t out = L->lw.out[i], in = L->lw.in[i];
     const size_t n = (size_t)(out * in);
     float *deq = malloc(n * sizeof(float));

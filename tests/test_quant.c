@@ -110,7 +110,7 @@ static void check_rtn_error(const fixture *fx, const qf_quant_params *p, double 
 
 static qf_quant_params case_params(const cJSON *c) {
     qf_quant_params p = {jint(c, "bits"), jint(c, "sym"), jint(c, "group_size"), jint(c, "mse"),
-                         jint(c, "scale_f32")};
+                         jint(c, "scale_f32"), 0};
     return p;
 }
 
@@ -271,7 +271,7 @@ static void test_rtn_edges(void) {
     for (int sym = 0; sym <= 1; sym++)
         for (int f32 = 0; f32 <= 1; f32++)
             for (int mse = 0; mse <= 1; mse++) {
-                qf_quant_params p = {4, sym, 4, mse, f32};
+                qf_quant_params p = {4, sym, 4, mse, f32, 0};
                 qf_qweight q;
                 CHECK_OK(qf_quant_rtn(w, 3, 8, &p, &q));
                 CHECK_OK(qf_qweight_validate(&q, "edges"));
@@ -282,8 +282,33 @@ static void test_rtn_edges(void) {
                 if (!sym && !mse) CHECK_NEAR(deq[8], 0.3, 1e-3);
                 qf_qweight_free(&q);
             }
+    /* zero_min 1 (GPTQ v1): a group that would get zero 0 gets zero 1 and a scale that
+     * still reaches its maximum; the others are unchanged */
+    const float pos[8] = {-0.001f, 0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f}; // zero rounds to 0
+    for (int bits = 2; bits <= 8; bits = bits == 4 ? 8 : bits + 1)
+        for (int mse = 0; mse <= 1; mse++) {
+            qf_quant_params p0 = {bits, 0, -1, mse, 1, 0}, p1 = p0;
+            p1.zero_min = 1;
+            qf_qweight q0, q1;
+            CHECK_OK(qf_quant_rtn(pos, 1, 8, &p0, &q0));
+            CHECK_OK(qf_quant_rtn(pos, 1, 8, &p1, &q1));
+            CHECK_MSG(mse || q0.zeros[0] == 0, "bits %d: zero %d", bits, q0.zeros[0]);
+            CHECK_MSG(q1.zeros[0] >= 1, "bits %d mse %d: zero %d", bits, mse, q1.zeros[0]);
+            float deq[8];
+            qf_qweight_dequant_ref(&q1, deq);
+            const float step = q1.scales[0];
+            for (int i = 0; i < 8 && !mse; i++) // no clipping: every value within half a step
+                CHECK_MSG(fabsf(deq[i] - pos[i]) <= 0.5001f * step, "bits %d: %g -> %g", bits,
+                          pos[i], deq[i]);
+            qf_qweight_free(&q0), qf_qweight_free(&q1);
+            CHECK_OK(qf_quant_rtn(w, 3, 8, &p1, &q1)); // rows 0 and 2 have zeros > 0 already
+            CHECK_OK(qf_quant_rtn(w, 3, 8, &p0, &q0));
+            for (int r = 0; r <= 2; r += 2)
+                CHECK(q1.zeros[r] == q0.zeros[r] && q1.scales[r] == q0.scales[r]);
+            qf_qweight_free(&q0), qf_qweight_free(&q1);
+        }
     float nan_w[2] = {NAN, 1.0f};
-    qf_quant_params p = {4, 0, -1, 0, 0};
+    qf_quant_params p = {4, 0, -1, 0, 0, 0};
     qf_qweight q;
     CHECK_FAILS(qf_quant_rtn(nan_w, 1, 2, &p, &q), QF_STATUS_INVALID_ARG, "not finite");
     p.bits = 5;
