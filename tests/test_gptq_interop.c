@@ -23,6 +23,7 @@
 #include "formats/safetensors.h"
 #include "runtime/runtime.h"
 #include "tests/test.h"
+#include "tests/test_logits_util.h"
 
 #define FIX QF_FIXTURES_DIR "/gptq_interop"
 #define N_TOK 16
@@ -70,17 +71,6 @@ static int load_consumer(const char *name, consumer_logits *c) {
     }
     qf_st_close(f);
     return ok;
-}
-
-typedef struct logits_buf {
-    float *v;
-    int64_t vocab;
-} logits_buf;
-
-static qf_status keep(void *user, int64_t first, int64_t count, const float *logits) {
-    logits_buf *b = user;
-    memcpy(b->v + first * b->vocab, logits, (size_t)(count * b->vocab) * sizeof(float));
-    return QF_STATUS_OK;
 }
 
 /* Our logits (N_TOK, vocab) for the model in dir: N_PRE tokens of prefill, then one

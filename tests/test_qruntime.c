@@ -28,6 +28,7 @@
 #include "formats/safetensors.h"
 #include "runtime/runtime.h"
 #include "tests/test.h"
+#include "tests/test_logits_util.h"
 
 #define FIX QF_FIXTURES_DIR "/runtime/llama-gqa-bias"
 #define GPTQ_FIX QF_FIXTURES_DIR "/gptq/"
@@ -150,17 +151,6 @@ static void make_pair(const qf_model *m, const char *dir, int bits, int64_t grou
     }
     CHECK_OK(qf_st_writer_finish(wg));
     CHECK_OK(qf_st_writer_finish(wd));
-}
-
-typedef struct logits_buf {
-    float *v;
-    int64_t vocab;
-} logits_buf;
-
-static qf_status keep(void *user, int64_t first, int64_t count, const float *logits) {
-    logits_buf *b = user;
-    memcpy(b->v + first * b->vocab, logits, (size_t)(count * b->vocab) * sizeof(float));
-    return QF_STATUS_OK;
 }
 
 #define NPRE 14
