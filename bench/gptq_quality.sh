@@ -31,7 +31,8 @@ echo "| config | RTN ppl | GPTQ ppl | RTN Δppl | GPTQ Δppl | GPTQ Δ / RTN Δ 
 echo "|---|---|---|---|---|---|---|"
 for cfg in "4 128" "3 128" "4 -1"; do
     set -- $cfg
-    name="w$1_g${2/-1/pc}"
+    name="w$1_g$2"
+    [ "$2" = -1 ] && name="w$1_pc"
     [ -d "$out/$name-rtn" ] || "$qforge" quantize "$hf" "$out/$name-rtn" --method rtn --bits "$1" \
         --group-size "$2" --threads "$threads" >/dev/null 2>&1
     secs=-
