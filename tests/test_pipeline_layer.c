@@ -12,19 +12,9 @@
 #include "runtime/cpu/kernels.h"
 #include "runtime/runtime.h"
 #include "tests/test.h"
+#include "tests/test_logits_util.h"
 
 #define SEQ 40 /* > the sliding window (24) of the mistral fixture */
-
-typedef struct sink {
-    float *logits;
-    int64_t vocab;
-} sink;
-
-static qf_status collect(void *user, int64_t first, int64_t count, const float *logits) {
-    sink *s = user;
-    memcpy(s->logits + first * s->vocab, logits, (size_t)(count * s->vocab) * sizeof(float));
-    return QF_STATUS_OK;
-}
 
 static float *read_tensor(const qf_model *m, const char *name) {
     const qf_model_tensor *t = qf_model_find_tensor(m, name);
@@ -71,8 +61,8 @@ static void check_model(const char *dir) {
     qf_runtime *rt = NULL;
     CHECK_OK(qf_runtime_init(m, &ro, &rt));
     float *want = calloc(SEQ * V, sizeof(float)), *got = calloc(SEQ * V, sizeof(float));
-    sink s = {want, V};
-    CHECK_OK(qf_runtime_forward(rt, tok, SEQ, 0, collect, &s));
+    logits_buf s = {want, V};
+    CHECK_OK(qf_runtime_forward(rt, tok, SEQ, 0, keep, &s));
     pipeline_logits(m, tok, got);
     double maxd = 0.0;
     for (int64_t i = 0; i < SEQ * V; i++) {
