@@ -62,7 +62,7 @@ static void quant_row_params(const float *x, int64_t n, const qf_quant_params *p
     }
     int sym_zero = (maxq + 1) / 2;
     float s = (xmax - xmin) / (float)maxq;
-    int z = p->sym ? sym_zero : (int)__builtin_roundevenf(-xmin / s);
+    int z = p->sym ? sym_zero : (int)qf_round_even(-xmin / s);
     quant_lift_zero(p, maxq, xmax, &s, &z);
     float best_s = quant_safe_scale(s, p->scale_f32);
     int best_z = z < 0 ? 0 : (z > maxq ? maxq : z);
@@ -73,7 +73,7 @@ static void quant_row_params(const float *x, int64_t n, const qf_quant_params *p
             float f = 1.0f - (float)k / (float)QUANT_MSE_GRID;
             float lo = f * xmin, hi = f * xmax;
             float s1 = (hi - lo) / (float)maxq;
-            int z1 = p->sym ? sym_zero : (int)__builtin_roundevenf(-lo / s1);
+            int z1 = p->sym ? sym_zero : (int)qf_round_even(-lo / s1);
             quant_lift_zero(p, maxq, hi, &s1, &z1);
             z1 = z1 < 0 ? 0 : (z1 > maxq ? maxq : z1);
             float s1q = quant_safe_scale(s1, p->scale_f32);

@@ -8,6 +8,7 @@
 #ifndef QF_QUANT_H
 #define QF_QUANT_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "core/qweight.h"
@@ -31,10 +32,20 @@ typedef struct qf_quant_params {
 void qf_quant_find_params(const float *w, int64_t rows, int64_t cols, int64_t ld,
                           const qf_quant_params *p, float *scale, uint8_t *zero);
 
+/* x rounded to the nearest integer, halves to even (torch.round), in the default
+ * rounding mode: adding and subtracting 2^23 leaves no fraction bits. |x| >= 2^23 is
+ * already an integer; NaN stays NaN. Portable (clang 14 lacks __builtin_roundevenf) and
+ * no libm call in the quantizers' inner loops. */
+static inline float qf_round_even(float x) {
+    float a = fabsf(x);
+    if (!(a < 0x1p23f)) return x;
+    return copysignf((a + 0x1p23f) - 0x1p23f, x);
+}
+
 /* The code of x: clamp(round(x / scale) + zero, 0, 2^bits - 1) (round half to even, as
  * torch.round). */
 static inline uint8_t qf_quant_code(float x, float scale, int zero, int maxq) {
-    float r = __builtin_roundevenf(x / scale) + (float)zero;
+    float r = qf_round_even(x / scale) + (float)zero;
     r = r < 0.0f ? 0.0f : (r > (float)maxq ? (float)maxq : r);
     return (uint8_t)r;
 }
