@@ -102,13 +102,19 @@ static qf_status qf_pipe_embed(qf_qrun *r) {
 
 static qf_status qf_pipe_check_options(const qf_quantize_options *o, const char *outdir) {
     const int b = o->gptq.quant.bits;
-    QF_RETURN_IF(o->method != QF_QUANT_METHOD_RTN && o->method != QF_QUANT_METHOD_GPTQ,
-                 QF_STATUS_INVALID_ARG, "unknown quantization method");
+    QF_RETURN_IF(!qf_quant_method_name(o->method), QF_STATUS_INVALID_ARG,
+                 "unknown quantization method");
     QF_RETURN_IF(b != 2 && b != 3 && b != 4 && b != 8, QF_STATUS_INVALID_ARG,
                  "bits must be 2, 3, 4 or 8, not %d", b);
-    QF_RETURN_IF(o->method == QF_QUANT_METHOD_GPTQ &&
+    QF_RETURN_IF(o->method != QF_QUANT_METHOD_RTN &&
                      (o->calib.n_samples <= 0 || o->calib.seqlen <= 1),
-                 QF_STATUS_INVALID_ARG, "GPTQ needs at least 1 calibration sample of 2+ tokens");
+                 QF_STATUS_INVALID_ARG, "%s needs at least 1 calibration sample of 2+ tokens",
+                 qf_quant_method_name(o->method));
+    QF_RETURN_IF(qf_quant_method_awq(o->method) &&
+                     (o->awq.n_grid < 1 || o->awq.n_grid > 1000 || o->awq.search_samples < 0 ||
+                      o->awq.clip_grid < 1 || o->awq.clip_grid > 1000 || o->awq.clip_tokens < 1 ||
+                      !(o->awq.clip_max_shrink > 0.0f && o->awq.clip_max_shrink < 1.0f)),
+                 QF_STATUS_INVALID_ARG, "AWQ options out of range");
     QF_RETURN_IF(o->n_threads < 0, QF_STATUS_INVALID_ARG, "threads must be >= 0");
     QF_RETURN_IF(qf_path_exists(outdir), QF_STATUS_IO, "'%s': already exists (refusing to overwrite)",
                  outdir);
@@ -125,7 +131,7 @@ static qf_status qf_pipe_run(qf_qrun *r, int *checkpointed) {
     r->n_layers = r->cfg->num_hidden_layers;
     QF_FORWARD(qf_pipe_gptq_config(r));
     QF_FORWARD(qf_pipe_model_sha(r));
-    if (r->opt->method == QF_QUANT_METHOD_GPTQ) QF_FORWARD(qf_pipe_calibration(r));
+    if (r->opt->method != QF_QUANT_METHOD_RTN) QF_FORWARD(qf_pipe_calibration(r));
     QF_FORWARD(qf_pipe_params_json(r, &r->params_json));
     char scratch[QF_PIPE_PATH_MAX];
     QF_FORWARD(qf_pipe_join(scratch, r->tmpdir, "scratch"));
@@ -135,8 +141,13 @@ static qf_status qf_pipe_run(qf_qrun *r, int *checkpointed) {
     int64_t start = 0;
     QF_FORWARD(qf_pipe_begin(r, &start));
     *checkpointed = start > 0;
-    const uint64_t per_layer = QF_LAYER_N_LINEARS +
-        (r->have_calib ? (uint64_t)r->n_samples * (r->opt->true_sequential ? 5 : 2) : 0);
+    const qf_quant_method m = r->opt->method;
+    const uint64_t ns = (uint64_t)r->n_samples;
+    uint64_t per_layer = QF_LAYER_N_LINEARS;
+    if (qf_quant_method_gptq(m)) per_layer += ns * (r->opt->true_sequential ? 5 : 2);
+    if (qf_quant_method_awq(m)) /* stats pass, 4 grids, (awq) the quantized forward */
+        per_layer += ns + 4 * (uint64_t)(r->opt->awq.n_grid + 1) +
+                     (m == QF_QUANT_METHOD_AWQ ? ns : 0);
     r->units_total = per_layer * (uint64_t)r->n_layers;
     r->units_done = per_layer * (uint64_t)start;
     if (r->have_calib && start == 0) QF_FORWARD(qf_pipe_embed(r));

@@ -39,6 +39,10 @@ typedef struct qf_layer_weights {
 qf_status qf_layer_weights_load(const qf_model *m, int64_t index, qf_layer_weights *lw);
 void qf_layer_weights_free(qf_layer_weights *lw);
 
+/* y (m, out_i) = x (m, in_i) W_i^T + b_i, or y += that when accumulate (OpenBLAS). */
+void qf_layer_apply(const qf_layer_weights *lw, qf_layer_linear i, const float *x, int64_t m,
+                    float *y, int accumulate);
+
 /* Query rows per attention block: scores of a block are (rows, keys up to its end). */
 #define QF_LAYER_ATTN_ROWS 256
 

@@ -48,9 +48,8 @@ void qf_layer_ctx_free(qf_layer_ctx *c) {
     memset(c, 0, sizeof *c);
 }
 
-/* y (m, out) = x (m, in) W^T + b, or y += that when accumulate. */
-static void qf_layer_linear_apply(const qf_layer_weights *lw, qf_layer_linear i, const float *x,
-                                  int64_t m, float *y, int accumulate) {
+void qf_layer_apply(const qf_layer_weights *lw, qf_layer_linear i, const float *x, int64_t m,
+                    float *y, int accumulate) {
     const int64_t out = lw->out[i], in = lw->in[i];
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)out, (int)in, 1.0f, x,
                 (int)in, lw->w[i], (int)in, accumulate ? 1.0f : 0.0f, y, (int)out);
@@ -96,9 +95,9 @@ void qf_layer_attention(qf_layer_ctx *c, const qf_layer_weights *lw, const float
     const int64_t nh = cfg->num_attention_heads, nkv = cfg->num_key_value_heads;
     const int64_t group = nh / nkv;
     const float scale = (float)(1.0 / sqrt((double)d));
-    qf_layer_linear_apply(lw, QF_LAYER_Q, xn, S, c->q, 0);
-    qf_layer_linear_apply(lw, QF_LAYER_K, xn, S, c->k, 0);
-    qf_layer_linear_apply(lw, QF_LAYER_V, xn, S, c->v, 0);
+    qf_layer_apply(lw, QF_LAYER_Q, xn, S, c->q, 0);
+    qf_layer_apply(lw, QF_LAYER_K, xn, S, c->k, 0);
+    qf_layer_apply(lw, QF_LAYER_V, xn, S, c->v, 0);
     qf_cpu_rope_apply(c->q, S, nh * d, nh, half, c->cos_t, c->sin_t);
     qf_cpu_rope_apply(c->k, S, nkv * d, nkv, half, c->cos_t, c->sin_t);
     for (int64_t h = 0; h < nh; h++) {
@@ -119,20 +118,20 @@ void qf_layer_attention(qf_layer_ctx *c, const qf_layer_weights *lw, const float
 
 void qf_layer_o_residual(const qf_layer_ctx *c, const qf_layer_weights *lw, const float *att,
                          float *x) {
-    qf_layer_linear_apply(lw, QF_LAYER_O, att, c->seqlen, x, 1);
+    qf_layer_apply(lw, QF_LAYER_O, att, c->seqlen, x, 1);
 }
 
 void qf_layer_mlp_hidden(qf_layer_ctx *c, const qf_layer_weights *lw, const float *xn,
                          float *h) {
     const int64_t S = c->seqlen, inter = c->cfg->intermediate_size;
-    qf_layer_linear_apply(lw, QF_LAYER_GATE, xn, S, h, 0);
-    qf_layer_linear_apply(lw, QF_LAYER_UP, xn, S, c->up, 0);
+    qf_layer_apply(lw, QF_LAYER_GATE, xn, S, h, 0);
+    qf_layer_apply(lw, QF_LAYER_UP, xn, S, c->up, 0);
     qf_cpu_swiglu(h, c->up, S * inter);
 }
 
 void qf_layer_down_residual(const qf_layer_ctx *c, const qf_layer_weights *lw, const float *h,
                             float *x) {
-    qf_layer_linear_apply(lw, QF_LAYER_DOWN, h, c->seqlen, x, 1);
+    qf_layer_apply(lw, QF_LAYER_DOWN, h, c->seqlen, x, 1);
 }
 
 void qf_layer_forward(qf_layer_ctx *c, const qf_layer_weights *lw, float *x, float *xn,

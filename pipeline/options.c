@@ -17,6 +17,7 @@ qf_quantize_options qf_quantize_options_default(void) {
     memset(&o, 0, sizeof o);
     o.method = QF_QUANT_METHOD_GPTQ;
     o.gptq = qf_gptq_options_default();
+    o.awq = qf_awq_options_default();
     o.true_sequential = 1;
     o.format = QF_GPTQ_FORMAT_V1;
     o.calib.n_samples = QF_CALIB_DEFAULT_SAMPLES;
@@ -37,6 +38,27 @@ static qf_status qf_pipe_check_regex(const char *re, const char *what) {
     pcre2_get_error_message(err, msg, sizeof msg);
     return qf_error_set(QF_STATUS_INVALID_ARG, "%s '%s': bad regular expression at offset %zu: %s",
                         what, re, (size_t)off, (const char *)msg);
+}
+
+static const char *const qf_quant_method_names[QF_QUANT_METHOD_COUNT] = {"rtn", "gptq", "awq",
+                                                                         "awq+gptq"};
+
+const char *qf_quant_method_name(qf_quant_method m) {
+    return (unsigned)m < QF_QUANT_METHOD_COUNT ? qf_quant_method_names[m] : NULL;
+}
+
+qf_quant_method qf_quant_method_parse(const char *s) {
+    for (int m = 0; m < QF_QUANT_METHOD_COUNT; m++)
+        if (!strcmp(s, qf_quant_method_names[m])) return (qf_quant_method)m;
+    return QF_QUANT_METHOD_COUNT;
+}
+
+int qf_quant_method_gptq(qf_quant_method m) {
+    return m == QF_QUANT_METHOD_GPTQ || m == QF_QUANT_METHOD_AWQ_GPTQ;
+}
+
+int qf_quant_method_awq(qf_quant_method m) {
+    return m == QF_QUANT_METHOD_AWQ || m == QF_QUANT_METHOD_AWQ_GPTQ;
 }
 
 static int qf_pipe_valid_bits(long b) { return b == 2 || b == 3 || b == 4 || b == 8; }
@@ -84,7 +106,7 @@ qf_status qf_quantize_parse_dynamic(const char *spec, qf_gptq_dynamic *d) {
 
 qf_status qf_pipe_gptq_config(qf_qrun *r) {
     const qf_quantize_options *o = r->opt;
-    const int gptq = o->method == QF_QUANT_METHOD_GPTQ;
+    const int gptq = qf_quant_method_gptq(o->method);
     if (o->skip_regex) QF_FORWARD(qf_pipe_check_regex(o->skip_regex, "--skip"));
     qf_gptq_config *c = &r->gcfg;
     memset(c, 0, sizeof *c);
@@ -121,10 +143,10 @@ qf_status qf_pipe_gptq_config(qf_qrun *r) {
 
 qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
     const qf_quantize_options *o = r->opt;
-    const int gptq = o->method == QF_QUANT_METHOD_GPTQ;
+    const int gptq = qf_quant_method_gptq(o->method), awq = qf_quant_method_awq(o->method);
     cJSON *j = cJSON_CreateObject();
     QF_RETURN_IF(!j, QF_STATUS_NOMEM, "out of memory");
-    cJSON_AddStringToObject(j, "method", gptq ? "gptq" : "rtn");
+    cJSON_AddStringToObject(j, "method", qf_quant_method_name(o->method));
     cJSON_AddNumberToObject(j, "bits", o->gptq.quant.bits);
     cJSON_AddNumberToObject(j, "group_size", (double)r->gcfg.group_size);
     cJSON_AddBoolToObject(j, "sym", o->gptq.quant.sym);
@@ -147,6 +169,21 @@ qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
         cJSON_AddNumberToObject(j, "damp_auto_increment", o->gptq.damp_auto_increment);
         cJSON_AddNumberToObject(j, "block_size", (double)o->gptq.block_size);
         cJSON_AddBoolToObject(j, "true_sequential", o->true_sequential);
+    }
+    if (awq) {
+        cJSON *a = cJSON_AddObjectToObject(j, "awq");
+        cJSON_AddNumberToObject(a, "n_grid", o->awq.n_grid);
+        cJSON_AddBoolToObject(a, "duo_scaling", o->awq.duo_scaling);
+        cJSON_AddNumberToObject(a, "search_samples", (double)o->awq.search_samples);
+        const int clip = o->awq.clip && !gptq;
+        cJSON_AddBoolToObject(a, "clip", clip);
+        if (clip) {
+            cJSON_AddNumberToObject(a, "clip_grid", o->awq.clip_grid);
+            cJSON_AddNumberToObject(a, "clip_max_shrink", o->awq.clip_max_shrink);
+            cJSON_AddNumberToObject(a, "clip_tokens", (double)o->awq.clip_tokens);
+        }
+    }
+    if (o->method != QF_QUANT_METHOD_RTN) {
         cJSON *cal = cJSON_AddArrayToObject(j, "calibration_files");
         for (size_t i = 0; i < o->n_calib_paths; i++) { // names only: the sha256 pins them
             char name[256];

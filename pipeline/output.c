@@ -103,8 +103,7 @@ static qf_status qf_pipe_meta(qf_qrun *r, qf_st_writer *w) {
     QF_FORWARD(qf_st_writer_add_meta(w, "qforge.version", QF_VERSION));
     QF_FORWARD(qf_st_writer_add_meta(w, "qforge.source", base));
     QF_FORWARD(qf_st_writer_add_meta(w, "qforge.source_sha256", r->model_sha));
-    QF_FORWARD(qf_st_writer_add_meta(w, "qforge.method",
-                                     r->opt->method == QF_QUANT_METHOD_GPTQ ? "gptq" : "rtn"));
+    QF_FORWARD(qf_st_writer_add_meta(w, "qforge.method", qf_quant_method_name(r->opt->method)));
     QF_FORWARD(qf_st_writer_add_meta(w, "qforge.params", r->params_json));
     if (!r->have_calib) return QF_STATUS_OK;
     snprintf(num, sizeof num, "%lld", (long long)r->calib.corpus_tokens);

@@ -15,17 +15,31 @@
 #include "core/progress.h"
 #include "core/status.h"
 #include "formats/gptq.h"
+#include "awq/awq.h"
 #include "gptq/gptq.h"
 
 typedef enum qf_quant_method {
     QF_QUANT_METHOD_RTN,
     QF_QUANT_METHOD_GPTQ,
+    QF_QUANT_METHOD_AWQ,      /* AWQ transform (scales + clip), then RTN */
+    QF_QUANT_METHOD_AWQ_GPTQ, /* AWQ transform (scales), then GPTQ */
+    QF_QUANT_METHOD_COUNT,
 } qf_quant_method;
+
+/* "rtn", "gptq", "awq", "awq+gptq"; NULL if out of range. */
+const char *qf_quant_method_name(qf_quant_method m);
+/* The method named s (as above), or QF_QUANT_METHOD_COUNT. */
+qf_quant_method qf_quant_method_parse(const char *s);
+/* Whether the method rounds with GPTQ (Hessians) / needs calibration activations. */
+int qf_quant_method_gptq(qf_quant_method m);
+int qf_quant_method_awq(qf_quant_method m);
 
 typedef struct qf_quantize_options {
     qf_quant_method method;
     qf_gptq_options gptq;   /* quant params (bits, group, sym, mse) + GPTQ settings; RTN
                                uses only .quant */
+    qf_awq_options awq;     /* awq, awq+gptq (awq+gptq never clips: GPTQ picks the
+                               rounding) */
     int true_sequential;    /* 1 (default): [k,v,q] -> o -> [up,gate] -> down, each group
                                seeing the already-quantized ones' outputs */
     qf_gptq_format format;  /* output checkpoint_format */
@@ -47,7 +61,7 @@ typedef struct qf_quantize_options {
 } qf_quantize_options;
 
 /* Defaults: GPTQ 4-bit g128 asym, true_sequential, v1 format, 128 x 2048 default
- * calibration, seed 0. */
+ * calibration, seed 0, AWQ options as qf_awq_options_default. */
 qf_quantize_options qf_quantize_options_default(void);
 
 /* Parses a --dynamic spec: "REGEX=BITS:GROUP" (or "+:REGEX=BITS:GROUP"; GROUP -1 =

@@ -3,8 +3,10 @@
  * quantized ([k,v,q] -> o -> [up,gate] -> down), so every group's Hessian sees the
  * outputs of the already-quantized ones and every linear is applied once per token with
  * its quantized weights; without true_sequential all four Hessians come from the FP layer
- * and one more pass makes the next layer's inputs. RTN needs no activations. The layer's
- * tensors then go to <tmpdir>/layers/NNNN.safetensors with its report in the metadata. */
+ * and one more pass makes the next layer's inputs. RTN needs no activations. AWQ methods
+ * first transform the FP layer (awq_layer.c), then round with RTN (followed by one
+ * quantized pass for the next layer's inputs) or GPTQ as above. The layer's tensors then
+ * go to <tmpdir>/layers/NNNN.safetensors with its report in the metadata. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,26 +14,7 @@
 #include <time.h>
 
 #include "core/dtype.h"
-#include "gptq/gptq.h"
-#include "pipeline/run.h"
-
-typedef struct qf_linear_report {
-    int skipped, bits, gptq;
-    int64_t group_size;      /* -1: per-channel */
-    double weight_error;     /* |W - Q|^2 / |W|^2 */
-    double rtn_error, gptq_error, damp_percent; /* GPTQ only */
-} qf_linear_report;
-
-/* Everything one layer needs; freed by qf_pipe_layer_free. */
-typedef struct qf_pipe_layer {
-    qf_layer_weights lw;
-    qf_layer_ctx ctx;
-    qf_qweight q[QF_LAYER_N_LINEARS];
-    qf_linear_report rep[QF_LAYER_N_LINEARS];
-    char prefix[QF_LAYER_N_LINEARS][160];
-    float *x, *xn, *att, *h;  /* one sample: (S, hid) x2, (S, heads*hd), (S, inter) */
-    qf_act_store att_store, h_store;
-} qf_pipe_layer;
+#include "pipeline/pipe_layer.h"
 
 static void qf_pipe_layer_free(qf_pipe_layer *L) {
     qf_layer_weights_free(&L->lw);
@@ -63,6 +46,14 @@ static double qf_pipe_rel_error(const float *w, const float *q, size_t n) {
     return den > 0.0 ? num / den : 0.0;
 }
 
+qf_quant_params qf_pipe_quant_params(const qf_qrun *r, const qf_pipe_layer *L, int i) {
+    qf_quant_params p = r->opt->gptq.quant;
+    p.bits = L->rep[i].bits;
+    p.group_size = L->rep[i].group_size;
+    p.zero_min = r->opt->format == QF_GPTQ_FORMAT_V1; // v1 stores zero - 1
+    return p;
+}
+
 /* Quantizes linear i (h: its Hessian, NULL for RTN) and replaces its f32 weight by the
  * dequantized one, so later passes see the quantized layer. */
 static qf_status qf_pipe_quantize_linear(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int i,
@@ -71,9 +62,7 @@ static qf_status qf_pipe_quantize_linear(qf_qrun *r, qf_pipe_layer *L, int64_t l
     if (rep->skipped) return QF_STATUS_OK;
     QF_FORWARD(qf_pipe_progress(r, layer, qf_layer_linear_name((qf_layer_linear)i)));
     qf_gptq_options o = r->opt->gptq;
-    o.quant.bits = rep->bits;
-    o.quant.group_size = rep->group_size;
-    o.quant.zero_min = r->opt->format == QF_GPTQ_FORMAT_V1; // v1 stores zero - 1
+    o.quant = qf_pipe_quant_params(r, L, i);
     const int64_t out = L->lw.out[i], in = L->lw.in[i];
     const size_t n = (size_t)(out * in);
     float *deq = malloc(n * sizeof(float));
@@ -198,7 +187,8 @@ static qf_status qf_pipe_quantize_group(qf_qrun *r, qf_pipe_layer *L, int64_t la
     return QF_STATUS_OK;
 }
 
-static qf_status qf_pipe_gptq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
+qf_status qf_pipe_layer_buffers(qf_qrun *r, qf_pipe_layer *L) {
+    if (L->x) return QF_STATUS_OK;
     const qf_model_config *c = r->cfg;
     const int64_t S = r->seqlen, hid = c->hidden_size, inter = c->intermediate_size;
     const int64_t qd = c->num_attention_heads * c->head_dim;
@@ -208,7 +198,23 @@ static qf_status qf_pipe_gptq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer)
     L->att = malloc((size_t)(S * qd) * fs);
     L->h = malloc((size_t)(S * inter) * fs);
     QF_RETURN_IF(!L->x || !L->xn || !L->att || !L->h, QF_STATUS_NOMEM, "out of memory");
-    QF_FORWARD(qf_layer_ctx_init(&L->ctx, c, S));
+    return qf_layer_ctx_init(&L->ctx, c, S);
+}
+
+qf_status qf_pipe_rtn_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
+    return qf_pipe_quantize_group(r, L, layer, -1, NULL);
+}
+
+qf_status qf_pipe_forward_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
+    QF_FORWARD(qf_pipe_layer_buffers(r, L));
+    return qf_pipe_run_pass(r, L, layer, QF_PIPE_PASS_FULL, NULL);
+}
+
+qf_status qf_pipe_gptq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
+    const qf_model_config *c = r->cfg;
+    const int64_t S = r->seqlen, hid = c->hidden_size, inter = c->intermediate_size;
+    const int64_t qd = c->num_attention_heads * c->head_dim;
+    QF_FORWARD(qf_pipe_layer_buffers(r, L));
     qf_gptq_hessian H[4];
     memset(H, 0, sizeof H);
     const int64_t widths[4] = {hid, qd, hid, inter};
@@ -258,9 +264,25 @@ static cJSON *qf_pipe_report_json(const qf_pipe_layer *L, double seconds) {
                 cJSON_AddNumberToObject(e, "damp_percent", p->damp_percent);
             }
         }
+        if (p->clipped) cJSON_AddBoolToObject(e, "awq_clipped", 1);
         cJSON_AddItemToObject(lin, qf_layer_linear_name((qf_layer_linear)i), e);
     }
     cJSON_AddItemToObject(j, "linears", lin);
+    static const char *const awq_groups[QF_AWQ_N_GROUPS] = {
+        "input_layernorm->q_proj,k_proj,v_proj", "v_proj->o_proj",
+        "post_attention_layernorm->gate_proj,up_proj", "up_proj->down_proj"};
+    cJSON *awq = NULL;
+    for (int g = 0; g < QF_AWQ_N_GROUPS; g++) {
+        const qf_awq_report *a = &L->awq[g];
+        if (!a->searched) continue;
+        if (!awq) awq = cJSON_AddObjectToObject(j, "awq");
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "ratio", a->res.ratio);
+        cJSON_AddBoolToObject(e, "identity", a->res.best == 0);
+        cJSON_AddNumberToObject(e, "identity_error", a->res.identity_loss);
+        cJSON_AddNumberToObject(e, "error", a->res.loss);
+        cJSON_AddItemToObject(awq, awq_groups[g], e);
+    }
     return j;
 }
 
@@ -347,9 +369,16 @@ qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
                                        &p->group_size);
         if (p->skipped) r->units_done++;
     }
+    const qf_quant_method m = r->opt->method;
+    if (st == QF_STATUS_OK && qf_quant_method_awq(m))
+        st = qf_pipe_awq_layer(r, &L, layer, m == QF_QUANT_METHOD_AWQ && r->opt->awq.clip);
     if (st == QF_STATUS_OK) {
-        if (r->have_calib) st = qf_pipe_gptq_layer(r, &L, layer);
-        else st = qf_pipe_quantize_group(r, &L, layer, -1, NULL);
+        if (qf_quant_method_gptq(m)) {
+            st = qf_pipe_gptq_layer(r, &L, layer);
+        } else {
+            st = qf_pipe_rtn_layer(r, &L, layer);
+            if (st == QF_STATUS_OK && r->have_calib) st = qf_pipe_forward_layer(r, &L, layer);
+        }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     const double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

@@ -1,4 +1,5 @@
-/* qforge quantize: a checkpoint -> a GPTQ checkpoint directory (RTN or GPTQ). */
+/* qforge quantize: a checkpoint -> a GPTQ checkpoint directory (RTN, GPTQ, AWQ,
+ * AWQ+GPTQ). */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +31,14 @@ static void qf_quantize_help(FILE *out) {
             "Same inputs, seed and thread count give byte-identical files (the report aside).\n"
             "\n"
             "Options:\n"
-            "  --method M          rtn or gptq (default gptq). RTN rounds each weight to the\n"
-            "                      nearest grid point: fast, no calibration data.\n"
+            "  --method M          rtn, gptq, awq or awq+gptq (default gptq). RTN rounds each\n"
+            "                      weight to the nearest grid point: fast, no calibration\n"
+            "                      data. AWQ first rescales input channels by their activation\n"
+            "                      magnitude (folded into the norms / previous linears, an\n"
+            "                      exact rewrite), choosing the exponent per group by the\n"
+            "                      block output error, then clips weights (awq: RTN after;\n"
+            "                      awq+gptq: GPTQ after, no clipping). AWQ's default\n"
+            "                      calibration is 128 x 512 tokens.\n"
             "  --bits B            2, 3, 4 or 8 (default 4)\n"
             "  --group-size N      input columns per scale/zero group, or -1 for one group\n"
             "                      per output row (default 128)\n"
@@ -57,11 +64,17 @@ static void qf_quantize_help(FILE *out) {
             "                      GPTQModel, REGEX must match from the start of the name\n"
             "                      (e.g. '.*\\.mlp\\..*=8:-1'); recorded as\n"
             "                      quantization_config \"dynamic\"\n"
+            "  --awq-grid N        AWQ scale exponents tried per group (default 20)\n"
+            "  --awq-no-duo        AWQ scales x^a only (default x^a / w^(1-a), AutoAWQ's\n"
+            "                      duo scaling)\n"
+            "  --awq-no-clip       awq: skip the clip search\n"
+            "  --awq-search-samples N  calibration windows the block output error is\n"
+            "                      measured on (default 16; 0 = all; statistics use all)\n"
             "  --calib FILE        calibration text (plain text, or JSON lines with a \"text\"\n"
             "                      field); repeatable. Default: the built-in corpus.\n"
             "  --calib-samples N   calibration windows (default 128)\n"
-            "  --calib-seqlen L    tokens per window (default 2048, capped by the model's\n"
-            "                      max_position_embeddings)\n"
+            "  --calib-seqlen L    tokens per window (default 2048, awq 512; capped by the\n"
+            "                      model's max_position_embeddings)\n"
             "  --seed S            window choice (default 0)\n"
             "  --save-calib FILE   also write the calibration windows used (safetensors,\n"
             "                      \"tokens\" I32 (samples, seqlen)), e.g. to feed other tools\n"
@@ -76,6 +89,7 @@ static void qf_quantize_help(FILE *out) {
             "\n"
             "Default: GPTQ, 4 bits, group size 128, asymmetric, true-sequential, format\n"
             "gptq (v1), 128 x 2048 tokens of the built-in corpus, seed 0.\n"
+            "Example: qforge quantize ./SmolLM2 ./SmolLM2-awq --method awq --bits 4\n"
             "Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted (resumable).\n");
 }
 
@@ -128,19 +142,33 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
         {"calib-samples", required_argument, 0, 'n'}, {"calib-seqlen", required_argument, 0, 'l'},
         {"seed", required_argument, 0, 'r'},       {"mem-budget", required_argument, 0, 'M'},
         {"resume", no_argument, 0, 'R'},           {"threads", required_argument, 0, 't'},
-        {"save-calib", required_argument, 0, 'C'},
+        {"save-calib", required_argument, 0, 'C'}, {"awq-grid", required_argument, 0, 'G'},
+        {"awq-no-duo", no_argument, 0, 'U'},       {"awq-no-clip", no_argument, 0, 'P'},
+        {"awq-search-samples", required_argument, 0, 'A'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     qf_quantize_options *o = &c->o;
-    int ch;
+    int ch, seqlen_set = 0;
     int64_t v;
     char *end;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'm':
-            if (!strcmp(optarg, "rtn")) o->method = QF_QUANT_METHOD_RTN;
-            else if (!strcmp(optarg, "gptq")) o->method = QF_QUANT_METHOD_GPTQ;
-            else return qf_cli_usage_error("quantize", "--method must be rtn or gptq");
+            o->method = qf_quant_method_parse(optarg);
+            if (o->method == QF_QUANT_METHOD_COUNT)
+                return qf_cli_usage_error("quantize", "--method must be rtn, gptq, awq or awq+gptq");
+            break;
+        case 'G':
+            if (!qf_cli_parse_i64(optarg, &v) || v < 1 || v > 1000)
+                return qf_cli_usage_error("quantize", "--awq-grid must be in 1..1000");
+            o->awq.n_grid = (int)v;
+            break;
+        case 'U': o->awq.duo_scaling = 0; break;
+        case 'P': o->awq.clip = 0; break;
+        case 'A':
+            if (!qf_cli_parse_i64(optarg, &v) || v > (1 << 20))
+                return qf_cli_usage_error("quantize", "--awq-search-samples must be >= 0");
+            o->awq.search_samples = v;
             break;
         case 'b':
             if (!qf_cli_parse_i64(optarg, &v) || (v != 2 && v != 3 && v != 4 && v != 8))
@@ -193,6 +221,7 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
             if (!qf_cli_parse_i64(optarg, &v) || v < 2 || v > (1 << 24))
                 return qf_cli_usage_error("quantize", "--calib-seqlen must be at least 2");
             o->calib.seqlen = v;
+            seqlen_set = 1;
             break;
         case 'r':
             if (!qf_cli_parse_i64(optarg, &v))
@@ -215,6 +244,7 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
         }
     }
     if (optind + 2 != argc) return qf_cli_usage_error("quantize", "expected MODEL and OUTDIR");
+    if (qf_quant_method_awq(o->method) && !seqlen_set) o->calib.seqlen = QF_AWQ_CALIB_SEQLEN;
     o->dynamic = c->dynamic;
     o->calib_paths = c->calib;
     return -1;
@@ -254,5 +284,5 @@ static int qf_quantize_run(int argc, char **argv) {
     return rc;
 }
 
-const qf_cli_command qf_cmd_quantize = {"quantize", "quantize a model to a GPTQ checkpoint (RTN or GPTQ)",
+const qf_cli_command qf_cmd_quantize = {"quantize", "quantize a model to a GPTQ checkpoint (RTN, GPTQ, AWQ)",
                                         qf_quantize_run, qf_quantize_help};

@@ -1,0 +1,292 @@
+/* The AWQ transform of one decoder layer (awq/awq.h): one pass of the FP layer over every
+ * calibration sample collects mean|x| at the four scaling groups' inputs, the inputs and
+ * FP block outputs of the first search_samples samples, and strided tokens for the clip
+ * search; then every group's scale grid is searched on the FP layer (as AutoAWQ does),
+ * the chosen scales folded in (an exact rewrite), and the clip search run on the scaled
+ * weights. Block outputs compared: self_attn (q,k,v -> attention -> o_proj), o_proj,
+ * mlp (gate,up -> SwiGLU -> down_proj), down_proj. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/pipe_layer.h"
+
+/* What the search and clip need, collected by the stats pass. */
+typedef struct qf_awq_data {
+    qf_qrun *r;
+    qf_pipe_layer *L;
+    int64_t layer, ns, S, nc;       /* search samples, seqlen, clip tokens */
+    int64_t width[QF_AWQ_N_GROUPS]; /* input width of each group */
+    double *sum[QF_AWQ_N_GROUPS];   /* sum |x| per input channel */
+    float *x_mean[QF_AWQ_N_GROUPS];
+    float *in[QF_AWQ_N_GROUPS];     /* (ns * S, width) search inputs */
+    float *clip[QF_AWQ_N_GROUPS];   /* (nc, width) clip tokens */
+    float *y_attn, *y_mlp;          /* (ns * S, hid) FP outputs of self_attn and mlp */
+    float *y, *tmp;                 /* (ns * S, hid), (S, max width) scratch */
+    int group;                      /* the group the loss callback measures */
+} qf_awq_data;
+
+static const int qf_awq_linears[QF_AWQ_N_GROUPS][3] = {
+    {QF_LAYER_Q, QF_LAYER_K, QF_LAYER_V}, {QF_LAYER_O, -1, -1},
+    {QF_LAYER_GATE, QF_LAYER_UP, -1},     {QF_LAYER_DOWN, -1, -1}};
+static const char *const qf_awq_group_names[QF_AWQ_N_GROUPS] = {"qkv", "v_o", "gate_up",
+                                                                  "up_down"};
+
+static void qf_awq_data_free(qf_awq_data *d) {
+    for (int g = 0; g < QF_AWQ_N_GROUPS; g++) {
+        free(d->sum[g]);
+        free(d->x_mean[g]);
+        free(d->in[g]);
+        free(d->clip[g]);
+    }
+    free(d->y_attn), free(d->y_mlp), free(d->y), free(d->tmp);
+}
+
+static qf_status qf_awq_data_init(qf_awq_data *d, qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
+    const qf_model_config *c = r->cfg;
+    const int64_t hid = c->hidden_size, qd = c->num_attention_heads * c->head_dim;
+    const int64_t S = r->seqlen, N = r->n_samples * S;
+    const qf_awq_options *o = &r->opt->awq;
+    memset(d, 0, sizeof *d);
+    d->r = r, d->L = L, d->layer = layer, d->S = S;
+    d->ns = (o->search_samples <= 0 || o->search_samples > r->n_samples) ? r->n_samples
+                                                                          : o->search_samples;
+    const int64_t step = N / o->clip_tokens > 1 ? N / o->clip_tokens : 1;
+    d->nc = (N + step - 1) / step;
+    const int64_t w[QF_AWQ_N_GROUPS] = {hid, qd, hid, c->intermediate_size};
+    int64_t wmax = 0;
+    const size_t rows = (size_t)(d->ns * S);
+    int ok = 1;
+    for (int g = 0; g < QF_AWQ_N_GROUPS; g++) {
+        d->width[g] = w[g];
+        wmax = w[g] > wmax ? w[g] : wmax;
+        d->sum[g] = calloc((size_t)w[g], sizeof(double));
+        d->x_mean[g] = malloc((size_t)w[g] * sizeof(float));
+        d->in[g] = malloc(rows * (size_t)w[g] * sizeof(float));
+        d->clip[g] = malloc((size_t)(d->nc * w[g]) * sizeof(float));
+        ok = ok && d->sum[g] && d->x_mean[g] && d->in[g] && d->clip[g];
+    }
+    d->y_attn = malloc(rows * (size_t)hid * sizeof(float));
+    d->y_mlp = malloc(rows * (size_t)hid * sizeof(float));
+    d->y = malloc(rows * (size_t)hid * sizeof(float));
+    d->tmp = malloc((size_t)(S * wmax) * sizeof(float));
+    if (ok && d->y_attn && d->y_mlp && d->y && d->tmp) return QF_STATUS_OK;
+    qf_awq_data_free(d);
+    return qf_error_set(QF_STATUS_NOMEM, "out of memory for the AWQ search (%lld samples of %lld "
+                        "tokens; lower --awq-search-samples)", (long long)d->ns, (long long)S);
+}
+
+/* Adds |x| of sample i's rows (S, width of g) to the statistic, keeps the clip tokens
+ * and, for a search sample, the rows themselves. */
+static void qf_awq_collect(qf_awq_data *d, int g, int64_t i, const float *x) {
+    const int64_t S = d->S, w = d->width[g], N = d->r->n_samples * S;
+    const int64_t step = N / d->r->opt->awq.clip_tokens > 1 ? N / d->r->opt->awq.clip_tokens : 1;
+    double *sum = d->sum[g];
+    for (int64_t t = 0; t < S; t++) {
+        const float *row = x + t * w;
+        for (int64_t j = 0; j < w; j++) sum[j] += (double)(row[j] < 0 ? -row[j] : row[j]);
+        const int64_t tok = i * S + t;
+        if (tok % step == 0) memcpy(d->clip[g] + (tok / step) * w, row, (size_t)w * sizeof(float));
+    }
+    if (i < d->ns) memcpy(d->in[g] + i * S * w, x, (size_t)(S * w) * sizeof(float));
+}
+
+/* The FP layer over every sample. */
+static qf_status qf_awq_stats_pass(qf_awq_data *d) {
+    qf_qrun *r = d->r;
+    qf_pipe_layer *L = d->L;
+    qf_layer_ctx *c = &L->ctx;
+    const int64_t S = d->S, hid = r->cfg->hidden_size;
+    for (int64_t i = 0; i < r->n_samples; i++) {
+        QF_FORWARD(qf_pipe_progress(r, d->layer, "awq (activation statistics)"));
+        QF_FORWARD(qf_act_store_get(&r->x, i, L->x));
+        float *y = i < d->ns ? d->y_attn + i * S * hid : d->tmp;
+        qf_layer_attn_norm(c, &L->lw, L->x, L->xn);
+        qf_awq_collect(d, QF_AWQ_QKV, i, L->xn);
+        qf_layer_attention(c, &L->lw, L->xn, L->att);
+        qf_awq_collect(d, QF_AWQ_VO, i, L->att);
+        qf_layer_apply(&L->lw, QF_LAYER_O, L->att, S, y, 0);
+        for (int64_t k = 0; k < S * hid; k++) L->x[k] += y[k];
+        qf_layer_mlp_norm(c, &L->lw, L->x, L->xn);
+        qf_awq_collect(d, QF_AWQ_GU, i, L->xn);
+        qf_layer_mlp_hidden(c, &L->lw, L->xn, L->h);
+        qf_awq_collect(d, QF_AWQ_UD, i, L->h);
+        if (i < d->ns) qf_layer_apply(&L->lw, QF_LAYER_DOWN, L->h, S, d->y_mlp + i * S * hid, 0);
+        r->units_done++;
+    }
+    const double n = (double)(r->n_samples * S);
+    for (int g = 0; g < QF_AWQ_N_GROUPS; g++)
+        for (int64_t j = 0; j < d->width[g]; j++) d->x_mean[g][j] = (float)(d->sum[g][j] / n);
+    return QF_STATUS_OK;
+}
+
+static double qf_awq_sq_diff(const float *a, const float *b, int64_t n) {
+    double s = 0.0;
+    for (int64_t k = 0; k < n; k++) {
+        const double e = (double)a[k] - (double)b[k];
+        s += e * e;
+    }
+    return s;
+}
+
+/* Mean squared error of the group's block output with its linears replaced by
+ * Q(W diag(s)) diag(s)^-1 (skipped linears stay FP). */
+static qf_status qf_awq_loss(void *user, const float *s, double *loss) {
+    qf_awq_data *d = user;
+    qf_pipe_layer *L = d->L;
+    qf_layer_weights *lw = &L->lw;
+    const int64_t S = d->S, hid = d->r->cfg->hidden_size, rows = d->ns * S;
+    QF_FORWARD(qf_pipe_progress(d->r, d->layer, qf_awq_group_names[d->group]));
+    float *saved[3] = {NULL, NULL, NULL};
+    qf_status st = QF_STATUS_OK;
+    for (int k = 0; k < 3 && st == QF_STATUS_OK; k++) {
+        const int i = qf_awq_linears[d->group][k];
+        if (i < 0 || L->rep[i].skipped) continue;
+        float *fq = malloc((size_t)(lw->out[i] * lw->in[i]) * sizeof(float));
+        if (!fq) {
+            st = qf_error_set(QF_STATUS_NOMEM, "out of memory");
+            break;
+        }
+        const qf_quant_params p = qf_pipe_quant_params(d->r, L, i);
+        qf_quant_params ps = p;
+        ps.mse = 0;
+        st = qf_awq_fake_quant(lw->w[i], lw->out[i], lw->in[i], s, &ps, fq);
+        saved[k] = lw->w[i];
+        lw->w[i] = fq;
+    }
+    double sum = 0.0;
+    if (st == QF_STATUS_OK) {
+        switch (d->group) {
+        case QF_AWQ_QKV:
+            for (int64_t i = 0; i < d->ns; i++) {
+                qf_layer_attention(&L->ctx, lw, d->in[QF_AWQ_QKV] + i * S * hid, L->att);
+                qf_layer_apply(lw, QF_LAYER_O, L->att, S, d->y, 0);
+                sum += qf_awq_sq_diff(d->y, d->y_attn + i * S * hid, S * hid);
+            }
+            break;
+        case QF_AWQ_VO:
+            qf_layer_apply(lw, QF_LAYER_O, d->in[QF_AWQ_VO], rows, d->y, 0);
+            sum = qf_awq_sq_diff(d->y, d->y_attn, rows * hid);
+            break;
+        case QF_AWQ_GU:
+            for (int64_t i = 0; i < d->ns; i++) {
+                qf_layer_mlp_hidden(&L->ctx, lw, d->in[QF_AWQ_GU] + i * S * hid, L->h);
+                qf_layer_apply(lw, QF_LAYER_DOWN, L->h, S, d->y, 0);
+                sum += qf_awq_sq_diff(d->y, d->y_mlp + i * S * hid, S * hid);
+            }
+            break;
+        default:
+            qf_layer_apply(lw, QF_LAYER_DOWN, d->in[QF_AWQ_UD], rows, d->y, 0);
+            sum = qf_awq_sq_diff(d->y, d->y_mlp, rows * hid);
+            break;
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        const int i = qf_awq_linears[d->group][k];
+        if (!saved[k]) continue;
+        free(lw->w[i]);
+        lw->w[i] = saved[k];
+    }
+    *loss = sum / (double)(rows * hid);
+    d->r->units_done++;
+    return st;
+}
+
+/* Folds s into the op before group g and the group's columns. */
+static void qf_awq_fold(qf_awq_data *d, int g, const float *s) {
+    qf_layer_weights *lw = &d->L->lw;
+    const int64_t n = d->width[g];
+    if (g == QF_AWQ_QKV || g == QF_AWQ_GU) {
+        float *ln = g == QF_AWQ_QKV ? lw->ln1 : lw->ln2;
+        for (int64_t j = 0; j < n; j++) ln[j] /= s[j];
+    } else {
+        const int prev = g == QF_AWQ_VO ? QF_LAYER_V : QF_LAYER_UP;
+        for (int64_t o = 0; o < n; o++) {
+            for (int64_t c = 0; c < lw->in[prev]; c++) lw->w[prev][o * lw->in[prev] + c] /= s[o];
+            if (lw->b[prev]) lw->b[prev][o] /= s[o];
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        const int i = qf_awq_linears[g][k];
+        if (i < 0) continue;
+        for (int64_t o = 0; o < lw->out[i]; o++)
+            for (int64_t c = 0; c < n; c++) lw->w[i][o * n + c] *= s[c];
+    }
+    for (int64_t t = 0; t < d->nc; t++)
+        for (int64_t j = 0; j < n; j++) d->clip[g][t * n + j] /= s[j];
+}
+
+static qf_status qf_awq_search_group(qf_awq_data *d, int g, float *s) {
+    qf_pipe_layer *L = d->L;
+    qf_layer_weights *lw = &L->lw;
+    const float *w[3];
+    int64_t out[3];
+    int n = 0;
+    for (int k = 0; k < 3; k++) {
+        const int i = qf_awq_linears[g][k];
+        if (i < 0 || L->rep[i].skipped) continue;
+        w[n] = lw->w[i];
+        out[n++] = lw->out[i];
+    }
+    /* v -> o only when v's outputs are o's inputs (no GQA) */
+    if (n == 0 || (g == QF_AWQ_VO && (L->rep[QF_LAYER_V].skipped ||
+                                      lw->out[QF_LAYER_V] != lw->in[QF_LAYER_O]))) {
+        d->r->units_done += (uint64_t)d->r->opt->awq.n_grid + 1;
+        return QF_STATUS_OK;
+    }
+    const qf_awq_options *o = &d->r->opt->awq;
+    float *w_mean = malloc((size_t)d->width[g] * sizeof(float));
+    QF_RETURN_IF(!w_mean, QF_STATUS_NOMEM, "out of memory");
+    qf_status st = qf_awq_weight_mean(w, out, n, d->width[g], d->r->opt->gptq.quant.group_size,
+                                      w_mean);
+    d->group = g;
+    if (st == QF_STATUS_OK)
+        st = qf_awq_search(o, d->x_mean[g], w_mean, d->width[g], qf_awq_loss, d, s,
+                           &L->awq[g].res);
+    free(w_mean);
+    if (st == QF_STATUS_OK) L->awq[g].searched = 1;
+    return st;
+}
+
+static qf_status qf_awq_clip_layer(qf_awq_data *d) {
+    static const int clip_of[QF_LAYER_N_LINEARS] = {-1, -1, QF_AWQ_QKV, QF_AWQ_VO,
+                                                    QF_AWQ_GU, QF_AWQ_GU, QF_AWQ_UD};
+    qf_pipe_layer *L = d->L;
+    qf_layer_weights *lw = &L->lw;
+    for (int i = 0; i < QF_LAYER_N_LINEARS; i++) {
+        if (clip_of[i] < 0 || L->rep[i].skipped) continue; /* q, k: not clipped (AutoAWQ) */
+        QF_FORWARD(qf_pipe_progress(d->r, d->layer, "awq (clip search)"));
+        const qf_quant_params p = qf_pipe_quant_params(d->r, L, i);
+        const int64_t out = lw->out[i], in = lw->in[i];
+        const int64_t G = (p.group_size <= 0 || p.group_size > in) ? in : p.group_size;
+        float *mv = malloc((size_t)(out * ((in + G - 1) / G)) * sizeof(float));
+        QF_RETURN_IF(!mv, QF_STATUS_NOMEM, "out of memory");
+        qf_status st = qf_awq_clip_search(&d->r->opt->awq, lw->w[i], out, in, d->clip[clip_of[i]],
+                                          d->nc, &p, mv);
+        if (st == QF_STATUS_OK) qf_awq_clip_apply(lw->w[i], out, in, p.group_size, mv);
+        free(mv);
+        QF_FORWARD(st);
+        L->rep[i].clipped = 1;
+    }
+    return QF_STATUS_OK;
+}
+
+qf_status qf_pipe_awq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int clip) {
+    QF_FORWARD(qf_pipe_layer_buffers(r, L));
+    qf_awq_data d;
+    QF_FORWARD(qf_awq_data_init(&d, r, L, layer));
+    float *s[QF_AWQ_N_GROUPS] = {NULL};
+    qf_status st = QF_STATUS_OK;
+    for (int g = 0; g < QF_AWQ_N_GROUPS && st == QF_STATUS_OK; g++) {
+        s[g] = malloc((size_t)d.width[g] * sizeof(float));
+        if (!s[g]) st = qf_error_set(QF_STATUS_NOMEM, "out of memory");
+    }
+    if (st == QF_STATUS_OK) st = qf_awq_stats_pass(&d);
+    for (int g = 0; g < QF_AWQ_N_GROUPS && st == QF_STATUS_OK; g++)
+        st = qf_awq_search_group(&d, g, s[g]);
+    for (int g = 0; g < QF_AWQ_N_GROUPS && st == QF_STATUS_OK; g++)
+        if (L->awq[g].searched) qf_awq_fold(&d, g, s[g]);
+    if (st == QF_STATUS_OK && clip) st = qf_awq_clip_layer(&d);
+    for (int g = 0; g < QF_AWQ_N_GROUPS; g++) free(s[g]);
+    qf_awq_data_free(&d);
+    return st;
+}

@@ -1,0 +1,62 @@
+/* One decoder layer being quantized (private to pipeline/): its weights, scratch, the
+ * quantized linears and what the report says about them; shared by the GPTQ / RTN passes
+ * (quantize_layer.c) and the AWQ transform (awq_layer.c). */
+#ifndef QF_PIPELINE_PIPE_LAYER_H
+#define QF_PIPELINE_PIPE_LAYER_H
+
+#include "awq/awq.h"
+#include "gptq/gptq.h"
+#include "pipeline/run.h"
+
+typedef struct qf_linear_report {
+    int skipped, bits, gptq;
+    int64_t group_size;      /* -1: per-channel */
+    double weight_error;     /* |W - Q|^2 / |W|^2 */
+    double rtn_error, gptq_error, damp_percent; /* GPTQ only */
+    int clipped;             /* AWQ clip search applied */
+} qf_linear_report;
+
+/* AWQ's scaling groups: input_layernorm -> q,k,v; v -> o; post_attention_layernorm ->
+ * gate,up; up -> down. */
+typedef enum qf_awq_group {
+    QF_AWQ_QKV,
+    QF_AWQ_VO,
+    QF_AWQ_GU,
+    QF_AWQ_UD,
+    QF_AWQ_N_GROUPS,
+} qf_awq_group;
+
+typedef struct qf_awq_report {
+    int searched;            /* 0: not applicable (GQA for v -> o, all linears skipped) */
+    qf_awq_search_result res;
+} qf_awq_report;
+
+typedef struct qf_pipe_layer {
+    qf_layer_weights lw;
+    qf_layer_ctx ctx;
+    qf_qweight q[QF_LAYER_N_LINEARS];
+    qf_linear_report rep[QF_LAYER_N_LINEARS];
+    qf_awq_report awq[QF_AWQ_N_GROUPS];
+    char prefix[QF_LAYER_N_LINEARS][160];
+    float *x, *xn, *att, *h;  /* one sample: (S, hid) x2, (S, heads*hd), (S, inter) */
+    qf_act_store att_store, h_store;
+} qf_pipe_layer;
+
+/* Allocates L's per-sample buffers and ctx (once). */
+qf_status qf_pipe_layer_buffers(qf_qrun *r, qf_pipe_layer *L);
+
+/* The RTN grid of linear i (its bits / group size, v1's zero_min). */
+qf_quant_params qf_pipe_quant_params(const qf_qrun *r, const qf_pipe_layer *L, int i);
+
+/* Quantizes the not-skipped linears with RTN (replacing their f32 weights by the
+ * dequantized ones). */
+qf_status qf_pipe_rtn_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
+/* GPTQ on the calibration activations in r->x, which become the next layer's inputs. */
+qf_status qf_pipe_gptq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
+/* r->x = the (quantized) layer applied to r->x. */
+qf_status qf_pipe_forward_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
+/* The AWQ transform of the FP layer on r->x: scale search and folding, then (clip) the
+ * clip search; L->lw holds the transformed weights. */
+qf_status qf_pipe_awq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int clip);
+
+#endif
