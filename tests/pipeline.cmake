@@ -4,3 +4,4 @@ qf_add_test(test_pipeline_act_store SOURCES test_pipeline_act_store.c LABELS uni
 qf_add_test(test_pipeline_layer SOURCES test_pipeline_layer.c LABELS unit)
 qf_add_test(test_pipeline SOURCES test_pipeline.c LABELS unit)
 qf_add_test(test_pipeline_cli SOURCES test_pipeline_cli.c LABELS unit)
+qf_add_test(test_pipeline_awq SOURCES test_pipeline_awq.c LABELS unit)

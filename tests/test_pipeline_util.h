@@ -22,18 +22,21 @@ static qf_status qf_test_copy_file(const char *src, const char *dst) {
     return st;
 }
 
-/* A (layers)-layer model, hidden 64, 4 heads of 16, 2 kv heads, intermediate 96. */
-static qf_status qf_test_make_model(const char *dir, int layers, int64_t hidden,
-                                    uint32_t seed) {
+/* A (layers)-layer model, hidden `hidden`, 4 heads of hidden/4, kv_heads kv heads,
+ * intermediate 1.5 hidden. outliers: every 8th channel of the norm weights is 8x larger
+ * (activation outlier channels, the case AWQ is for). */
+static qf_status qf_test_make_model_kv(const char *dir, int layers, int64_t hidden,
+                                       int kv_heads, int outliers, uint32_t seed) {
     char json[1024], path[1024];
     snprintf(json, sizeof json,
              "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\","
              "\"hidden_size\":%lld,\"intermediate_size\":%lld,\"num_hidden_layers\":%d,"
-             "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":%lld,"
+             "\"num_attention_heads\":4,\"num_key_value_heads\":%d,\"head_dim\":%lld,"
              "\"vocab_size\":32000,\"max_position_embeddings\":256,\"rms_norm_eps\":1e-5,"
              "\"rope_theta\":10000.0,\"tie_word_embeddings\":false,\"bos_token_id\":1,"
              "\"eos_token_id\":2,\"torch_dtype\":\"float32\"}",
-             (long long)hidden, (long long)(hidden * 3 / 2), layers, (long long)(hidden / 4));
+             (long long)hidden, (long long)(hidden * 3 / 2), layers, kv_heads,
+             (long long)(hidden / 4));
     mkdir(dir, 0755);
     snprintf(path, sizeof path, "%s/config.json", dir);
     QF_FORWARD(qf_file_write_atomic(path, json, strlen(json), 1));
@@ -62,6 +65,7 @@ static qf_status qf_test_make_model(const char *dir, int layers, int64_t hidden,
             r = r * 1664525u + 1013904223u;
             const float u = (float)(r >> 8) / (float)(1u << 24) - 0.5f;
             x[k] = norm ? 1.0f + 0.2f * u : 0.25f * u;
+            if (norm && outliers && k % 8 == 0) x[k] *= 8.0f;
         }
         st = qf_st_writer_write(w, s->name, x, cnt * sizeof *x);
         free(x);
@@ -72,6 +76,12 @@ static qf_status qf_test_make_model(const char *dir, int layers, int64_t hidden,
         return st;
     }
     return qf_st_writer_finish(w);
+}
+
+/* hidden/4-wide heads, 2 kv heads, no outliers. */
+static inline qf_status qf_test_make_model(const char *dir, int layers, int64_t hidden,
+                                           uint32_t seed) {
+    return qf_test_make_model_kv(dir, layers, hidden, 2, 0, seed);
 }
 
 #endif

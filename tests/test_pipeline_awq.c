@@ -1,0 +1,194 @@
+/* `qforge quantize --method awq / awq+gptq` end to end on tiny checkpoints whose norm
+ * weights have outlier channels (the activations AWQ is for):
+ *   - the artifact opens and validates as a GPTQ checkpoint; two runs are byte-identical;
+ *   - the folded scales are an exact rewrite: at 8 bits the logits stay as close to the
+ *     source's as RTN's do (a wrong fold moves them by the scale ratios);
+ *   - at 4 bits AWQ's logits are closer to the source's than RTN's (the point of AWQ);
+ *   - every searched group's block error is at most its identity (RTN) error, v -> o is
+ *     searched with as many kv heads as heads and not with GQA, clipping skips q and k;
+ *   - awq+gptq runs and never clips. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <unistd.h>
+
+#include "formats/model.h"
+#include "pipeline/pipeline.h"
+#include "runtime/runtime.h"
+#include "tests/test.h"
+#include "tests/test_logits_util.h"
+#include "tests/test_pipeline_util.h"
+
+#define N_TOK 32
+
+static char tmp[] = "/tmp/qf_test_pipeline_awq_XXXXXX";
+static const char *calib_file = QF_SHARED_DIR "/data/calib/tinystories-sample.txt";
+
+static char *path_in(const char *name) {
+    static char bufs[8][512];
+    static int k;
+    char *b = bufs[k++ % 8];
+    snprintf(b, 512, "%s/%s", tmp, name);
+    return b;
+}
+
+static qf_quantize_options small(qf_quant_method m, int bits) {
+    static const char *paths[1];
+    paths[0] = calib_file;
+    qf_quantize_options o = qf_quantize_options_default();
+    o.method = m;
+    o.calib_paths = paths;
+    o.n_calib_paths = 1;
+    o.calib.n_samples = 8;
+    o.calib.seqlen = 48;
+    o.awq.search_samples = 4;
+    o.gptq.quant.bits = bits;
+    o.gptq.quant.group_size = 32;
+    o.n_threads = 1;
+    return o;
+}
+
+/* (N_TOK, vocab) logits of the model in dir on a fixed token sequence. */
+static float *logits_of(const char *dir, int64_t *vocab) {
+    int32_t tok[N_TOK];
+    for (int i = 0; i < N_TOK; i++) tok[i] = 100 + (i * 7919) % 31000;
+    qf_model *m = NULL;
+    qf_runtime *rt = NULL;
+    CHECK_OK(qf_model_open(dir, &m));
+    const qf_runtime_options o = {.n_threads = 1, .max_ctx = 64, .weight_dtype = QF_DTYPE_F32};
+    if (m) CHECK_OK(qf_runtime_init(m, &o, &rt));
+    float *v = NULL;
+    if (rt) {
+        *vocab = qf_runtime_config(rt)->vocab_size;
+        v = malloc((size_t)(N_TOK * *vocab) * sizeof *v);
+        logits_buf b = {v, *vocab};
+        CHECK_OK(qf_runtime_forward(rt, tok, N_TOK, 0, keep, &b));
+    }
+    qf_runtime_free(rt);
+    qf_model_free(m);
+    return v;
+}
+
+/* mean |logits(dir) - ref| */
+static double logit_error(const char *dir, const float *ref) {
+    int64_t vocab = 0;
+    float *v = logits_of(dir, &vocab);
+    if (!v) return INFINITY;
+    double e = 0.0;
+    for (int64_t k = 0; k < N_TOK * vocab; k++) e += fabs((double)v[k] - ref[k]);
+    free(v);
+    return e / (double)(N_TOK * vocab);
+}
+
+static cJSON *report_of(const char *dir) {
+    char path[600], *text = NULL;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/quantize_report.json", dir);
+    CHECK_OK(qf_file_read_all(path, 16u << 20, &text, &n));
+    cJSON *j = text ? cJSON_ParseWithLength(text, n) : NULL;
+    free(text);
+    CHECK(j != NULL);
+    return j;
+}
+
+/* Checks every layer's AWQ entries; returns how many layers searched v -> o. */
+static int check_report(const char *dir, int expect_clip) {
+    cJSON *j = report_of(dir);
+    int vo = 0, layers = 0;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItem(j, "layers")) {
+        layers++;
+        const cJSON *awq = cJSON_GetObjectItem(l, "awq"), *g;
+        CHECK(cJSON_GetObjectItem(awq, "input_layernorm->q_proj,k_proj,v_proj") != NULL);
+        CHECK(cJSON_GetObjectItem(awq, "post_attention_layernorm->gate_proj,up_proj") != NULL);
+        CHECK(cJSON_GetObjectItem(awq, "up_proj->down_proj") != NULL);
+        vo += cJSON_GetObjectItem(awq, "v_proj->o_proj") != NULL;
+        cJSON_ArrayForEach(g, awq) {
+            const double e = cJSON_GetObjectItem(g, "error")->valuedouble;
+            const double e0 = cJSON_GetObjectItem(g, "identity_error")->valuedouble;
+            CHECK_MSG(e <= e0 && e >= 0.0, "%s: error %g > identity %g", g->string, e, e0);
+        }
+        const cJSON *lin = cJSON_GetObjectItem(l, "linears");
+        static const char *const clipped[] = {"self_attn.v_proj", "self_attn.o_proj",
+                                              "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+        for (int i = 0; i < 5; i++)
+            CHECK(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(lin, clipped[i]),
+                                                   "awq_clipped")) == expect_clip);
+        CHECK(!cJSON_GetObjectItem(cJSON_GetObjectItem(lin, "self_attn.q_proj"), "awq_clipped"));
+        CHECK(!cJSON_GetObjectItem(cJSON_GetObjectItem(lin, "self_attn.k_proj"), "awq_clipped"));
+    }
+    CHECK(layers == 2);
+    cJSON_Delete(j);
+    return vo;
+}
+
+static int same_file(const char *a, const char *b) {
+    char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    int same = qf_file_read_all(a, 64u << 20, &x, &nx) == QF_STATUS_OK &&
+               qf_file_read_all(b, 64u << 20, &y, &ny) == QF_STATUS_OK && nx == ny &&
+               memcmp(x, y, nx) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+int main(void) {
+    if (!mkdtemp(tmp)) return 1;
+    char *mha = strdup(path_in("mha")), *gqa = strdup(path_in("gqa"));
+    CHECK_OK(qf_test_make_model_kv(mha, 2, 64, 4, 1, 3));
+    CHECK_OK(qf_test_make_model_kv(gqa, 2, 64, 2, 1, 4));
+    int64_t vocab = 0;
+    float *fp = logits_of(mha, &vocab);
+    if (!fp) TEST_END();
+
+    double err[2][2]; /* [bits 8, 4][rtn, awq] */
+    const int bits[2] = {8, 4};
+    for (int b = 0; b < 2; b++) {
+        char name[64];
+        snprintf(name, sizeof name, "rtn%d", bits[b]);
+        qf_quantize_options o = small(QF_QUANT_METHOD_RTN, bits[b]);
+        CHECK_OK(qf_quantize_model(mha, path_in(name), &o));
+        err[b][0] = logit_error(path_in(name), fp);
+        snprintf(name, sizeof name, "awq%d", bits[b]);
+        o = small(QF_QUANT_METHOD_AWQ, bits[b]);
+        CHECK_OK(qf_quantize_model(mha, path_in(name), &o));
+        err[b][1] = logit_error(path_in(name), fp);
+        CHECK(check_report(path_in(name), 1) == 2);
+        printf("W%d mean |logit - source|: rtn %.5f awq %.5f\n", bits[b], err[b][0], err[b][1]);
+    }
+    CHECK_MSG(err[0][1] <= 1.5 * err[0][0], "W8: awq %g vs rtn %g", err[0][1], err[0][0]);
+    CHECK_MSG(err[1][1] < err[1][0], "W4: awq %g not below rtn %g", err[1][1], err[1][0]);
+
+    /* deterministic */
+    qf_quantize_options o = small(QF_QUANT_METHOD_AWQ, 4);
+    CHECK_OK(qf_quantize_model(mha, path_in("awq4-again"), &o));
+    char a[600], b2[600];
+    snprintf(a, sizeof a, "%s/model.safetensors", path_in("awq4"));
+    snprintf(b2, sizeof b2, "%s/model.safetensors", path_in("awq4-again"));
+    CHECK(same_file(a, b2));
+
+    /* GQA: no v -> o; awq+gptq: no clipping, and it opens */
+    o = small(QF_QUANT_METHOD_AWQ, 4);
+    CHECK_OK(qf_quantize_model(gqa, path_in("gqa-awq"), &o));
+    CHECK(check_report(path_in("gqa-awq"), 1) == 0);
+    o = small(QF_QUANT_METHOD_AWQ_GPTQ, 4);
+    CHECK_OK(qf_quantize_model(mha, path_in("awq-gptq"), &o));
+    CHECK(check_report(path_in("awq-gptq"), 0) == 2);
+    const double eg = logit_error(path_in("awq-gptq"), fp);
+    printf("W4 awq+gptq mean |logit - source| %.5f\n", eg);
+    CHECK(eg < err[1][0]);
+
+    /* options out of range */
+    o = small(QF_QUANT_METHOD_AWQ, 4);
+    o.awq.clip_max_shrink = 1.5f;
+    CHECK_FAILS(qf_quantize_model(mha, path_in("bad"), &o), QF_STATUS_INVALID_ARG, "AWQ options");
+    CHECK(!qf_path_exists(path_in("bad")));
+
+    free(fp);
+    free(mha);
+    free(gqa);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    if (!qf_test_failures) CHECK(system(cmd) == 0);
+    TEST_END();
+}
