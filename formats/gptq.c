@@ -3,6 +3,7 @@
  * (shapes and dtypes checked before any data is touched; every value validated on
  * read). */
 #include "formats/gptq.h"
+#include "formats/packed_tensors.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -10,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define QF_GPTQ_NAME_MAX 512
 
 typedef struct gptq_shapes {
     int64_t qweight[2], qzeros[2], scales[2], g_idx[1];
@@ -33,30 +33,23 @@ static qf_status gptq_shapes_of(int bits, int64_t out, int64_t in, int64_t group
     return QF_STATUS_OK;
 }
 
-static qf_status gptq_name(char *buf, const char *prefix, const char *suffix) {
-    int n = snprintf(buf, QF_GPTQ_NAME_MAX, "%s.%s", prefix, suffix);
-    QF_RETURN_IF(n < 0 || n >= QF_GPTQ_NAME_MAX, QF_STATUS_INVALID_ARG,
-                 "gptq: tensor name '%.200s.%s' too long", prefix, suffix);
-    return QF_STATUS_OK;
-}
-
 qf_status qf_gptq_declare(qf_st_writer *w, const char *prefix, int bits, int64_t out,
                           int64_t in, int64_t group_size, int has_bias) {
     QF_RETURN_IF(!w || !prefix, QF_STATUS_INVALID_ARG, "gptq declare: NULL argument");
     gptq_shapes s;
     QF_FORWARD(gptq_shapes_of(bits, out, in, group_size, prefix, &s));
-    char name[QF_GPTQ_NAME_MAX];
-    QF_FORWARD(gptq_name(name, prefix, "qweight"));
+    char name[QF_PACKED_NAME_MAX];
+    QF_FORWARD(qf_packed_name(name, prefix, "qweight"));
     QF_FORWARD(qf_st_writer_declare(w, name, QF_DTYPE_I32, 2, s.qweight));
-    QF_FORWARD(gptq_name(name, prefix, "qzeros"));
+    QF_FORWARD(qf_packed_name(name, prefix, "qzeros"));
     QF_FORWARD(qf_st_writer_declare(w, name, QF_DTYPE_I32, 2, s.qzeros));
-    QF_FORWARD(gptq_name(name, prefix, "scales"));
+    QF_FORWARD(qf_packed_name(name, prefix, "scales"));
     QF_FORWARD(qf_st_writer_declare(w, name, QF_DTYPE_F16, 2, s.scales));
-    QF_FORWARD(gptq_name(name, prefix, "g_idx"));
+    QF_FORWARD(qf_packed_name(name, prefix, "g_idx"));
     QF_FORWARD(qf_st_writer_declare(w, name, QF_DTYPE_I32, 1, s.g_idx));
     if (has_bias) {
         int64_t bshape[1] = {out};
-        QF_FORWARD(gptq_name(name, prefix, "bias"));
+        QF_FORWARD(qf_packed_name(name, prefix, "bias"));
         QF_FORWARD(qf_st_writer_declare(w, name, QF_DTYPE_F16, 1, bshape));
     }
     return QF_STATUS_OK;
@@ -64,8 +57,8 @@ qf_status qf_gptq_declare(qf_st_writer *w, const char *prefix, int bits, int64_t
 
 static qf_status gptq_write_one(qf_st_writer *w, const char *prefix, const char *suffix,
                                 const void *data, size_t nbytes) {
-    char name[QF_GPTQ_NAME_MAX];
-    QF_FORWARD(gptq_name(name, prefix, suffix));
+    char name[QF_PACKED_NAME_MAX];
+    QF_FORWARD(qf_packed_name(name, prefix, suffix));
     return qf_st_writer_write(w, name, data, nbytes);
 }
 
@@ -115,7 +108,10 @@ qf_status qf_gptq_model_config(const qf_model *m, qf_gptq_config *c, int *is_gpt
     if (qm && !cJSON_IsString(qm))
         st = qf_error_set(QF_STATUS_FORMAT, "'%s': quantization_config.quant_method must be a "
                           "string", m->path);
-    else if (qm && strcasecmp(qm->valuestring, "gptq") != 0)
+    else if (qm && strcasecmp(qm->valuestring, "awq") == 0) { /* formats/awq.c */
+        cJSON_Delete(o);
+        return QF_STATUS_OK;
+    } else if (qm && strcasecmp(qm->valuestring, "gptq") != 0)
         st = qf_error_set(QF_STATUS_UNSUPPORTED, "'%s': quant_method '%.64s' is not supported yet",
                           m->path, qm->valuestring);
     cJSON_Delete(o);
@@ -124,32 +120,6 @@ qf_status qf_gptq_model_config(const qf_model *m, qf_gptq_config *c, int *is_gpt
     snprintf(what, sizeof what, "'%.500s': quantization_config", m->path);
     QF_FORWARD(qf_gptq_config_parse(m->quant_config_json, what, c));
     *is_gptq = 1;
-    return QF_STATUS_OK;
-}
-
-static qf_status gptq_find(const qf_model *m, const char *prefix, const char *suffix,
-                           qf_dtype dtype, int ndim, const int64_t *shape,
-                           const qf_model_tensor **out) {
-    char name[QF_GPTQ_NAME_MAX];
-    QF_FORWARD(gptq_name(name, prefix, suffix));
-    const qf_model_tensor *t = qf_model_find_tensor(m, name);
-    QF_RETURN_IF(!t, QF_STATUS_NOT_FOUND, "'%s': GPTQ tensor '%s' is missing", m->path, name);
-    const char *file = t->file ? t->file : m->path;
-    QF_RETURN_IF(t->dtype != dtype, QF_STATUS_FORMAT, "tensor '%s' in '%s': dtype %s, expected %s",
-                 name, file, qf_dtype_name(t->dtype), qf_dtype_name(dtype));
-    int same = t->ndim == ndim;
-    for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
-    if (!same)
-        return qf_error_set(QF_STATUS_FORMAT,
-                            "tensor '%s' in '%s': shape [%lld%s%lld], expected [%lld%s%lld]",
-                            name, file, (long long)(t->ndim > 0 ? t->shape[0] : -1),
-                            t->ndim > 1 ? ", " : " ndim ", (long long)(t->ndim > 1 ? t->shape[1] : t->ndim),
-                            (long long)shape[0], ndim > 1 ? ", " : " ndim ",
-                            (long long)(ndim > 1 ? shape[1] : ndim));
-    QF_RETURN_IF(!t->data || t->nbytes != t->numel * (dtype == QF_DTYPE_F16 ? 2u : 4u),
-                 QF_STATUS_FORMAT, "tensor '%s' in '%s': %llu bytes for %llu elements", name,
-                 file, (unsigned long long)t->nbytes, (unsigned long long)t->numel);
-    *out = t;
     return QF_STATUS_OK;
 }
 
@@ -167,10 +137,10 @@ static qf_status gptq_find_all(const qf_model *m, const qf_gptq_config *c, const
                  "unquantized", m->path, prefix);
     gptq_shapes s;
     QF_FORWARD(gptq_shapes_of(*bits, out, in, *group, prefix, &s));
-    QF_FORWARD(gptq_find(m, prefix, "qweight", QF_DTYPE_I32, 2, s.qweight, &ts->qweight));
-    QF_FORWARD(gptq_find(m, prefix, "qzeros", QF_DTYPE_I32, 2, s.qzeros, &ts->qzeros));
-    QF_FORWARD(gptq_find(m, prefix, "scales", QF_DTYPE_F16, 2, s.scales, &ts->scales));
-    QF_FORWARD(gptq_find(m, prefix, "g_idx", QF_DTYPE_I32, 1, s.g_idx, &ts->g_idx));
+    QF_FORWARD(qf_packed_find(m, "GPTQ", prefix, "qweight", QF_DTYPE_I32, 2, s.qweight, &ts->qweight));
+    QF_FORWARD(qf_packed_find(m, "GPTQ", prefix, "qzeros", QF_DTYPE_I32, 2, s.qzeros, &ts->qzeros));
+    QF_FORWARD(qf_packed_find(m, "GPTQ", prefix, "scales", QF_DTYPE_F16, 2, s.scales, &ts->scales));
+    QF_FORWARD(qf_packed_find(m, "GPTQ", prefix, "g_idx", QF_DTYPE_I32, 1, s.g_idx, &ts->g_idx));
     return QF_STATUS_OK;
 }
 
@@ -184,34 +154,10 @@ qf_status qf_gptq_model_check(const qf_model *m, const qf_gptq_config *c, const 
 }
 
 int qf_gptq_model_has(const qf_model *m, const char *prefix) {
-    char name[QF_GPTQ_NAME_MAX];
+    char name[QF_PACKED_NAME_MAX];
     if (!m || !prefix || !m->quant_config_json) return 0;
-    if (gptq_name(name, prefix, "qweight") != QF_STATUS_OK) return 0;
+    if (qf_packed_name(name, prefix, "qweight") != QF_STATUS_OK) return 0;
     return qf_model_find_tensor(m, name) != NULL;
-}
-
-/* A copy of a tensor's bytes (the mapping may be unaligned for int32 / fp16). */
-static void *gptq_copy(const qf_model_tensor *t) {
-    void *p = malloc(t->nbytes ? (size_t)t->nbytes : 1);
-    if (p) memcpy(p, t->data, (size_t)t->nbytes);
-    return p;
-}
-
-static qf_status gptq_read_bias(const qf_model *m, const char *prefix, int64_t out,
-                                float **bias) {
-    char name[QF_GPTQ_NAME_MAX];
-    QF_FORWARD(gptq_name(name, prefix, "bias"));
-    const qf_model_tensor *t = qf_model_find_tensor(m, name);
-    if (!t) return QF_STATUS_OK;
-    QF_RETURN_IF(t->ndim != 1 || t->shape[0] != out, QF_STATUS_FORMAT,
-                 "tensor '%s' in '%s': expected shape [%lld]", name,
-                 t->file ? t->file : m->path, (long long)out);
-    QF_RETURN_IF(t->dtype != QF_DTYPE_F16 && t->dtype != QF_DTYPE_BF16 && t->dtype != QF_DTYPE_F32,
-                 QF_STATUS_FORMAT, "tensor '%s': dtype %s is not F16, BF16 or F32", name,
-                 qf_dtype_name(t->dtype));
-    *bias = malloc((size_t)out * sizeof **bias);
-    QF_RETURN_IF(!*bias, QF_STATUS_NOMEM, "'%s': out of memory", name);
-    return qf_model_tensor_read_f32(t, *bias);
 }
 
 qf_status qf_gptq_model_read(const qf_model *m, const char *prefix, qf_qweight *dst,
@@ -223,8 +169,8 @@ qf_status qf_gptq_model_read(const qf_model *m, const char *prefix, qf_qweight *
     qf_gptq_config c;
     int is_gptq = 0;
     QF_FORWARD(qf_gptq_model_config(m, &c, &is_gptq));
-    char name[QF_GPTQ_NAME_MAX];
-    qf_status st = is_gptq ? gptq_name(name, prefix, "qweight")
+    char name[QF_PACKED_NAME_MAX];
+    qf_status st = is_gptq ? qf_packed_name(name, prefix, "qweight")
                            : qf_error_set(QF_STATUS_INVALID_ARG,
                                           "'%s': not a GPTQ checkpoint", m->path);
     const qf_model_tensor *qw = st == QF_STATUS_OK ? qf_model_find_tensor(m, name) : NULL;
@@ -250,13 +196,13 @@ qf_status qf_gptq_model_read(const qf_model *m, const char *prefix, qf_qweight *
     qf_gptq_config_free(&c);
     void *bw = NULL, *bz = NULL, *bs = NULL, *bg = NULL;
     if (st == QF_STATUS_OK) {
-        bw = gptq_copy(ts.qweight), bz = gptq_copy(ts.qzeros);
-        bs = gptq_copy(ts.scales), bg = gptq_copy(ts.g_idx);
+        bw = qf_packed_copy(ts.qweight), bz = qf_packed_copy(ts.qzeros);
+        bs = qf_packed_copy(ts.scales), bg = qf_packed_copy(ts.g_idx);
         if (!bw || !bz || !bs || !bg)
             st = qf_error_set(QF_STATUS_NOMEM, "'%s': out of memory", prefix);
     }
     if (st == QF_STATUS_OK) {
-        char what[QF_GPTQ_NAME_MAX + 600];
+        char what[QF_PACKED_NAME_MAX + 600];
         snprintf(what, sizeof what, "'%s' in '%s'", prefix,
                  ts.qweight->file ? ts.qweight->file : m->path);
         st = qf_gptq_unpack(bw, bz, bs, bg, (qf_gptq_format)fmt, dst, what);
@@ -265,7 +211,7 @@ qf_status qf_gptq_model_read(const qf_model *m, const char *prefix, qf_qweight *
     free(bz);
     free(bs);
     free(bg);
-    if (st == QF_STATUS_OK) st = gptq_read_bias(m, prefix, dst->out, bias);
+    if (st == QF_STATUS_OK) st = qf_packed_read_bias(m, prefix, dst->out, bias);
     if (st != QF_STATUS_OK) {
         qf_qweight_free(dst);
         free(*bias);

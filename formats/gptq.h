@@ -76,8 +76,8 @@ qf_status qf_gptq_unpack(const int32_t *qweight, const int32_t *qzeros, const ui
                          const char *what);
 
 /* The GPTQ config of an opened model: *is_gptq = 0 (and c zeroed) when the checkpoint has
- * no quantization_config; UNSUPPORTED when its quant_method is not "gptq" ("quant_method
- * 'awq' is not supported yet"); parse errors name the checkpoint. Free c with
+ * no quantization_config or an "awq" one (formats/awq.h); UNSUPPORTED when its
+ * quant_method is anything else ("quant_method 'fp8' is not supported yet"); parse errors name the checkpoint. Free c with
  * qf_gptq_config_free. */
 qf_status qf_gptq_model_config(const qf_model *m, qf_gptq_config *c, int *is_gptq);
 /* Checks that linear `prefix` of an (out, in) weight is stored as P.qweight / P.qzeros /

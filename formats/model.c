@@ -12,7 +12,9 @@
 
 #include "core/alloc.h"
 #include "core/fileio.h"
+#include "formats/awq.h"
 #include "formats/gptq.h"
+#include "formats/packed_tensors.h"
 
 #define QF_MODEL_ARENA_BLOCK 65536
 
@@ -226,15 +228,15 @@ static qf_status qf_model_check_tensor(const qf_model *m, const qf_tensor_spec *
     return QF_STATUS_OK;
 }
 
-/* 1 if spec is a 2-d "P.weight" stored as GPTQ tensors (P.qweight present). */
-static int qf_model_gptq_linear(const qf_model *m, const qf_tensor_spec *spec) {
+/* 1 if spec is a 2-d "P.weight" stored as GPTQ / AWQ tensors (P.qweight present). */
+static int qf_model_packed_linear(const qf_model *m, const qf_tensor_spec *spec) {
     size_t len = strlen(spec->name), suf = strlen(".weight");
     if (spec->ndim != 2 || len <= suf || strcmp(spec->name + len - suf, ".weight") != 0)
         return 0;
     char prefix[QF_TENSOR_NAME_MAX];
     memcpy(prefix, spec->name, len - suf);
     prefix[len - suf] = '\0';
-    return qf_gptq_model_has(m, prefix);
+    return qf_packed_model_has(m, prefix);
 }
 
 qf_status qf_model_validate(const qf_model *m) {
@@ -242,22 +244,27 @@ qf_status qf_model_validate(const qf_model *m) {
     QF_RETURN_IF(!m->has_config, QF_STATUS_INVALID_ARG,
                  "'%s': no model config to validate the tensors against", m->path);
     qf_gptq_config gptq;
-    int is_gptq = 0;
+    qf_awq_config awq;
+    int is_gptq = 0, is_awq = 0;
     QF_FORWARD(qf_gptq_model_config(m, &gptq, &is_gptq));
+    qf_status st = qf_awq_model_config(m, &awq, &is_awq);
     qf_tensor_spec *specs = NULL;
     size_t n = 0;
-    qf_status st = qf_arch_tensor_specs(&m->config, &specs, &n);
+    if (st == QF_STATUS_OK) st = qf_arch_tensor_specs(&m->config, &specs, &n);
     if (st != QF_STATUS_OK) {
         qf_gptq_config_free(&gptq);
+        qf_awq_config_free(&awq);
         return qf_error_wrap(st, "'%s': ", m->path);
     }
     for (size_t i = 0; i < n && st == QF_STATUS_OK; i++) {
         const qf_model_tensor *t = qf_model_find_tensor(m, specs[i].name);
-        if (!t && is_gptq && qf_model_gptq_linear(m, &specs[i])) {
+        if (!t && (is_gptq || is_awq) && qf_model_packed_linear(m, &specs[i])) {
             size_t len = strlen(specs[i].name) - strlen(".weight");
             specs[i].name[len] = '\0'; /* the linear's prefix */
-            st = qf_gptq_model_check(m, &gptq, specs[i].name, specs[i].shape[0],
-                                     specs[i].shape[1]);
+            st = is_awq ? qf_awq_model_check(m, &awq, specs[i].name, specs[i].shape[0],
+                                             specs[i].shape[1])
+                        : qf_gptq_model_check(m, &gptq, specs[i].name, specs[i].shape[0],
+                                              specs[i].shape[1]);
             continue;
         }
         if (!t) {
@@ -270,6 +277,7 @@ qf_status qf_model_validate(const qf_model *m) {
     }
     free(specs);
     qf_gptq_config_free(&gptq);
+    qf_awq_config_free(&awq);
     return st;
 }
 

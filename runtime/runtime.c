@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "formats/gptq.h"
+#include "formats/packed_tensors.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/runtime_impl.h"
 
@@ -59,13 +59,13 @@ static int qf_runtime_fits_f16(const float *w, int64_t n) {
     return 1;
 }
 
-/* A linear the GPTQ checkpoint stores quantized: its qf_qweight repacked into the CPU
+/* A linear a GPTQ / AWQ checkpoint stores quantized: its qf_qweight repacked into the CPU
  * layout (the unpacked codes are freed here), its bias if the architecture has one. */
 static qf_status qf_runtime_load_qlinear(const qf_model *m, const char *prefix, int64_t out,
                                          int64_t in, int bias, qf_cpu_linear *l) {
     qf_qweight qw;
     float *b = NULL;
-    QF_FORWARD(qf_gptq_model_read(m, prefix, &qw, &b));
+    QF_FORWARD(qf_packed_model_read(m, prefix, &qw, &b));
     qf_status st = QF_STATUS_OK;
     if (qw.out != out || qw.in != in)
         st = qf_error_set(QF_STATUS_FORMAT,
@@ -95,7 +95,7 @@ static qf_status qf_runtime_load_qlinear(const qf_model *m, const char *prefix, 
 static qf_status qf_runtime_load_linear(const qf_runtime *rt, const qf_model *m,
                                         const char *prefix, int64_t out, int64_t in, int bias,
                                         qf_cpu_linear *l) {
-    if (qf_gptq_model_has(m, prefix)) return qf_runtime_load_qlinear(m, prefix, out, in, bias, l);
+    if (qf_packed_model_has(m, prefix)) return qf_runtime_load_qlinear(m, prefix, out, in, bias, l);
     char name[QF_TENSOR_NAME_MAX];
     snprintf(name, sizeof name, "%s.weight", prefix);
     const qf_model_tensor *t = NULL;

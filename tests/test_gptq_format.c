@@ -350,11 +350,17 @@ static void test_bad_checkpoints(const char *tmp) {
     snprintf(src, sizeof src, "%s/%s/config.json", GPTQ_FIX, fx);
     cJSON *cfg = hf_read_json(src);
     cJSON *qc = cJSON_GetObjectItemCaseSensitive(cfg, "quantization_config");
-    cJSON_ReplaceItemInObject(qc, "quant_method", cJSON_CreateString("awq"));
+    cJSON_ReplaceItemInObject(qc, "quant_method", cJSON_CreateString("fp8"));
     char *text = cJSON_Print(cfg);
     make_bad(fx, dir, "", MUT_DROP, text);
     free(text);
-    CHECK_FAILS(qf_model_open(dir, &m), QF_STATUS_UNSUPPORTED, "quant_method 'awq' is not supported yet");
+    CHECK_FAILS(qf_model_open(dir, &m), QF_STATUS_UNSUPPORTED, "quant_method 'fp8' is not supported yet");
+    /* GPTQ tensors under an AWQ config: AWQ's transposed qweight shape does not match */
+    cJSON_ReplaceItemInObject(qc, "quant_method", cJSON_CreateString("awq"));
+    text = cJSON_Print(cfg);
+    make_bad(fx, dir, "", MUT_DROP, text);
+    free(text);
+    CHECK_FAILS(qf_model_open(dir, &m), QF_STATUS_FORMAT, "expected [");
     cJSON_ReplaceItemInObject(qc, "quant_method", cJSON_CreateString("gptq"));
     cJSON_ReplaceItemInObject(qc, "bits", cJSON_CreateNumber(5));
     text = cJSON_Print(cfg);

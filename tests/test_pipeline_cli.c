@@ -31,8 +31,10 @@ int main(void) {
     expect(args, 2, "--bits");
     snprintf(args, sizeof args, "%s %s/o --dynamic 'mlp=4'", tiny, tmp);
     expect(args, 2, "BITS");
-    snprintf(args, sizeof args, "%s %s/o --method awq", tiny, tmp);
+    snprintf(args, sizeof args, "%s %s/o --method smoothquant", tiny, tmp);
     expect(args, 2, "--method");
+    snprintf(args, sizeof args, "%s %s/o --method awq --awq-grid 0", tiny, tmp);
+    expect(args, 2, "--awq-grid");
     snprintf(args, sizeof args, "%s %s/o --mem-budget 4X", tiny, tmp);
     expect(args, 2, "--mem-budget");
     snprintf(args, sizeof args, "%s %s/o --calib /nonexistent.txt", tiny, tmp);

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""AWQ quality and speed, qforge vs llm-compressor, in one run on the same machine and
+the same calibration tokens (bench/, not CI).
+
+1. `qforge quantize --method awq` on HF_DIR with --save-calib, which writes the token
+   windows it used (safetensors, "tokens" I32 (n, L)): AWQ scales, clip search, then RTN;
+   then `--method awq+gptq` (AWQ scales, GPTQ after, no clipping) and `--method rtn` with
+   the same grid, for reference;
+2. llm-compressor's AWQ on the SAME windows: in 0.14 AWQModifier (modifiers/transform/awq)
+   only rescales channels and needs a quantization modifier after it (the old
+   `llmcompressor.modifiers.awq.AWQModifier(scheme=...)` is a deprecated shim that builds
+   exactly this pair), so the recipe is
+   [AWQModifier(duo_scaling=True, n_grid=20), QuantizationModifier(config_groups={int B,
+   asymmetric, group G, Linear}, ignore=["lm_head"])] (min-max RTN after the scales;
+   W4A16_ASYM is not used because its group size is fixed at 128), oneshot with the
+   sequential pipeline; wall time of oneshot(). Its default mappings for Llama are ours
+   (input_layernorm -> q,k,v; v -> o, skipped under GQA; post_attention_layernorm ->
+   gate,up; up -> down). Differences that stay: llm-compressor has no clip search (the
+   closest qforge run is `--awq-no-clip`), and it measures the grid-search error on every
+   calibration window where qforge uses the first --awq-search-samples (default 16).
+   On a machine without a GPU the script turns IntermediatesCache.pin_memory into a no-op:
+   AWQModifier pins its cached inputs unconditionally and pin_memory() needs a driver;
+3. perplexity on TEXT with the protocol of DESIGN.md §5 (ctx windows, tail dropped):
+   `qforge eval` for the FP model and our artifacts, transformers (in-memory, weights
+   fake-quantized in forward as llm-compressor leaves them) for the FP model and
+   llm-compressor's result. Each Δppl is against the FP value of the same evaluator.
+Results go to OUT_DIR/result.json after every step (a crash keeps what was measured); the
+end prints a Markdown table (ppl, Δppl vs FP, seconds, peak RSS) per method.
+Note: compressed-tensors needs in % group == 0, so SmolLM2 (in = 576) cannot use g128 there.
+
+Pinned (/root/lcenv): llmcompressor==0.14.0.1, compressed-tensors==0.19.0, torch==2.14.0,
+transformers==5.17.0, datasets==5.2.0, tokenizers==0.23.3 (llmcompressor 0.14 refuses torch 2.15).
+Usage: awq_vs_llmcompressor.py QFORGE HF_DIR TEXT OUT_DIR [--samples 128] [--seqlen 512]
+       [--bits 4] [--group 64] [--threads 2] [--ctx 2048] [--windows 0]
+"""
+import argparse
+import json
+import math
+import os
+import re
+import resource
+import subprocess
+import time
+
+import torch
+from safetensors.torch import load_file
+from tokenizers import Tokenizer
+
+
+def run_timed(cmd):
+    """Runs cmd under /usr/bin/time -v; returns (seconds, peak RSS KiB, stdout)."""
+    t0 = time.time()
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
+    dt = time.time() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
+    return dt, rss, p.stdout
+
+
+def qforge_ppl(qforge, model, text, ctx, windows, threads):
+    cmd = [qforge, "eval", model, "--text", text, "--ctx", str(ctx), "--threads", str(threads), "--json"]
+    if windows:
+        cmd += ["--max-chunks", str(windows)]
+    _, _, out = run_timed(cmd)
+    return json.loads(out)["ppl"]
+
+
+def torch_ppl(model, ids, ctx, windows):
+    n_win = len(ids) // ctx
+    if windows:
+        n_win = min(n_win, windows)
+    nll, scored = 0.0, 0
+    for w in range(n_win):
+        win = torch.tensor([ids[w * ctx:(w + 1) * ctx]])
+        with torch.no_grad():
+            logits = model(win).logits[0, :-1].double()
+        nll += float(torch.nn.functional.cross_entropy(logits, win[0, 1:], reduction="sum"))
+        scored += ctx - 1
+    return math.exp(nll / scored)
+
+
+def llmcompressor_awq(a, calib, res, save):
+    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
+    from datasets import Dataset
+    from llmcompressor import oneshot
+    from llmcompressor.modifiers.quantization import QuantizationModifier
+    from llmcompressor.modifiers.transform.awq import AWQModifier
+    from llmcompressor.pipelines.cache import IntermediatesCache
+    from transformers import AutoModelForCausalLM
+
+    if not torch.accelerator.is_available():
+        # AWQModifier pins the cached layer inputs before each grid search (page-locked
+        # memory only speeds host-to-device copies); without a GPU pin_memory() raises
+        # "Found no NVIDIA driver", so on a CPU-only machine pinning is skipped
+        IntermediatesCache.pin_memory = lambda self, *args, **kwargs: None
+
+    tokens = load_file(calib)["tokens"]
+    ds = Dataset.from_dict({"input_ids": tokens.tolist(), "attention_mask": torch.ones_like(tokens).tolist()})
+    scheme = QuantizationScheme(targets=["Linear"], weights=QuantizationArgs(
+        num_bits=a.bits, type="int", symmetric=False, strategy="group", group_size=a.group))
+    recipe = [AWQModifier(duo_scaling=True, n_grid=20),
+              QuantizationModifier(config_groups={"group_0": scheme}, ignore=["lm_head"])]
+    model = AutoModelForCausalLM.from_pretrained(a.hf_dir, dtype=torch.float32)
+    model.eval()
+    ids = Tokenizer.from_file(os.path.join(a.hf_dir, "tokenizer.json")).encode(
+        open(a.text, "rb").read().decode("utf-8"), add_special_tokens=False).ids
+    lc = res["llmcompressor_awq"] = {"fp_ppl_transformers": torch_ppl(model, ids, a.ctx, a.windows)}
+    save()
+    t0 = time.time()
+    oneshot(model=model, dataset=ds, recipe=recipe, max_seq_length=a.seqlen,
+            num_calibration_samples=a.samples, pipeline="sequential")
+    lc["seconds"] = time.time() - t0
+    lc["peak_rss_kib_python_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    save()
+    lc["ppl"] = torch_ppl(model, ids, a.ctx, a.windows)
+    lc["delta_ppl"] = lc["ppl"] - lc["fp_ppl_transformers"]
+
+
+def summary(res):
+    """Markdown table, one row per method."""
+    rows = ["| method | ppl | Δppl vs FP | seconds | peak RSS MiB |", "|---|---|---|---|---|",
+            f"| FP (qforge eval) | {res['fp_ppl_qforge']:.4f} | | | |",
+            f"| FP (transformers) | {res['llmcompressor_awq']['fp_ppl_transformers']:.4f} | | | |"]
+    for name, k, rss in (("qforge awq", "qforge_awq", "peak_rss_kib"),
+                         ("qforge awq+gptq", "qforge_awq_gptq", "peak_rss_kib"),
+                         ("qforge rtn", "qforge_rtn", "peak_rss_kib"),
+                         ("llm-compressor AWQ (RSS: whole python process)", "llmcompressor_awq",
+                          "peak_rss_kib_python_process")):
+        r = res[k]
+        rows.append(f"| {name} | {r['ppl']:.4f} | {r['delta_ppl']:+.4f} | {r['seconds']:.1f} | "
+                    f"{r[rss] / 1024:.0f} |")
+    return "\n".join(rows)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("qforge")
+    ap.add_argument("hf_dir")
+    ap.add_argument("text")
+    ap.add_argument("out_dir")
+    ap.add_argument("--samples", type=int, default=128)
+    ap.add_argument("--seqlen", type=int, default=512)
+    ap.add_argument("--bits", type=int, default=4)
+    ap.add_argument("--group", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ctx", type=int, default=2048)
+    ap.add_argument("--windows", type=int, default=0, help="eval windows (0 = whole text)")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.out_dir, exist_ok=False)
+    res = {"args": vars(a)}
+
+    def save():
+        with open(os.path.join(a.out_dir, "result.json"), "w") as f:
+            json.dump(res, f, indent=1)
+
+    calib = os.path.join(a.out_dir, "calib.safetensors")
+    common = ["--bits", str(a.bits), "--group-size", str(a.group), "--calib-samples", str(a.samples),
+              "--calib-seqlen", str(a.seqlen), "--threads", str(a.threads)]
+    runs = (("qforge_awq", "qforge-awq", ["--method", "awq", "--save-calib", calib]),
+            ("qforge_awq_gptq", "qforge-awq-gptq", ["--method", "awq+gptq"]),
+            ("qforge_rtn", "qforge-rtn", ["--method", "rtn"]))
+    for k, d, extra in runs:
+        t, rss, _ = run_timed([a.qforge, "quantize", a.hf_dir, os.path.join(a.out_dir, d)] + extra + common)
+        res[k] = {"seconds": t, "peak_rss_kib": rss}
+        save()
+    fp = res["fp_ppl_qforge"] = qforge_ppl(a.qforge, a.hf_dir, a.text, a.ctx, a.windows, a.threads)
+    for k, d, _ in runs:
+        res[k]["ppl"] = qforge_ppl(a.qforge, os.path.join(a.out_dir, d), a.text, a.ctx, a.windows, a.threads)
+        res[k]["delta_ppl"] = res[k]["ppl"] - fp
+        save()
+    llmcompressor_awq(a, calib, res, save)
+    res["speedup_vs_llmcompressor"] = res["llmcompressor_awq"]["seconds"] / res["qforge_awq"]["seconds"]
+    save()
+    print(summary(res))
+    print(f"\nspeedup (llm-compressor oneshot s / qforge awq s): {res['speedup_vs_llmcompressor']:.2f}x; "
+          f"all numbers in {os.path.join(a.out_dir, 'result.json')}")
+
+
+if __name__ == "__main__":
+    main()
