@@ -104,6 +104,8 @@ static qf_status qf_pipe_check_options(const qf_quantize_options *o, const char 
     const int b = o->gptq.quant.bits;
     QF_RETURN_IF(!qf_quant_method_name(o->method), QF_STATUS_INVALID_ARG,
                  "unknown quantization method");
+    QF_RETURN_IF((unsigned)o->format > QF_QUANT_FORMAT_AWQ, QF_STATUS_INVALID_ARG,
+                 "unknown output format");
     QF_RETURN_IF(b != 2 && b != 3 && b != 4 && b != 8, QF_STATUS_INVALID_ARG,
                  "bits must be 2, 3, 4 or 8, not %d", b);
     QF_RETURN_IF(o->method != QF_QUANT_METHOD_RTN &&
@@ -130,6 +132,11 @@ static qf_status qf_pipe_run(qf_qrun *r, int *checkpointed) {
     r->cfg = &r->m->config;
     r->n_layers = r->cfg->num_hidden_layers;
     QF_FORWARD(qf_pipe_gptq_config(r));
+    if (r->opt->format == QF_QUANT_FORMAT_AWQ) { /* refuse before any work */
+        qf_awq_config ac;
+        QF_FORWARD(qf_pipe_awq_config(r, &ac));
+        qf_awq_config_free(&ac);
+    }
     QF_FORWARD(qf_pipe_model_sha(r));
     if (r->opt->method != QF_QUANT_METHOD_RTN) QF_FORWARD(qf_pipe_calibration(r));
     QF_FORWARD(qf_pipe_params_json(r, &r->params_json));

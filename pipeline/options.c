@@ -19,7 +19,7 @@ qf_quantize_options qf_quantize_options_default(void) {
     o.gptq = qf_gptq_options_default();
     o.awq = qf_awq_options_default();
     o.true_sequential = 1;
-    o.format = QF_GPTQ_FORMAT_V1;
+    o.format = QF_QUANT_FORMAT_GPTQ;
     o.calib.n_samples = QF_CALIB_DEFAULT_SAMPLES;
     o.calib.seqlen = QF_CALIB_DEFAULT_SEQLEN;
     o.calib.seed = 0;
@@ -117,7 +117,7 @@ qf_status qf_pipe_gptq_config(qf_qrun *r) {
     c->true_sequential = gptq && o->true_sequential;
     c->static_groups = gptq && o->gptq.static_groups;
     c->damp_percent = o->gptq.damp_percent;
-    c->format = o->format;
+    c->format = o->format == QF_QUANT_FORMAT_GPTQ_V2 ? QF_GPTQ_FORMAT_V2 : QF_GPTQ_FORMAT_V1;
     c->quantizer = "qforge:" QF_VERSION;
     const size_t n = o->n_dynamic + (o->skip_regex ? 1 : 0);
     if (n == 0) return QF_STATUS_OK;
@@ -141,6 +141,51 @@ qf_status qf_pipe_gptq_config(qf_qrun *r) {
     return QF_STATUS_OK;
 }
 
+qf_status qf_pipe_awq_config(const qf_qrun *r, qf_awq_config *c) {
+    const qf_model_config *m = r->cfg;
+    const qf_quantize_options *o = r->opt;
+    memset(c, 0, sizeof *c);
+    c->bits = 4;
+    c->group_size = o->gptq.quant.group_size;
+    c->zero_point = 1;
+    QF_RETURN_IF(o->gptq.desc_act && !o->gptq.static_groups, QF_STATUS_INVALID_ARG,
+                 "--format awq cannot store act-order without --static-groups (no g_idx)");
+    const int64_t hid = m->hidden_size, inter = m->intermediate_size;
+    const int64_t qd = m->num_attention_heads * m->head_dim, kvd = m->num_key_value_heads * m->head_dim;
+    const int64_t outs[QF_LAYER_N_LINEARS] = {qd, kvd, kvd, hid, inter, inter, hid};
+    const int64_t ins[QF_LAYER_N_LINEARS] = {hid, hid, hid, qd, hid, hid, inter};
+    qf_status st = QF_STATUS_OK;
+    for (int64_t l = 0; l < m->num_hidden_layers && st == QF_STATUS_OK; l++)
+        for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
+            char name[200];
+            snprintf(name, sizeof name, "model.layers.%lld.%s", (long long)l,
+                     qf_layer_linear_name((qf_layer_linear)i));
+            int skip = 0, bits = 0;
+            int64_t group = 0;
+            st = qf_gptq_config_for_module(&r->gcfg, name, &skip, &bits, &group);
+            if (st != QF_STATUS_OK) break;
+            if (skip) {
+                char **nc = realloc(c->not_convert, (c->n_not_convert + 1) * sizeof *nc);
+                char *dup = nc ? strdup(name) : NULL;
+                if (nc) c->not_convert = nc;
+                if (!dup) {
+                    st = qf_error_set(QF_STATUS_NOMEM, "out of memory");
+                    break;
+                }
+                c->not_convert[c->n_not_convert++] = dup;
+                continue;
+            }
+            if (group != c->group_size)
+                st = qf_error_set(QF_STATUS_INVALID_ARG, "--format awq: '%s' would get group "
+                                  "%lld; the AWQ layout has one group size", name, (long long)group);
+            else
+                st = qf_awq_check_shape(bits, group, outs[i], ins[i], 0, name);
+            if (st != QF_STATUS_OK && group == c->group_size) st = qf_error_wrap(st, "--format awq: ");
+        }
+    if (st != QF_STATUS_OK) qf_awq_config_free(c);
+    return st;
+}
+
 qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
     const qf_quantize_options *o = r->opt;
     const int gptq = qf_quant_method_gptq(o->method), awq = qf_quant_method_awq(o->method);
@@ -151,7 +196,8 @@ qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
     cJSON_AddNumberToObject(j, "group_size", (double)r->gcfg.group_size);
     cJSON_AddBoolToObject(j, "sym", o->gptq.quant.sym);
     cJSON_AddBoolToObject(j, "mse", o->gptq.quant.mse);
-    cJSON_AddStringToObject(j, "format", o->format == QF_GPTQ_FORMAT_V2 ? "gptq_v2" : "gptq");
+    static const char *const formats[] = {"gptq", "gptq_v2", "awq"};
+    cJSON_AddStringToObject(j, "format", formats[o->format]);
     cJSON *dyn = cJSON_AddArrayToObject(j, "dynamic");
     for (size_t i = 0; i < r->gcfg.n_dynamic; i++) {
         const qf_gptq_dynamic *d = &r->gcfg.dynamic[i];

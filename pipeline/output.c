@@ -75,7 +75,16 @@ static qf_status qf_pipe_generation_config(const qf_model_config *c, const char 
 
 static qf_status qf_pipe_configs(qf_qrun *r, const char *dir) {
     char *qj = NULL;
-    QF_FORWARD(qf_gptq_config_to_json(&r->gcfg, &qj));
+    const int awq = r->opt->format == QF_QUANT_FORMAT_AWQ;
+    if (awq) {
+        qf_awq_config ac;
+        QF_FORWARD(qf_pipe_awq_config(r, &ac));
+        qf_status s = qf_awq_config_to_json(&ac, &qj);
+        qf_awq_config_free(&ac);
+        QF_FORWARD(s);
+    } else {
+        QF_FORWARD(qf_gptq_config_to_json(&r->gcfg, &qj));
+    }
     size_t n = strlen(qj) + 64;
     char *extra = malloc(n);
     qf_status st = extra ? QF_STATUS_OK : qf_error_set(QF_STATUS_NOMEM, "out of memory");
@@ -85,7 +94,7 @@ static qf_status qf_pipe_configs(qf_qrun *r, const char *dir) {
     char p[QF_PIPE_PATH_MAX];
     if (st == QF_STATUS_OK) st = qf_pipe_join(p, dir, "config.json");
     if (st == QF_STATUS_OK) st = qf_hf_config_write(&cfg, extra, p, 0);
-    if (st == QF_STATUS_OK) st = qf_pipe_write_text(dir, "quantize_config.json", qj);
+    if (st == QF_STATUS_OK && !awq) st = qf_pipe_write_text(dir, "quantize_config.json", qj);
     free(extra);
     free(qj);
     return st;

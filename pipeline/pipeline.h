@@ -14,6 +14,7 @@
 #include "calib-data/calib.h"
 #include "core/progress.h"
 #include "core/status.h"
+#include "formats/awq.h"
 #include "formats/gptq.h"
 #include "awq/awq.h"
 #include "gptq/gptq.h"
@@ -34,6 +35,14 @@ qf_quant_method qf_quant_method_parse(const char *s);
 int qf_quant_method_gptq(qf_quant_method m);
 int qf_quant_method_awq(qf_quant_method m);
 
+/* What the artifact is written as (formats/gptq.h, formats/awq.h). */
+typedef enum qf_quant_format {
+    QF_QUANT_FORMAT_GPTQ,    /* GPTQ v1 (zero points stored minus one) */
+    QF_QUANT_FORMAT_GPTQ_V2, /* GPTQ v2 */
+    QF_QUANT_FORMAT_AWQ,     /* AutoAWQ GEMM (4 bits, group dividing every input width,
+                                no act-order g_idx, no per-module bit overrides) */
+} qf_quant_format;
+
 typedef struct qf_quantize_options {
     qf_quant_method method;
     qf_gptq_options gptq;   /* quant params (bits, group, sym, mse) + GPTQ settings; RTN
@@ -42,7 +51,7 @@ typedef struct qf_quantize_options {
                                rounding) */
     int true_sequential;    /* 1 (default): [k,v,q] -> o -> [up,gate] -> down, each group
                                seeing the already-quantized ones' outputs */
-    qf_gptq_format format;  /* output checkpoint_format */
+    qf_quant_format format; /* output layout */
     const char *skip_regex; /* modules left unquantized (PCRE2), or NULL */
     size_t n_dynamic;       /* per-module overrides (GPTQModel `dynamic`) */
     const qf_gptq_dynamic *dynamic;

@@ -50,7 +50,7 @@ qf_quant_params qf_pipe_quant_params(const qf_qrun *r, const qf_pipe_layer *L, i
     qf_quant_params p = r->opt->gptq.quant;
     p.bits = L->rep[i].bits;
     p.group_size = L->rep[i].group_size;
-    p.zero_min = r->opt->format == QF_GPTQ_FORMAT_V1; // v1 stores zero - 1
+    p.zero_min = r->opt->format == QF_QUANT_FORMAT_GPTQ; // v1 stores zero - 1
     return p;
 }
 
@@ -298,7 +298,7 @@ static qf_status qf_pipe_write_f16(qf_st_writer *w, const char *name, const floa
 
 /* Declares (declare = 1) or writes the layer's tensors. */
 static qf_status qf_pipe_layer_tensors(qf_st_writer *w, const qf_pipe_layer *L, int64_t hid,
-                                       int declare, qf_gptq_format fmt) {
+                                       int declare, qf_quant_format fmt) {
     const qf_layer_weights *lw = &L->lw;
     char name[200];
     for (int i = 0; i < QF_LAYER_N_LINEARS; i++) {
@@ -306,10 +306,18 @@ static qf_status qf_pipe_layer_tensors(qf_st_writer *w, const qf_pipe_layer *L, 
         const int64_t shape[2] = {lw->out[i], lw->in[i]};
         if (!L->rep[i].skipped) {
             const qf_qweight *q = &L->q[i];
-            QF_FORWARD(declare ? qf_gptq_declare(w, p, q->bits, q->out, q->in,
-                                                 q->group_size >= q->in ? -1 : q->group_size,
-                                                 lw->b[i] != NULL)
-                               : qf_gptq_write(w, p, q, lw->b[i], fmt));
+            const int64_t g = q->group_size >= q->in ? -1 : q->group_size;
+            if (fmt == QF_QUANT_FORMAT_AWQ)
+                QF_FORWARD(declare ? qf_awq_declare(w, p, q->out, q->in, q->group_size,
+                                                    lw->b[i] != NULL)
+                                   : qf_awq_write(w, p, q, lw->b[i]));
+            else
+                QF_FORWARD(declare ? qf_gptq_declare(w, p, q->bits, q->out, q->in, g,
+                                                     lw->b[i] != NULL)
+                                   : qf_gptq_write(w, p, q, lw->b[i],
+                                                   fmt == QF_QUANT_FORMAT_GPTQ_V2
+                                                       ? QF_GPTQ_FORMAT_V2
+                                                       : QF_GPTQ_FORMAT_V1));
             continue;
         }
         snprintf(name, sizeof name, "%s.weight", p);

@@ -32,6 +32,11 @@ typedef struct qf_qrun {
     uint64_t units_done, units_total; /* progress */
 } qf_qrun;
 
+/* --format awq: the AWQ quantization_config (modules_to_not_convert = the skipped
+ * linears' names), after checking that every quantized linear can be stored in that
+ * layout; free with qf_awq_config_free. */
+qf_status qf_pipe_awq_config(const qf_qrun *r, qf_awq_config *c);
+
 /* Parameters as canonical JSON (compared on --resume, recorded in the report). */
 qf_status qf_pipe_params_json(const qf_qrun *r, char **out);
 /* Fills r->gcfg from the options (skip regex first as a "-:" dynamic entry). */

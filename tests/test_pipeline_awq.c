@@ -178,6 +178,60 @@ int main(void) {
     printf("W4 awq+gptq mean |logit - source| %.5f\n", eg);
     CHECK(eg < err[1][0]);
 
+    /* the AutoAWQ GEMM layout: the same codes as GPTQ v2, so the same logits */
+    o = small(QF_QUANT_METHOD_AWQ, 4);
+    o.format = QF_QUANT_FORMAT_GPTQ_V2;
+    CHECK_OK(qf_quantize_model(mha, path_in("awq-v2"), &o));
+    o.format = QF_QUANT_FORMAT_AWQ;
+    o.skip_regex = "layers\\.1\\.mlp\\.down_proj";
+    CHECK_OK(qf_quantize_model(mha, path_in("awq-gemm"), &o));
+    o.skip_regex = NULL;
+    CHECK_OK(qf_quantize_model(mha, path_in("awq-gemm-all"), &o));
+    {
+        int64_t v1 = 0, v2 = 0;
+        float *la = logits_of(path_in("awq-v2"), &v1), *lb = logits_of(path_in("awq-gemm-all"), &v2);
+        int same = la && lb && v1 == v2;
+        for (int64_t k = 0; same && k < N_TOK * v1; k++) same = la[k] == lb[k];
+        CHECK_MSG(same, "AWQ GEMM artifact and GPTQ v2 artifact of the same run differ");
+        free(la), free(lb);
+        char p[600], *text = NULL;
+        size_t n = 0;
+        snprintf(p, sizeof p, "%s/config.json", path_in("awq-gemm"));
+        CHECK_OK(qf_file_read_all(p, 1u << 20, &text, &n));
+        cJSON *cfg = text ? cJSON_ParseWithLength(text, n) : NULL;
+        const cJSON *qc = cJSON_GetObjectItem(cfg, "quantization_config");
+        const cJSON *nc = cJSON_GetObjectItem(qc, "modules_to_not_convert");
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(qc, "quant_method")), "awq") &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(qc, "version")), "gemm") &&
+              cJSON_GetArraySize(nc) == 1 &&
+              !strcmp(cJSON_GetStringValue(cJSON_GetArrayItem(nc, 0)), "model.layers.1.mlp.down_proj"));
+        cJSON_Delete(cfg);
+        free(text);
+        snprintf(p, sizeof p, "%s/quantize_config.json", path_in("awq-gemm"));
+        CHECK(!qf_path_exists(p));
+        qf_model *q = NULL;
+        CHECK_OK(qf_model_open(path_in("awq-gemm"), &q));
+        if (q) {
+            CHECK(qf_model_find_tensor(q, "model.layers.1.mlp.down_proj.weight") != NULL);
+            const qf_model_tensor *t = qf_model_find_tensor(q, "model.layers.0.mlp.up_proj.qweight");
+            CHECK(t && t->ndim == 2 && t->shape[0] == 64 && t->shape[1] == 96 / 8);
+            qf_model_free(q);
+        }
+        CHECK(logit_error(path_in("awq-gemm"), fp) < err[1][0] * 1.5);
+    }
+    o = small(QF_QUANT_METHOD_AWQ, 3);
+    o.format = QF_QUANT_FORMAT_AWQ;
+    CHECK_FAILS(qf_quantize_model(mha, path_in("bad"), &o), QF_STATUS_UNSUPPORTED, "4-bit weights only");
+    o = small(QF_QUANT_METHOD_AWQ, 4);
+    o.format = QF_QUANT_FORMAT_AWQ;
+    o.gptq.quant.group_size = 40; /* 64 % 40 != 0 */
+    CHECK_FAILS(qf_quantize_model(mha, path_in("bad"), &o), QF_STATUS_UNSUPPORTED, "dividing");
+    o = small(QF_QUANT_METHOD_GPTQ, 4);
+    o.format = QF_QUANT_FORMAT_AWQ;
+    o.gptq.desc_act = 1;
+    CHECK_FAILS(qf_quantize_model(mha, path_in("bad"), &o), QF_STATUS_INVALID_ARG, "static-groups");
+    CHECK(!qf_path_exists(path_in("bad")) && !qf_path_exists(path_in("bad.qforge-tmp")));
+
     /* options out of range */
     o = small(QF_QUANT_METHOD_AWQ, 4);
     o.awq.clip_max_shrink = 1.5f;

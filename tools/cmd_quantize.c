@@ -55,7 +55,11 @@ static void qf_quantize_help(FILE *out) {
             "  --no-true-sequential  collect all Hessians of a layer from its unquantized\n"
             "                      forward (default: true-sequential, [k,v,q] -> o ->\n"
             "                      [up,gate] -> down, each seeing the quantized previous ones)\n"
-            "  --format F          gptq (v1, zero points stored minus one; default) or gptq-v2\n"
+            "  --format F          gptq (v1, zero points stored minus one; default), gptq-v2,\n"
+            "                      or awq (AutoAWQ GEMM layout, as AutoAWQ / vLLM /\n"
+            "                      transformers load it: 4 bits, a group size dividing every\n"
+            "                      input width, no --desc-act without --static-groups, no\n"
+            "                      bit overrides; --skip becomes modules_to_not_convert)\n"
             "  --skip REGEX        leave modules whose name contains a match of REGEX\n"
             "                      unquantized (F16), e.g. 'mlp\\.down_proj'; names look like\n"
             "                      model.layers.3.mlp.up_proj\n"
@@ -194,10 +198,11 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
             break;
         case 'T': o->true_sequential = 0; break;
         case 'f':
-            if (!strcmp(optarg, "gptq")) o->format = QF_GPTQ_FORMAT_V1;
+            if (!strcmp(optarg, "gptq")) o->format = QF_QUANT_FORMAT_GPTQ;
             else if (!strcmp(optarg, "gptq-v2") || !strcmp(optarg, "gptq_v2"))
-                o->format = QF_GPTQ_FORMAT_V2;
-            else return qf_cli_usage_error("quantize", "--format must be gptq or gptq-v2");
+                o->format = QF_QUANT_FORMAT_GPTQ_V2;
+            else if (!strcmp(optarg, "awq")) o->format = QF_QUANT_FORMAT_AWQ;
+            else return qf_cli_usage_error("quantize", "--format must be gptq, gptq-v2 or awq");
             break;
         case 'k': o->skip_regex = optarg; break;
         case 'y':
