@@ -25,7 +25,8 @@ the same calibration tokens (bench/, not CI).
    fake-quantized in forward as llm-compressor leaves them) for the FP model and
    llm-compressor's result. Each Δppl is against the FP value of the same evaluator.
 Results go to OUT_DIR/result.json after every step (a crash keeps what was measured); the
-end prints a Markdown table (ppl, Δppl vs FP, seconds, peak RSS) per method.
+end prints a Markdown table (ppl, Δppl vs FP, seconds, peak RSS) per method on stdout
+(llm-compressor's log is moved to stderr).
 Note: compressed-tensors needs in % group == 0, so SmolLM2 (in = 576) cannot use g128 there.
 
 Pinned (/root/lcenv): llmcompressor==0.14.0.1, compressed-tensors==0.19.0, torch==2.14.0,
@@ -34,12 +35,14 @@ Usage: awq_vs_llmcompressor.py QFORGE HF_DIR TEXT OUT_DIR [--samples 128] [--seq
        [--bits 4] [--group 64] [--threads 2] [--ctx 2048] [--windows 0]
 """
 import argparse
+import contextlib
 import json
 import math
 import os
 import re
 import resource
 import subprocess
+import sys
 import time
 
 import torch
@@ -81,13 +84,16 @@ def torch_ppl(model, ids, ctx, windows):
 
 
 def llmcompressor_awq(a, calib, res, save):
-    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
-    from datasets import Dataset
-    from llmcompressor import oneshot
-    from llmcompressor.modifiers.quantization import QuantizationModifier
-    from llmcompressor.modifiers.transform.awq import AWQModifier
-    from llmcompressor.pipelines.cache import IntermediatesCache
-    from transformers import AutoModelForCausalLM
+    # llm-compressor's loguru sink is the sys.stdout of its import (and it logs while
+    # importing): importing under stderr moves its log there, stdout is for the table
+    with contextlib.redirect_stdout(sys.stderr):
+        from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
+        from datasets import Dataset
+        from llmcompressor import oneshot
+        from llmcompressor.modifiers.quantization import QuantizationModifier
+        from llmcompressor.modifiers.transform.awq import AWQModifier
+        from llmcompressor.pipelines.cache import IntermediatesCache
+        from transformers import AutoModelForCausalLM
 
     if not torch.accelerator.is_available():
         # AWQModifier pins the cached layer inputs before each grid search (page-locked
@@ -105,7 +111,8 @@ def llmcompressor_awq(a, calib, res, save):
     model.eval()
     ids = Tokenizer.from_file(os.path.join(a.hf_dir, "tokenizer.json")).encode(
         open(a.text, "rb").read().decode("utf-8"), add_special_tokens=False).ids
-    lc = res["llmcompressor_awq"] = {"fp_ppl_transformers": torch_ppl(model, ids, a.ctx, a.windows)}
+    lc = res["llmcompressor_awq"] = {"recipe": [repr(m) for m in recipe],
+                                     "fp_ppl_transformers": torch_ppl(model, ids, a.ctx, a.windows)}
     save()
     t0 = time.time()
     oneshot(model=model, dataset=ds, recipe=recipe, max_seq_length=a.seqlen,
