@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,3 +239,11 @@ qf_status qf_file_write_atomic(const char *path, const void *buf, size_t n, int 
     }
     return qf_atomic_commit(&f);
 }
+
+static int qf_remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void qf_remove_tree(const char *dir) { nftw(dir, qf_remove_entry, 16, FTW_DEPTH | FTW_PHYS); }

@@ -48,6 +48,8 @@ void qf_path_basename(const char *path, char *out, size_t n);
 
 /* 1 if path exists (any type), 0 otherwise. */
 int qf_path_exists(const char *path);
+/* Removes a directory tree we created, without following symlinks (best effort). */
+void qf_remove_tree(const char *dir);
 /* 1 if path is a directory. */
 int qf_path_is_dir(const char *path);
 

@@ -189,7 +189,7 @@ qf_status qf_quantize_model(const char *model_path, const char *outdir,
     qf_status st = qf_pipe_run(&r, &checkpointed);
     qf_act_store_free(&r.x);
     /* nothing worth resuming: do not leave a temp dir behind */
-    if (st != QF_STATUS_OK && !checkpointed && !existed) qf_pipe_remove_tree(r.tmpdir);
+    if (st != QF_STATUS_OK && !checkpointed && !existed) qf_remove_tree(r.tmpdir);
     if (r.have_calib) qf_calib_free(&r.calib);
     for (size_t i = 0; i < r.gcfg.n_dynamic; i++) free(r.gcfg.dynamic[i].pattern);
     free(r.gcfg.dynamic);

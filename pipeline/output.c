@@ -242,7 +242,7 @@ static qf_status qf_pipe_report(qf_qrun *r, const char *dir, double seconds) {
 qf_status qf_pipe_write_output(qf_qrun *r, double seconds) {
     char dir[QF_PIPE_PATH_MAX];
     QF_FORWARD(qf_pipe_join(dir, r->tmpdir, "out"));
-    qf_pipe_remove_tree(dir);
+    qf_remove_tree(dir);
     QF_RETURN_IF(mkdir(dir, 0755) != 0, QF_STATUS_IO, "'%s': cannot create directory: %s", dir,
                  strerror(errno));
     QF_FORWARD(qf_pipe_configs(r, dir));
@@ -254,6 +254,6 @@ qf_status qf_pipe_write_output(qf_qrun *r, double seconds) {
                  "'%s': appeared while quantizing (refusing to overwrite)", r->outdir);
     QF_RETURN_IF(rename(dir, r->outdir) != 0, QF_STATUS_IO, "'%s': cannot rename into place: %s",
                  r->outdir, strerror(errno));
-    qf_pipe_remove_tree(r->tmpdir);
+    qf_remove_tree(r->tmpdir);
     return QF_STATUS_OK;
 }

@@ -8,7 +8,6 @@
  * and continues at its next layer. */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,16 +25,6 @@ qf_status qf_pipe_join(char *buf, const char *dir, const char *name) {
     QF_RETURN_IF(n < 0 || n >= QF_PIPE_PATH_MAX, QF_STATUS_INVALID_ARG, "path too long: %s/%s",
                  dir, name);
     return QF_STATUS_OK;
-}
-
-static int qf_pipe_remove_entry(const char *path, const struct stat *sb, int flag,
-                                struct FTW *ftw) {
-    remove(path);
-    return 0;
-}
-
-void qf_pipe_remove_tree(const char *dir) {
-    nftw(dir, qf_pipe_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static qf_status qf_pipe_mkdir(const char *path) {
@@ -135,9 +124,9 @@ static qf_status qf_pipe_resume(qf_qrun *r, int64_t *start_layer) {
     QF_FORWARD(st);
     char scratch[QF_PIPE_PATH_MAX];
     QF_FORWARD(qf_pipe_join(scratch, r->tmpdir, "scratch"));
-    qf_pipe_remove_tree(scratch);
+    qf_remove_tree(scratch);
     QF_FORWARD(qf_pipe_join(scratch, r->tmpdir, "out"));
-    qf_pipe_remove_tree(scratch);
+    qf_remove_tree(scratch);
     QF_FORWARD(qf_pipe_join(scratch, r->tmpdir, "scratch"));
     QF_FORWARD(qf_pipe_mkdir(scratch));
     if (r->have_calib && *start_layer < r->n_layers) QF_FORWARD(qf_pipe_load_x(r, *start_layer));
@@ -154,7 +143,7 @@ qf_status qf_pipe_begin(qf_qrun *r, int64_t *start_layer) {
         char state[QF_PIPE_PATH_MAX];
         QF_FORWARD(qf_pipe_join(state, r->tmpdir, "state.json"));
         if (qf_path_exists(state)) return qf_pipe_resume(r, start_layer);
-        qf_pipe_remove_tree(r->tmpdir); /* stopped inside the first layer: nothing to keep */
+        qf_remove_tree(r->tmpdir); /* stopped inside the first layer: nothing to keep */
     }
     char sub[QF_PIPE_PATH_MAX];
     QF_FORWARD(qf_pipe_mkdir(r->tmpdir));
@@ -188,6 +177,6 @@ qf_status qf_pipe_checkpoint(qf_qrun *r, int64_t layer) {
     free(text);
     QF_FORWARD(st);
     QF_FORWARD(qf_pipe_x_path(r, layer, -1, path));
-    qf_pipe_remove_tree(path);
+    qf_remove_tree(path);
     return QF_STATUS_OK;
 }

@@ -44,8 +44,6 @@ qf_status qf_pipe_gptq_config(qf_qrun *r);
 
 /* Joins dir/name into buf (QF_PIPE_PATH_MAX). */
 qf_status qf_pipe_join(char *buf, const char *dir, const char *name);
-/* Removes a directory tree we created (best effort). */
-void qf_pipe_remove_tree(const char *dir);
 
 /* Temp dir: creates it (fresh run) or validates its state.json and loads the layer
  * inputs (--resume); sets *start_layer. */

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libzstd-dev libopenblas-dev liblapacke-dev libcjson-dev libpcre2-dev libutf8proc-dev
+      librsvg2-dev fonts-dejavu-core
       python3 python3-venv python3-pip)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -29,6 +29,7 @@ extern const qf_cli_command qf_cmd_quantize;
 extern const qf_cli_command qf_cmd_eval;
 extern const qf_cli_command qf_cmd_generate;
 extern const qf_cli_command qf_cmd_bench;
+extern const qf_cli_command qf_cmd_compare;
 
 /* "f32" -> F32, "f16" -> F16, NULL -> the runtime's default (0); else a usage error
  * (returned exit code). */

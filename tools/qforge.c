@@ -11,6 +11,7 @@ static const qf_cli_command *const qf_commands[] = {
     &qf_cmd_eval,
     &qf_cmd_generate,
     &qf_cmd_bench,
+    &qf_cmd_compare,
 };
 #define QF_N_COMMANDS (sizeof qf_commands / sizeof qf_commands[0])
 

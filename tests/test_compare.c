@@ -1,0 +1,126 @@
+/* `qforge compare` from the command line on the tiny interop source (its own tokenizer):
+ * the table rows agree with separate `qforge quantize` / `qforge eval` runs (RTN artifact
+ * byte-identical, source perplexity equal), the JSON / Markdown / SVG / PNG files are
+ * there and well-formed (PNG signature and 720 x 440 header), and bad input fails
+ * cleanly: existing OUT untouched, unknown method (exit 2), unreadable text (exit 1,
+ * nothing left behind). */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <unistd.h>
+
+#include "core/fileio.h"
+#include "tests/test.h"
+
+#define SRC QF_FIXTURES_DIR "/gptq_interop/source"
+#define TEXT QF_FIXTURES_DIR "/gptq_interop/calib.txt"
+
+static char tmp[] = "/tmp/qf_test_compare_XXXXXX";
+
+static int qforge(const char *args, char **out) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", QF_QFORGE_BIN, args);
+    return qf_test_run(cmd, out);
+}
+
+static char *slurp(const char *dir, const char *name, size_t *n) {
+    char p[1024], *s = NULL;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    size_t k = 0;
+    CHECK_OK(qf_file_read_all(p, 64u << 20, &s, &k));
+    if (n) *n = k;
+    return s;
+}
+
+static uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int main(void) {
+    if (!mkdtemp(tmp)) return 1;
+    char args[3072], out[1024], *o = NULL;
+    snprintf(out, sizeof out, "%s/cmp", tmp);
+    snprintf(args, sizeof args,
+             "compare " SRC " --text " TEXT " --out %s --methods rtn,awq --group-size 32 --ctx 256 "
+             "--calib " TEXT " --calib-samples 8 --calib-seqlen 64 --threads 1", out);
+    int rc = qforge(args, &o);
+    CHECK_MSG(rc == 0 && o && strstr(o, "| awq | 4 | 32 |"), "compare: rc %d: %s", rc, o ? o : "");
+    free(o);
+
+    /* the same RTN quantize and source eval run on their own */
+    snprintf(args, sizeof args, "quantize " SRC " %s/rtn --method rtn --group-size 32 --threads 1", tmp);
+    CHECK(qforge(args, NULL) == 0);
+    size_t na = 0, nb = 0;
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/rtn", out);
+    char *a = slurp(dir, "model.safetensors", &na);
+    snprintf(dir, sizeof dir, "%s/rtn", tmp);
+    char *b = slurp(dir, "model.safetensors", &nb);
+    CHECK(a && b && na == nb && !memcmp(a, b, na));
+    free(a), free(b);
+    snprintf(args, sizeof args, "eval " SRC " --text " TEXT " --ctx 256 --threads 1 --json");
+    rc = qforge(args, &o);
+    cJSON *ev = rc == 0 && o ? cJSON_Parse(o) : NULL;
+    free(o);
+
+    char *js = slurp(out, "compare.json", NULL);
+    cJSON *j = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    const cJSON *rows = cJSON_GetObjectItem(j, "rows");
+    CHECK(cJSON_GetArraySize(rows) == 3);
+    const cJSON *src = cJSON_GetArrayItem(rows, 0), *rtn = cJSON_GetArrayItem(rows, 1);
+    const double ppl0 = cJSON_GetNumberValue(cJSON_GetObjectItem(src, "ppl"));
+    CHECK(ev && fabs(ppl0 - cJSON_GetNumberValue(cJSON_GetObjectItem(ev, "ppl"))) < 1e-9 * ppl0);
+    for (int i = 1; i < 3; i++) {
+        const cJSON *r = cJSON_GetArrayItem(rows, i);
+        const double ppl = cJSON_GetNumberValue(cJSON_GetObjectItem(r, "ppl"));
+        const double kld = cJSON_GetNumberValue(cJSON_GetObjectItem(r, "kld_mean"));
+        const double top1 = cJSON_GetNumberValue(cJSON_GetObjectItem(r, "top1_agree"));
+        CHECK(isfinite(ppl) && fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(r, "delta_ppl")) -
+                                    (ppl - ppl0)) < 1e-9 * ppl);
+        CHECK(kld > 0.0 && top1 > 0.3 && top1 < 1.0);
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(r, "quantize_peak_rss_mib")) > 0.0);
+    }
+    CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(rtn, "method")), "rtn"));
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(rtn, "bytes")) == (double)na);
+    cJSON_Delete(j);
+    cJSON_Delete(ev);
+
+    char *svg = slurp(out, "compare.svg", NULL);
+    CHECK(svg && strstr(svg, "<svg") && strstr(svg, ">awq (") && strstr(svg, ">rtn (") &&
+          strstr(svg, "</svg>"));
+    free(svg);
+    size_t np = 0;
+    unsigned char *png = (unsigned char *)slurp(out, "compare.png", &np);
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    CHECK(png && np > 1000 && !memcmp(png, sig, 8) && !memcmp(png + 12, "IHDR", 4) &&
+          be32(png + 16) == 720 && be32(png + 20) == 440);
+    free(png);
+    char *md = slurp(out, "compare.md", NULL);
+    CHECK(md && strstr(md, "| source |") && strstr(md, "| rtn | 4 | 32 |"));
+    free(md);
+
+    /* bad input */
+    snprintf(args, sizeof args, "compare " SRC " --text " TEXT " --out %s", out);
+    rc = qforge(args, &o);
+    CHECK(rc == 1 && o && strstr(o, "already exists"));
+    free(o);
+    snprintf(args, sizeof args, "compare " SRC " --text " TEXT " --out %s/x --methods rtn,fp8", tmp);
+    rc = qforge(args, &o);
+    CHECK(rc == 2 && o && strstr(o, "unknown method 'fp8'"));
+    free(o);
+    snprintf(args, sizeof args, "compare " SRC " --text /nonexistent.txt --out %s/x --methods rtn", tmp);
+    rc = qforge(args, &o);
+    CHECK(rc == 1 && o && strstr(o, "/nonexistent.txt"));
+    free(o);
+    snprintf(args, sizeof args, "%s/x", tmp);
+    CHECK(!qf_path_exists(args));
+    snprintf(args, sizeof args, "%s/x.qforge-tmp", tmp);
+    CHECK(!qf_path_exists(args));
+
+    if (!qf_test_failures) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+        CHECK(system(cmd) == 0);
+    }
+    TEST_END();
+}

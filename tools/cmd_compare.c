@@ -1,0 +1,416 @@
+/* qforge compare: quantizes one model with several methods, evaluates every result
+ * against the source on one text (perplexity, KL divergence, top-1 agreement) and
+ * writes one table (Markdown + JSON) and a chart (SVG + PNG: ppl vs size on disk). Each
+ * quantize runs in a child process so its time and peak RSS are its own. Everything is
+ * built in OUT.qforge-tmp and renamed to OUT at the end. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/fileio.h"
+#include "core/sha256.h"
+#include "pipeline/pipeline.h"
+#include "runtime/eval.h"
+#include "runtime/model_tokenizer.h"
+#include "tools/compare_chart.h"
+
+#define QF_COMPARE_TEXT_MAX (1ull << 30)
+#define QF_COMPARE_MAX_METHODS 8
+#define QF_COMPARE_PATH 4096
+
+static void qf_compare_help(FILE *out) {
+    fprintf(out,
+            "Usage: qforge compare MODEL --text FILE --out DIR [options]\n"
+            "\n"
+            "Quantizes MODEL with each method, evaluates the source and every result on\n"
+            "FILE (ctx windows as `qforge eval`; KL divergence and top-1 agreement against\n"
+            "the source's own distributions) and writes into DIR (which must not exist):\n"
+            "  compare.md, compare.json  one row per method: bits, group, size on disk, ppl,\n"
+            "                            delta ppl, KLD (mean, p99), top-1 agreement,\n"
+            "                            quantize time, quantize peak RSS\n"
+            "  compare.svg, compare.png  perplexity vs size on disk, one point per method\n"
+            "  <method>/                 each quantized checkpoint (GPTQ format)\n"
+            "Each quantize runs in its own process (its time and peak RSS are its own).\n"
+            "\n"
+            "Options:\n"
+            "  --methods LIST      comma-separated from rtn, gptq, awq, awq+gptq (default\n"
+            "                      all four). gptq runs with --desc-act --static-groups, as\n"
+            "                      does the GPTQ step of awq+gptq\n"
+            "  --bits B            2, 3, 4 or 8 (default 4)\n"
+            "  --group-size N      (default 128; -1 per-channel)\n"
+            "  --sym               symmetric grid (default asymmetric)\n"
+            "  --calib FILE        calibration text (repeatable; default: built-in corpus)\n"
+            "  --calib-samples N   calibration windows for every method (default: each\n"
+            "                      method's own, 128)\n"
+            "  --calib-seqlen L    tokens per window for every method (default: gptq 2048,\n"
+            "                      awq and awq+gptq 512)\n"
+            "  --ctx N             evaluation window (default 2048, capped by the model)\n"
+            "  --max-chunks N      evaluate only the first N windows\n"
+            "  --threads N         threads (default 0 = every core)\n"
+            "  -h, --help          this help\n"
+            "Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted.\n");
+}
+
+typedef struct qf_compare_args {
+    const char *text, *out;
+    qf_quant_method methods[QF_COMPARE_MAX_METHODS];
+    int n_methods;
+    int bits, sym;
+    int64_t group, samples, seqlen, ctx, max_chunks, threads;
+    const char *calib[64];
+    size_t n_calib;
+} qf_compare_args;
+
+typedef struct qf_compare_row {
+    const char *label;
+    int bits;
+    int64_t group;
+    uint64_t bytes;
+    double seconds, rss_mib;
+    qf_eval_result ev;
+} qf_compare_row;
+
+static int qf_compare_methods(const char *list, qf_compare_args *a) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    a->n_methods = 0;
+    for (char *s = strtok(buf, ","); s; s = strtok(NULL, ",")) {
+        const qf_quant_method m = qf_quant_method_parse(s);
+        if (m == QF_QUANT_METHOD_COUNT)
+            return qf_cli_usage_error("compare", "unknown method '%s' (rtn, gptq, awq, awq+gptq)", s);
+        for (int i = 0; i < a->n_methods; i++)
+            if (a->methods[i] == m) return qf_cli_usage_error("compare", "method '%s' given twice", s);
+        if (a->n_methods == QF_COMPARE_MAX_METHODS)
+            return qf_cli_usage_error("compare", "too many methods");
+        a->methods[a->n_methods++] = m;
+    }
+    return a->n_methods ? QF_EXIT_OK : qf_cli_usage_error("compare", "--methods is empty");
+}
+
+static int qf_compare_parse(int argc, char **argv, qf_compare_args *a) {
+    static const struct option opts[] = {
+        {"text", required_argument, 0, 't'},    {"out", required_argument, 0, 'o'},
+        {"methods", required_argument, 0, 'm'}, {"bits", required_argument, 0, 'b'},
+        {"group-size", required_argument, 0, 'g'}, {"sym", no_argument, 0, 's'},
+        {"calib", required_argument, 0, 'c'},   {"calib-samples", required_argument, 0, 'n'},
+        {"calib-seqlen", required_argument, 0, 'l'}, {"ctx", required_argument, 0, 'x'},
+        {"max-chunks", required_argument, 0, 'k'}, {"threads", required_argument, 0, 'T'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    a->bits = 4, a->group = 128;
+    int rc = qf_compare_methods("rtn,gptq,awq,awq+gptq", a), ch;
+    int64_t v;
+    opterr = 0;
+    while (rc == QF_EXIT_OK && (ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 't': a->text = optarg; break;
+        case 'o': a->out = optarg; break;
+        case 'm': rc = qf_compare_methods(optarg, a); break;
+        case 's': a->sym = 1; break;
+        case 'c':
+            if (a->n_calib == sizeof a->calib / sizeof *a->calib)
+                return qf_cli_usage_error("compare", "too many --calib");
+            a->calib[a->n_calib++] = optarg;
+            break;
+        case 'g':
+            if (!strcmp(optarg, "-1")) a->group = -1;
+            else if (!qf_cli_parse_i64(optarg, &a->group) || a->group == 0)
+                return qf_cli_usage_error("compare", "--group-size must be positive or -1");
+            break;
+        case 'b': case 'n': case 'l': case 'x': case 'k': case 'T':
+            if (!qf_cli_parse_i64(optarg, &v) || (ch != 'T' && v == 0) || v > (1 << 24))
+                return qf_cli_usage_error("compare", "'%s' is not a valid number", optarg);
+            if (ch == 'b') {
+                if (v != 2 && v != 3 && v != 4 && v != 8)
+                    return qf_cli_usage_error("compare", "--bits must be 2, 3, 4 or 8");
+                a->bits = (int)v;
+            }
+            if (ch == 'n') a->samples = v;
+            if (ch == 'l') a->seqlen = v;
+            if (ch == 'x') a->ctx = v;
+            if (ch == 'k') a->max_chunks = v;
+            if (ch == 'T') a->threads = v;
+            break;
+        case 'h': qf_compare_help(stdout); return -1;
+        default: return qf_cli_usage_error("compare", "bad option '%s'", argv[optind - 1]);
+        }
+    }
+    if (rc != QF_EXIT_OK) return rc;
+    if (optind + 1 != argc) return qf_cli_usage_error("compare", "expected exactly one MODEL");
+    if (!a->text) return qf_cli_usage_error("compare", "missing --text FILE");
+    if (!a->out) return qf_cli_usage_error("compare", "missing --out DIR");
+    return QF_EXIT_OK;
+}
+
+/* buf (QF_COMPARE_PATH) = dir/name */
+static qf_status qf_compare_join(char *buf, const char *dir, const char *name) {
+    const int n = snprintf(buf, QF_COMPARE_PATH, "%s/%s", dir, name);
+    QF_RETURN_IF(n < 0 || n >= QF_COMPARE_PATH, QF_STATUS_INVALID_ARG, "path too long: %s/%s",
+                 dir, name);
+    return QF_STATUS_OK;
+}
+
+/* The text, tokenized once with the source's tokenizer. */
+typedef struct qf_compare_text {
+    int32_t *ids;
+    size_t n;
+    char sha[65];
+} qf_compare_text;
+
+static qf_status qf_compare_load_text(const char *model, const char *path, qf_compare_text *t) {
+    char *text = NULL;
+    size_t len = 0;
+    QF_FORWARD(qf_file_read_all(path, QF_COMPARE_TEXT_MAX, &text, &len));
+    qf_sha256_hex(text, len, t->sha);
+    qf_model *m = NULL;
+    qf_tokenizer *tok = NULL;
+    qf_status st = len ? qf_model_open(model, &m)
+                       : qf_error_set(QF_STATUS_INVALID_ARG, "'%s' is empty: nothing to evaluate", path);
+    if (st == QF_STATUS_OK) st = qf_model_load_tokenizer(m, &tok);
+    if (st == QF_STATUS_OK) st = qf_tokenizer_encode(tok, text, len, 0, &t->ids, &t->n);
+    qf_tokenizer_free(tok);
+    qf_model_free(m);
+    free(text);
+    return st;
+}
+
+/* Evaluates the checkpoint at dir (save: write the base distributions; else compare). */
+static qf_status qf_compare_eval(const qf_compare_args *a, const qf_compare_text *t,
+                                 const char *dir, const char *base, int save,
+                                 qf_eval_result *r) {
+    qf_model *m = NULL;
+    qf_runtime *rt = NULL;
+    QF_FORWARD(qf_model_open(dir, &m));
+    int64_t ctx = a->ctx ? a->ctx : 2048;
+    if (ctx > m->config.max_position_embeddings) ctx = m->config.max_position_embeddings;
+    qf_runtime_options ro = {.n_threads = (int)a->threads, .max_ctx = ctx};
+    qf_status st = qf_runtime_init(m, &ro, &rt);
+    if (st == QF_STATUS_OK) {
+        qf_eval_options eo = {.ctx = ctx, .stride = ctx, .max_chunks = a->max_chunks,
+                              .bos_id = -1, .save_logits = save ? base : NULL,
+                              .kl_base = save ? NULL : base, .text_sha256 = t->sha,
+                              .progress = qf_cli_progress("compare: eval window")};
+        st = qf_eval_perplexity(rt, t->ids, (int64_t)t->n, &eo, r);
+        qf_cli_progress_done();
+    }
+    qf_runtime_free(rt);
+    qf_model_free(m);
+    return st == QF_STATUS_OK ? st : qf_error_wrap(st, "evaluating '%s': ", dir);
+}
+
+/* Bytes of the *.safetensors files in dir (or of the file dir). */
+static uint64_t qf_compare_size(const char *dir) {
+    struct stat s;
+    if (stat(dir, &s) == 0 && S_ISREG(s.st_mode)) return (uint64_t)s.st_size;
+    DIR *d = opendir(dir);
+    uint64_t total = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const size_t n = strlen(e->d_name);
+        char p[QF_COMPARE_PATH];
+        if (n < 12 || strcmp(e->d_name + n - 12, ".safetensors")) continue;
+        if (qf_compare_join(p, dir, e->d_name) == QF_STATUS_OK && stat(p, &s) == 0)
+            total += (uint64_t)s.st_size;
+    }
+    if (d) closedir(d);
+    return total;
+}
+
+/* Quantizes in a child process; fills seconds and peak RSS. */
+static qf_status qf_compare_quantize(const qf_compare_args *a, const char *model, qf_quant_method m,
+                                     const char *out, qf_compare_row *row) {
+    qf_quantize_options o = qf_quantize_options_default();
+    o.method = m;
+    o.gptq.quant.bits = a->bits;
+    o.gptq.quant.group_size = a->group;
+    o.gptq.quant.sym = a->sym;
+    o.gptq.desc_act = o.gptq.static_groups = qf_quant_method_gptq(m);
+    o.calib_paths = a->calib;
+    o.n_calib_paths = a->n_calib;
+    if (qf_quant_method_awq(m)) o.calib.seqlen = QF_AWQ_CALIB_SEQLEN;
+    if (a->samples) o.calib.n_samples = a->samples;
+    if (a->seqlen) o.calib.seqlen = a->seqlen;
+    o.n_threads = (int)a->threads;
+    char label[64];
+    snprintf(label, sizeof label, "compare: quantize %s", qf_quant_method_name(m));
+    qf_progress p = qf_cli_progress(label);
+    o.progress = &p;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    fflush(NULL);
+    const pid_t pid = fork();
+    QF_RETURN_IF(pid < 0, QF_STATUS_IO, "fork failed");
+    if (pid == 0) {
+        const qf_status st = qf_quantize_model(model, out, &o);
+        qf_cli_progress_done();
+        if (st != QF_STATUS_OK)
+            fprintf(stderr, "qforge compare: %s: %s\n", qf_quant_method_name(m), qf_error_message());
+        _exit(st == QF_STATUS_OK ? 0 : st == QF_STATUS_INTERRUPTED ? 3 : 1);
+    }
+    int status = 0;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    QF_RETURN_IF(wait4(pid, &status, 0, &ru) != pid, QF_STATUS_IO, "waiting for the quantize process failed");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    row->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    row->rss_mib = (double)ru.ru_maxrss / 1024.0;
+    QF_RETURN_IF(WIFEXITED(status) && WEXITSTATUS(status) == 3, QF_STATUS_INTERRUPTED,
+                 "interrupted while quantizing with %s", qf_quant_method_name(m));
+    QF_RETURN_IF(!WIFEXITED(status) || WEXITSTATUS(status) != 0, QF_STATUS_INVALID_ARG,
+                 "quantizing with %s failed (see above)", qf_quant_method_name(m));
+    return QF_STATUS_OK;
+}
+
+static cJSON *qf_compare_json(const qf_compare_args *a, const char *model, const qf_compare_row *rows,
+                              int n, const qf_compare_text *t) {
+    cJSON *j = cJSON_CreateObject();
+    char name[512];
+    qf_path_basename(model, name, sizeof name);
+    cJSON_AddStringToObject(j, "model", name);
+    qf_path_basename(a->text, name, sizeof name);
+    cJSON_AddStringToObject(j, "text", name);
+    cJSON_AddStringToObject(j, "text_sha256", t->sha);
+    cJSON_AddNumberToObject(j, "ctx", (double)(a->ctx ? a->ctx : 2048));
+    cJSON_AddNumberToObject(j, "scored_tokens", (double)rows[0].ev.n_scored);
+    cJSON *arr = cJSON_AddArrayToObject(j, "rows");
+    for (int i = 0; i < n; i++) {
+        const qf_compare_row *r = &rows[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "method", r->label);
+        if (i) {
+            cJSON_AddNumberToObject(e, "bits", r->bits);
+            cJSON_AddNumberToObject(e, "group_size", (double)r->group);
+        }
+        cJSON_AddNumberToObject(e, "bytes", (double)r->bytes);
+        cJSON_AddNumberToObject(e, "ppl", r->ev.ppl);
+        if (i) {
+            cJSON_AddNumberToObject(e, "delta_ppl", r->ev.ppl - rows[0].ev.ppl);
+            cJSON_AddNumberToObject(e, "kld_mean", r->ev.kld_mean);
+            cJSON_AddNumberToObject(e, "kld_p99", r->ev.kld_p99);
+            cJSON_AddNumberToObject(e, "top1_agree", r->ev.top1_agree);
+            cJSON_AddNumberToObject(e, "quantize_seconds", r->seconds);
+            cJSON_AddNumberToObject(e, "quantize_peak_rss_mib", r->rss_mib);
+        }
+        cJSON_AddItemToArray(arr, e);
+    }
+    return j;
+}
+
+static char *qf_compare_markdown(const qf_compare_row *rows, int n) {
+    size_t cap = 4096 + (size_t)n * 512, len = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    len += (size_t)snprintf(s + len, cap - len,
+                            "| method | bits | group | size on disk | ppl | Δppl | KLD mean | KLD p99 | "
+                            "top-1 agree | quantize time | quantize peak RSS |\n"
+                            "|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < n; i++) {
+        const qf_compare_row *r = &rows[i];
+        char sz[32];
+        qf_cli_format_bytes(r->bytes, sz);
+        if (i == 0)
+            len += (size_t)snprintf(s + len, cap - len, "| %s | | | %s | %.4f | | | | | | |\n",
+                                    r->label, sz, r->ev.ppl);
+        else
+            len += (size_t)snprintf(s + len, cap - len,
+                                    "| %s | %d | %lld | %s | %.4f | %+.4f | %.5f | %.4f | %.2f%% | %.1f s | %.0f MiB |\n",
+                                    r->label, r->bits, (long long)r->group, sz, r->ev.ppl,
+                                    r->ev.ppl - rows[0].ev.ppl, r->ev.kld_mean, r->ev.kld_p99,
+                                    100.0 * r->ev.top1_agree, r->seconds, r->rss_mib);
+    }
+    return s;
+}
+
+static qf_status qf_compare_outputs(const qf_compare_args *a, const char *model, const char *dir,
+                                    const qf_compare_row *rows, int n, const qf_compare_text *t) {
+    char p[QF_COMPARE_PATH];
+    char *md = qf_compare_markdown(rows, n);
+    cJSON *j = qf_compare_json(a, model, rows, n, t);
+    char *js = j ? cJSON_Print(j) : NULL;
+    cJSON_Delete(j);
+    qf_chart_point pts[QF_COMPARE_MAX_METHODS + 1];
+    for (int i = 0; i < n; i++)
+        pts[i] = (qf_chart_point){rows[i].label, (double)rows[i].bytes / 1048576.0, rows[i].ev.ppl};
+    char title[600], base[256], *svg = NULL;
+    qf_path_basename(model, base, sizeof base);
+    snprintf(title, sizeof title, "%s: perplexity vs size (%d-bit, group %lld)", base, a->bits,
+             (long long)a->group);
+    qf_status st = md && js ? qf_chart_svg(pts, (size_t)n, title, &svg)
+                            : qf_error_set(QF_STATUS_NOMEM, "out of memory");
+    const char *const names[3] = {"compare.md", "compare.json", "compare.svg"};
+    const char *const bodies[3] = {md, js, svg};
+    for (int k = 0; k < 3 && st == QF_STATUS_OK; k++) {
+        st = qf_compare_join(p, dir, names[k]);
+        if (st == QF_STATUS_OK) st = qf_file_write_atomic(p, bodies[k], strlen(bodies[k]), 0);
+    }
+    if (st == QF_STATUS_OK) st = qf_compare_join(p, dir, "compare.png");
+    if (st == QF_STATUS_OK) st = qf_chart_png(svg, p);
+    if (st == QF_STATUS_OK) fputs(md, stdout);
+    free(md), free(js), free(svg);
+    return st;
+}
+
+static qf_status qf_compare_all(const qf_compare_args *a, const char *model, const char *tmp) {
+    qf_compare_text t = {0};
+    QF_FORWARD(qf_compare_load_text(model, a->text, &t));
+    qf_compare_row rows[QF_COMPARE_MAX_METHODS + 1];
+    memset(rows, 0, sizeof rows);
+    char base[QF_COMPARE_PATH], dir[QF_COMPARE_PATH];
+    rows[0].label = "source";
+    rows[0].bytes = qf_compare_size(model);
+    qf_status st = qf_compare_join(base, tmp, "source.qflogits");
+    if (st == QF_STATUS_OK) st = qf_compare_eval(a, &t, model, base, 1, &rows[0].ev);
+    int n = 1;
+    for (int i = 0; i < a->n_methods && st == QF_STATUS_OK; i++, n++) {
+        const qf_quant_method m = a->methods[i];
+        qf_compare_row *r = &rows[n];
+        r->label = qf_quant_method_name(m);
+        r->bits = a->bits;
+        r->group = a->group;
+        st = qf_compare_join(dir, tmp, m == QF_QUANT_METHOD_AWQ_GPTQ ? "awq_gptq" : r->label);
+        if (st == QF_STATUS_OK) st = qf_compare_quantize(a, model, m, dir, r);
+        if (st == QF_STATUS_OK) st = qf_compare_eval(a, &t, dir, base, 0, &r->ev);
+        r->bytes = qf_compare_size(dir);
+    }
+    if (st == QF_STATUS_OK) st = qf_compare_outputs(a, model, tmp, rows, n, &t);
+    remove(base);
+    free(t.ids);
+    return st;
+}
+
+static int qf_compare_run(int argc, char **argv) {
+    qf_compare_args a;
+    memset(&a, 0, sizeof a);
+    int rc = qf_compare_parse(argc, argv, &a);
+    if (rc != QF_EXIT_OK) return rc < 0 ? QF_EXIT_OK : rc;
+    const char *model = argv[optind];
+    if (qf_path_exists(a.out)) {
+        fprintf(stderr, "qforge compare: error: '%s' already exists (refusing to overwrite)\n", a.out);
+        return QF_EXIT_FAILURE;
+    }
+    char tmp[QF_COMPARE_PATH];
+    if (strlen(a.out) > QF_COMPARE_PATH / 2) return qf_cli_usage_error("compare", "--out path too long");
+    snprintf(tmp, sizeof tmp, "%s.qforge-tmp", a.out);
+    if (qf_path_exists(tmp) || mkdir(tmp, 0755) != 0) {
+        fprintf(stderr, "qforge compare: error: cannot create '%s' (left from an earlier run? remove it)\n", tmp);
+        return QF_EXIT_FAILURE;
+    }
+    qf_status st = qf_compare_all(&a, model, tmp);
+    if (st == QF_STATUS_OK && rename(tmp, a.out) != 0)
+        st = qf_error_set(QF_STATUS_IO, "renaming '%s' to '%s' failed", tmp, a.out);
+    if (st != QF_STATUS_OK) {
+        qf_remove_tree(tmp);
+        return st == QF_STATUS_INTERRUPTED ? QF_EXIT_INTERRUPTED : qf_cli_fail("compare", st);
+    }
+    printf("written: %s/compare.{md,json,svg,png}\n", a.out);
+    return QF_EXIT_OK;
+}
+
+const qf_cli_command qf_cmd_compare = {"compare", "quantize with several methods and compare them",
+                                       qf_compare_run, qf_compare_help};
