@@ -15,24 +15,21 @@ typedef struct qf_awq_data {
     qf_qrun *r;
     qf_pipe_layer *L;
     int64_t layer, ns, S, nc;       /* search samples, seqlen, clip tokens */
-    int64_t width[QF_AWQ_N_GROUPS]; /* input width of each group */
-    double *sum[QF_AWQ_N_GROUPS];   /* sum |x| per input channel */
-    float *x_mean[QF_AWQ_N_GROUPS];
-    float *in[QF_AWQ_N_GROUPS];     /* (ns * S, width) search inputs */
-    float *clip[QF_AWQ_N_GROUPS];   /* (nc, width) clip tokens */
+    int64_t width[QF_SCALE_N_GROUPS]; /* input width of each group */
+    double *sum[QF_SCALE_N_GROUPS];   /* sum |x| per input channel */
+    float *x_mean[QF_SCALE_N_GROUPS];
+    float *in[QF_SCALE_N_GROUPS];     /* (ns * S, width) search inputs */
+    float *clip[QF_SCALE_N_GROUPS];   /* (nc, width) clip tokens */
     float *y_attn, *y_mlp;          /* (ns * S, hid) FP outputs of self_attn and mlp */
     float *y, *tmp;                 /* (ns * S, hid), (S, max width) scratch */
     int group;                      /* the group the loss callback measures */
 } qf_awq_data;
 
-static const int qf_awq_linears[QF_AWQ_N_GROUPS][3] = {
-    {QF_LAYER_Q, QF_LAYER_K, QF_LAYER_V}, {QF_LAYER_O, -1, -1},
-    {QF_LAYER_GATE, QF_LAYER_UP, -1},     {QF_LAYER_DOWN, -1, -1}};
-static const char *const qf_awq_group_names[QF_AWQ_N_GROUPS] = {"qkv", "v_o", "gate_up",
+static const char *const qf_awq_group_names[QF_SCALE_N_GROUPS] = {"qkv", "v_o", "gate_up",
                                                                   "up_down"};
 
 static void qf_awq_data_free(qf_awq_data *d) {
-    for (int g = 0; g < QF_AWQ_N_GROUPS; g++) {
+    for (int g = 0; g < QF_SCALE_N_GROUPS; g++) {
         free(d->sum[g]);
         free(d->x_mean[g]);
         free(d->in[g]);
@@ -52,11 +49,11 @@ static qf_status qf_awq_data_init(qf_awq_data *d, qf_qrun *r, qf_pipe_layer *L, 
                                                                           : o->search_samples;
     const int64_t step = N / o->clip_tokens > 1 ? N / o->clip_tokens : 1;
     d->nc = (N + step - 1) / step;
-    const int64_t w[QF_AWQ_N_GROUPS] = {hid, qd, hid, c->intermediate_size};
+    const int64_t w[QF_SCALE_N_GROUPS] = {hid, qd, hid, c->intermediate_size};
     int64_t wmax = 0;
     const size_t rows = (size_t)(d->ns * S);
     int ok = 1;
-    for (int g = 0; g < QF_AWQ_N_GROUPS; g++) {
+    for (int g = 0; g < QF_SCALE_N_GROUPS; g++) {
         d->width[g] = w[g];
         wmax = w[g] > wmax ? w[g] : wmax;
         d->sum[g] = calloc((size_t)w[g], sizeof(double));
@@ -101,20 +98,20 @@ static qf_status qf_awq_stats_pass(qf_awq_data *d) {
         QF_FORWARD(qf_act_store_get(&r->x, i, L->x));
         float *y = i < d->ns ? d->y_attn + i * S * hid : d->tmp;
         qf_layer_attn_norm(c, &L->lw, L->x, L->xn);
-        qf_awq_collect(d, QF_AWQ_QKV, i, L->xn);
+        qf_awq_collect(d, QF_SCALE_QKV, i, L->xn);
         qf_layer_attention(c, &L->lw, L->xn, L->att);
-        qf_awq_collect(d, QF_AWQ_VO, i, L->att);
+        qf_awq_collect(d, QF_SCALE_VO, i, L->att);
         qf_layer_apply(&L->lw, QF_LAYER_O, L->att, S, y, 0);
         for (int64_t k = 0; k < S * hid; k++) L->x[k] += y[k];
         qf_layer_mlp_norm(c, &L->lw, L->x, L->xn);
-        qf_awq_collect(d, QF_AWQ_GU, i, L->xn);
+        qf_awq_collect(d, QF_SCALE_GU, i, L->xn);
         qf_layer_mlp_hidden(c, &L->lw, L->xn, L->h);
-        qf_awq_collect(d, QF_AWQ_UD, i, L->h);
+        qf_awq_collect(d, QF_SCALE_UD, i, L->h);
         if (i < d->ns) qf_layer_apply(&L->lw, QF_LAYER_DOWN, L->h, S, d->y_mlp + i * S * hid, 0);
         r->units_done++;
     }
     const double n = (double)(r->n_samples * S);
-    for (int g = 0; g < QF_AWQ_N_GROUPS; g++)
+    for (int g = 0; g < QF_SCALE_N_GROUPS; g++)
         for (int64_t j = 0; j < d->width[g]; j++) d->x_mean[g][j] = (float)(d->sum[g][j] / n);
     return QF_STATUS_OK;
 }
@@ -138,9 +135,10 @@ static qf_status qf_awq_loss(void *user, const float *s, double *loss) {
     QF_FORWARD(qf_pipe_progress(d->r, d->layer, qf_awq_group_names[d->group]));
     float *saved[3] = {NULL, NULL, NULL};
     qf_status st = QF_STATUS_OK;
-    for (int k = 0; k < 3 && st == QF_STATUS_OK; k++) {
-        const int i = qf_awq_linears[d->group][k];
-        if (i < 0 || L->rep[i].skipped) continue;
+    const int *lin = qf_layer_scale_linears((qf_layer_scale_group)d->group);
+    for (int k = 0; lin[k] >= 0 && st == QF_STATUS_OK; k++) {
+        const int i = lin[k];
+        if (L->rep[i].skipped) continue;
         float *fq = malloc((size_t)(lw->out[i] * lw->in[i]) * sizeof(float));
         if (!fq) {
             st = qf_error_set(QF_STATUS_NOMEM, "out of memory");
@@ -156,61 +154,44 @@ static qf_status qf_awq_loss(void *user, const float *s, double *loss) {
     double sum = 0.0;
     if (st == QF_STATUS_OK) {
         switch (d->group) {
-        case QF_AWQ_QKV:
+        case QF_SCALE_QKV:
             for (int64_t i = 0; i < d->ns; i++) {
-                qf_layer_attention(&L->ctx, lw, d->in[QF_AWQ_QKV] + i * S * hid, L->att);
+                qf_layer_attention(&L->ctx, lw, d->in[QF_SCALE_QKV] + i * S * hid, L->att);
                 qf_layer_apply(lw, QF_LAYER_O, L->att, S, d->y, 0);
                 sum += qf_awq_sq_diff(d->y, d->y_attn + i * S * hid, S * hid);
             }
             break;
-        case QF_AWQ_VO:
-            qf_layer_apply(lw, QF_LAYER_O, d->in[QF_AWQ_VO], rows, d->y, 0);
+        case QF_SCALE_VO:
+            qf_layer_apply(lw, QF_LAYER_O, d->in[QF_SCALE_VO], rows, d->y, 0);
             sum = qf_awq_sq_diff(d->y, d->y_attn, rows * hid);
             break;
-        case QF_AWQ_GU:
+        case QF_SCALE_GU:
             for (int64_t i = 0; i < d->ns; i++) {
-                qf_layer_mlp_hidden(&L->ctx, lw, d->in[QF_AWQ_GU] + i * S * hid, L->h);
+                qf_layer_mlp_hidden(&L->ctx, lw, d->in[QF_SCALE_GU] + i * S * hid, L->h);
                 qf_layer_apply(lw, QF_LAYER_DOWN, L->h, S, d->y, 0);
                 sum += qf_awq_sq_diff(d->y, d->y_mlp + i * S * hid, S * hid);
             }
             break;
         default:
-            qf_layer_apply(lw, QF_LAYER_DOWN, d->in[QF_AWQ_UD], rows, d->y, 0);
+            qf_layer_apply(lw, QF_LAYER_DOWN, d->in[QF_SCALE_UD], rows, d->y, 0);
             sum = qf_awq_sq_diff(d->y, d->y_mlp, rows * hid);
             break;
         }
     }
-    for (int k = 0; k < 3; k++) {
-        const int i = qf_awq_linears[d->group][k];
+    for (int k = 0; lin[k] >= 0; k++) {
         if (!saved[k]) continue;
-        free(lw->w[i]);
-        lw->w[i] = saved[k];
+        free(lw->w[lin[k]]);
+        lw->w[lin[k]] = saved[k];
     }
     *loss = sum / (double)(rows * hid);
     d->r->units_done++;
     return st;
 }
 
-/* Folds s into the op before group g and the group's columns. */
+/* Folds s into group g and divides its clip tokens by s. */
 static void qf_awq_fold(qf_awq_data *d, int g, const float *s) {
-    qf_layer_weights *lw = &d->L->lw;
+    qf_layer_fold_scales(&d->L->lw, (qf_layer_scale_group)g, s);
     const int64_t n = d->width[g];
-    if (g == QF_AWQ_QKV || g == QF_AWQ_GU) {
-        float *ln = g == QF_AWQ_QKV ? lw->ln1 : lw->ln2;
-        for (int64_t j = 0; j < n; j++) ln[j] /= s[j];
-    } else {
-        const int prev = g == QF_AWQ_VO ? QF_LAYER_V : QF_LAYER_UP;
-        for (int64_t o = 0; o < n; o++) {
-            for (int64_t c = 0; c < lw->in[prev]; c++) lw->w[prev][o * lw->in[prev] + c] /= s[o];
-            if (lw->b[prev]) lw->b[prev][o] /= s[o];
-        }
-    }
-    for (int k = 0; k < 3; k++) {
-        const int i = qf_awq_linears[g][k];
-        if (i < 0) continue;
-        for (int64_t o = 0; o < lw->out[i]; o++)
-            for (int64_t c = 0; c < n; c++) lw->w[i][o * n + c] *= s[c];
-    }
     for (int64_t t = 0; t < d->nc; t++)
         for (int64_t j = 0; j < n; j++) d->clip[g][t * n + j] /= s[j];
 }
@@ -221,15 +202,14 @@ static qf_status qf_awq_search_group(qf_awq_data *d, int g, float *s) {
     const float *w[3];
     int64_t out[3];
     int n = 0;
-    for (int k = 0; k < 3; k++) {
-        const int i = qf_awq_linears[g][k];
-        if (i < 0 || L->rep[i].skipped) continue;
-        w[n] = lw->w[i];
-        out[n++] = lw->out[i];
+    for (const int *i = qf_layer_scale_linears((qf_layer_scale_group)g); *i >= 0; i++) {
+        if (L->rep[*i].skipped) continue;
+        w[n] = lw->w[*i];
+        out[n++] = lw->out[*i];
     }
     /* v -> o only when v's outputs are o's inputs (no GQA) */
-    if (n == 0 || (g == QF_AWQ_VO && (L->rep[QF_LAYER_V].skipped ||
-                                      lw->out[QF_LAYER_V] != lw->in[QF_LAYER_O]))) {
+    if (n == 0 || !qf_layer_scale_possible(lw, (qf_layer_scale_group)g) ||
+        (g == QF_SCALE_VO && L->rep[QF_LAYER_V].skipped)) {
         d->r->units_done += (uint64_t)d->r->opt->awq.n_grid + 1;
         return QF_STATUS_OK;
     }
@@ -248,8 +228,8 @@ static qf_status qf_awq_search_group(qf_awq_data *d, int g, float *s) {
 }
 
 static qf_status qf_awq_clip_layer(qf_awq_data *d) {
-    static const int clip_of[QF_LAYER_N_LINEARS] = {-1, -1, QF_AWQ_QKV, QF_AWQ_VO,
-                                                    QF_AWQ_GU, QF_AWQ_GU, QF_AWQ_UD};
+    static const int clip_of[QF_LAYER_N_LINEARS] = {-1, -1, QF_SCALE_QKV, QF_SCALE_VO,
+                                                    QF_SCALE_GU, QF_SCALE_GU, QF_SCALE_UD};
     qf_pipe_layer *L = d->L;
     qf_layer_weights *lw = &L->lw;
     for (int i = 0; i < QF_LAYER_N_LINEARS; i++) {
@@ -274,19 +254,19 @@ qf_status qf_pipe_awq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int cli
     QF_FORWARD(qf_pipe_layer_buffers(r, L));
     qf_awq_data d;
     QF_FORWARD(qf_awq_data_init(&d, r, L, layer));
-    float *s[QF_AWQ_N_GROUPS] = {NULL};
+    float *s[QF_SCALE_N_GROUPS] = {NULL};
     qf_status st = QF_STATUS_OK;
-    for (int g = 0; g < QF_AWQ_N_GROUPS && st == QF_STATUS_OK; g++) {
+    for (int g = 0; g < QF_SCALE_N_GROUPS && st == QF_STATUS_OK; g++) {
         s[g] = malloc((size_t)d.width[g] * sizeof(float));
         if (!s[g]) st = qf_error_set(QF_STATUS_NOMEM, "out of memory");
     }
     if (st == QF_STATUS_OK) st = qf_awq_stats_pass(&d);
-    for (int g = 0; g < QF_AWQ_N_GROUPS && st == QF_STATUS_OK; g++)
+    for (int g = 0; g < QF_SCALE_N_GROUPS && st == QF_STATUS_OK; g++)
         st = qf_awq_search_group(&d, g, s[g]);
-    for (int g = 0; g < QF_AWQ_N_GROUPS && st == QF_STATUS_OK; g++)
+    for (int g = 0; g < QF_SCALE_N_GROUPS && st == QF_STATUS_OK; g++)
         if (L->awq[g].searched) qf_awq_fold(&d, g, s[g]);
     if (st == QF_STATUS_OK && clip) st = qf_awq_clip_layer(&d);
-    for (int g = 0; g < QF_AWQ_N_GROUPS; g++) free(s[g]);
+    for (int g = 0; g < QF_SCALE_N_GROUPS; g++) free(s[g]);
     qf_awq_data_free(&d);
     return st;
 }

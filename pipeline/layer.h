@@ -43,6 +43,28 @@ void qf_layer_weights_free(qf_layer_weights *lw);
 void qf_layer_apply(const qf_layer_weights *lw, qf_layer_linear i, const float *x, int64_t m,
                     float *y, int accumulate);
 
+/* The per-input-channel scaling groups of the transforms (AWQ, SmoothQuant): the op
+ * before a group of linears sharing one input, whose outputs are divided by s while the
+ * group's columns are multiplied by s (an exact rewrite): input_layernorm -> q,k,v;
+ * v_proj -> o_proj (only when v's outputs are o's inputs, i.e. no GQA);
+ * post_attention_layernorm -> gate,up; up_proj -> down_proj. */
+typedef enum qf_layer_scale_group {
+    QF_SCALE_QKV,
+    QF_SCALE_VO,
+    QF_SCALE_GU,
+    QF_SCALE_UD,
+    QF_SCALE_N_GROUPS,
+} qf_layer_scale_group;
+
+/* The linears of group g (-1 terminated, at most 3). */
+const int *qf_layer_scale_linears(qf_layer_scale_group g);
+/* Input width of group g. */
+int64_t qf_layer_scale_width(const qf_layer_weights *lw, qf_layer_scale_group g);
+/* Whether group g can be scaled in this layer (v -> o: out(v) == in(o)). */
+int qf_layer_scale_possible(const qf_layer_weights *lw, qf_layer_scale_group g);
+/* Folds s (width of g) into lw: the previous op's outputs / s, the group's columns * s. */
+void qf_layer_fold_scales(qf_layer_weights *lw, qf_layer_scale_group g, const float *s);
+
 /* Query rows per attention block: scores of a block are (rows, keys up to its end). */
 #define QF_LAYER_ATTN_ROWS 256
 

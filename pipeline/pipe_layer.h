@@ -16,16 +16,6 @@ typedef struct qf_linear_report {
     int clipped;             /* AWQ clip search applied */
 } qf_linear_report;
 
-/* AWQ's scaling groups: input_layernorm -> q,k,v; v -> o; post_attention_layernorm ->
- * gate,up; up -> down. */
-typedef enum qf_awq_group {
-    QF_AWQ_QKV,
-    QF_AWQ_VO,
-    QF_AWQ_GU,
-    QF_AWQ_UD,
-    QF_AWQ_N_GROUPS,
-} qf_awq_group;
-
 typedef struct qf_awq_report {
     int searched;            /* 0: not applicable (GQA for v -> o, all linears skipped) */
     qf_awq_search_result res;
@@ -36,7 +26,7 @@ typedef struct qf_pipe_layer {
     qf_layer_ctx ctx;
     qf_qweight q[QF_LAYER_N_LINEARS];
     qf_linear_report rep[QF_LAYER_N_LINEARS];
-    qf_awq_report awq[QF_AWQ_N_GROUPS];
+    qf_awq_report awq[QF_SCALE_N_GROUPS]; /* by qf_layer_scale_group */
     char prefix[QF_LAYER_N_LINEARS][160];
     float *x, *xn, *att, *h;  /* one sample: (S, hid) x2, (S, heads*hd), (S, inter) */
     qf_act_store att_store, h_store;

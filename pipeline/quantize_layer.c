@@ -268,11 +268,11 @@ static cJSON *qf_pipe_report_json(const qf_pipe_layer *L, double seconds) {
         cJSON_AddItemToObject(lin, qf_layer_linear_name((qf_layer_linear)i), e);
     }
     cJSON_AddItemToObject(j, "linears", lin);
-    static const char *const awq_groups[QF_AWQ_N_GROUPS] = {
+    static const char *const awq_groups[QF_SCALE_N_GROUPS] = {
         "input_layernorm->q_proj,k_proj,v_proj", "v_proj->o_proj",
         "post_attention_layernorm->gate_proj,up_proj", "up_proj->down_proj"};
     cJSON *awq = NULL;
-    for (int g = 0; g < QF_AWQ_N_GROUPS; g++) {
+    for (int g = 0; g < QF_SCALE_N_GROUPS; g++) {
         const qf_awq_report *a = &L->awq[g];
         if (!a->searched) continue;
         if (!awq) awq = cJSON_AddObjectToObject(j, "awq");
