@@ -108,7 +108,9 @@ qf_status qf_gptq_model_config(const qf_model *m, qf_gptq_config *c, int *is_gpt
     if (qm && !cJSON_IsString(qm))
         st = qf_error_set(QF_STATUS_FORMAT, "'%s': quantization_config.quant_method must be a "
                           "string", m->path);
-    else if (qm && strcasecmp(qm->valuestring, "awq") == 0) { /* formats/awq.c */
+    else if (qm && (!strcasecmp(qm->valuestring, "awq") ||
+                    !strcasecmp(qm->valuestring, "compressed-tensors"))) { /* formats/awq.c,
+                                                                             compressed_tensors.c */
         cJSON_Delete(o);
         return QF_STATUS_OK;
     } else if (qm && strcasecmp(qm->valuestring, "gptq") != 0)

@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/fileio.h"
 #include "formats/awq.h"
+#include "formats/compressed_tensors.h"
 #include "formats/gptq.h"
 #include "formats/packed_tensors.h"
 
@@ -245,15 +246,18 @@ qf_status qf_model_validate(const qf_model *m) {
                  "'%s': no model config to validate the tensors against", m->path);
     qf_gptq_config gptq;
     qf_awq_config awq;
-    int is_gptq = 0, is_awq = 0;
+    qf_ct_config ct;
+    int is_gptq = 0, is_awq = 0, is_ct = 0;
     QF_FORWARD(qf_gptq_model_config(m, &gptq, &is_gptq));
     qf_status st = qf_awq_model_config(m, &awq, &is_awq);
+    if (st == QF_STATUS_OK) st = qf_ct_model_config(m, &ct, &is_ct);
     qf_tensor_spec *specs = NULL;
     size_t n = 0;
     if (st == QF_STATUS_OK) st = qf_arch_tensor_specs(&m->config, &specs, &n);
     if (st != QF_STATUS_OK) {
         qf_gptq_config_free(&gptq);
         qf_awq_config_free(&awq);
+        qf_ct_config_free(&ct);
         return qf_error_wrap(st, "'%s': ", m->path);
     }
     for (size_t i = 0; i < n && st == QF_STATUS_OK; i++) {
@@ -267,6 +271,15 @@ qf_status qf_model_validate(const qf_model *m) {
                                               specs[i].shape[1]);
             continue;
         }
+        if (t && is_ct && t->dtype == QF_DTYPE_I8 && specs[i].ndim == 2) {
+            size_t len = strlen(specs[i].name) - strlen(".weight");
+            specs[i].name[len] = '\0'; /* the linear's prefix */
+            st = qf_ct_ignored(&ct, specs[i].name)
+                     ? qf_error_set(QF_STATUS_FORMAT, "'%s': '%s' is stored int8 but the config "
+                                    "ignores it", m->path, specs[i].name)
+                     : qf_ct_model_check(m, specs[i].name, specs[i].shape[0], specs[i].shape[1]);
+            continue;
+        }
         if (!t) {
             if (!specs[i].optional)
                 st = qf_error_set(QF_STATUS_NOT_FOUND, "'%s': required tensor '%s' is missing",
@@ -278,6 +291,7 @@ qf_status qf_model_validate(const qf_model *m) {
     free(specs);
     qf_gptq_config_free(&gptq);
     qf_awq_config_free(&awq);
+    qf_ct_config_free(&ct);
     return st;
 }
 

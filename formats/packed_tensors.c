@@ -34,7 +34,9 @@ qf_status qf_packed_find(const qf_model *m, const char *kind, const char *prefix
                             t->ndim > 1 ? ", " : " ndim ", (long long)(t->ndim > 1 ? t->shape[1] : t->ndim),
                             (long long)shape[0], ndim > 1 ? ", " : " ndim ",
                             (long long)(ndim > 1 ? shape[1] : ndim));
-    QF_RETURN_IF(!t->data || t->nbytes != t->numel * (dtype == QF_DTYPE_F16 ? 2u : 4u),
+    uint64_t want = 0;
+    QF_RETURN_IF(!t->data || qf_dtype_nbytes(dtype, t->numel, &want) != QF_STATUS_OK ||
+                     t->nbytes != want,
                  QF_STATUS_FORMAT, "tensor '%s' in '%s': %llu bytes for %llu elements", name,
                  file, (unsigned long long)t->nbytes, (unsigned long long)t->numel);
     *out = t;

@@ -17,7 +17,7 @@
 
 /* buf (QF_PACKED_NAME_MAX) = "prefix.suffix"; fails when too long. */
 qf_status qf_packed_name(char *buf, const char *prefix, const char *suffix);
-/* Tensor prefix.suffix of m, which must exist with this dtype (F16 or 4-byte) and shape. */
+/* Tensor prefix.suffix of m, which must exist with this dtype and shape. */
 qf_status qf_packed_find(const qf_model *m, const char *kind, const char *prefix,
                          const char *suffix, qf_dtype dtype, int ndim, const int64_t *shape,
                          const qf_model_tensor **out);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "formats/compressed_tensors.h"
 #include "formats/packed_tensors.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/runtime_impl.h"
@@ -89,6 +90,28 @@ static qf_status qf_runtime_load_qlinear(const qf_model *m, const char *prefix, 
     return st;
 }
 
+/* A W8A8 linear of a compressed-tensors checkpoint (int8 weights, per-row scales). */
+static qf_status qf_runtime_load_i8linear(const qf_model *m, const char *prefix, int64_t out,
+                                          int64_t in, int bias, qf_cpu_linear *l) {
+    int8_t *w = NULL;
+    float *s = NULL;
+    QF_FORWARD(qf_ct_model_read(m, prefix, out, in, &w, &s));
+    l->out = out;
+    l->in = in;
+    l->dtype = QF_DTYPE_F32;
+    l->i8 = calloc(1, sizeof *l->i8);
+    qf_status st = l->i8 ? qf_cpu_i8linear_init(l->i8, w, s, out, in)
+                         : qf_error_set(QF_STATUS_NOMEM, "runtime: out of memory for '%s'", prefix);
+    free(w);
+    free(s);
+    if (st == QF_STATUS_OK && bias) {
+        char name[QF_TENSOR_NAME_MAX];
+        snprintf(name, sizeof name, "%s.bias", prefix);
+        st = qf_runtime_load_vec(m, name, out, &l->bias);
+    }
+    return st;
+}
+
 /* "<prefix>.weight" (out, in) in the runtime's weight dtype, "<prefix>.bias" if `bias`.
  * A tensor that does not fit F16 stays F32 when the dtype was chosen automatically, and
  * is an error when F16 was asked for. */
@@ -96,6 +119,7 @@ static qf_status qf_runtime_load_linear(const qf_runtime *rt, const qf_model *m,
                                         const char *prefix, int64_t out, int64_t in, int bias,
                                         qf_cpu_linear *l) {
     if (qf_packed_model_has(m, prefix)) return qf_runtime_load_qlinear(m, prefix, out, in, bias, l);
+    if (qf_ct_model_has(m, prefix)) return qf_runtime_load_i8linear(m, prefix, out, in, bias, l);
     char name[QF_TENSOR_NAME_MAX];
     snprintf(name, sizeof name, "%s.weight", prefix);
     const qf_model_tensor *t = NULL;
@@ -132,6 +156,8 @@ static qf_status qf_runtime_load_linear(const qf_runtime *rt, const qf_model *m,
 static void qf_runtime_linear_free(qf_cpu_linear *l) {
     qf_cpu_qlinear_free(l->qw);
     free(l->qw);
+    if (l->i8) qf_cpu_i8linear_free(l->i8);
+    free(l->i8);
     free(l->w);
     free(l->bias);
 }

@@ -1,7 +1,7 @@
 /* Linear layers of the CPU forward pass: per-thread shares of the output rows, GEMV for
  * one token (F16 SIMD kernel, or sgemv for F32 weights), single-threaded OpenBLAS sgemm
  * for a batch (F16 weights converted to F32 a tile of rows at a time); quantized weights
- * go to runtime/cpu/qlinear.c. */
+ * go to runtime/cpu/qlinear.c, W8A8 ones to runtime/cpu/i8linear.c. */
 #include "runtime/cpu/linear.h"
 
 #include <cblas.h>
@@ -34,6 +34,8 @@ void qf_cpu_linear_rows(const qf_cpu_linear *l, const float *x, int64_t m, float
     const int64_t in = l->in, out = l->out;
     if (l->qw) {
         qf_cpu_qlinear_rows(l->qw, x, m, y, r0, r1, scratch);
+    } else if (l->i8) {
+        qf_cpu_i8linear_rows(l->i8, x, m, y, r0, r1, scratch);
     } else if (l->dtype == QF_DTYPE_F16) {
         const uint16_t *w = l->w;
         if (m == 1) {

@@ -1,5 +1,5 @@
-/* A linear layer held in memory for the CPU forward pass (F32, F16 or packed quantized
- * weights, optional F32 bias), and y = x W^T + b for m tokens over a range of output rows (callers give each
+/* A linear layer held in memory for the CPU forward pass (F32, F16, packed quantized
+ * or W8A8 int8 weights, optional F32 bias), and y = x W^T + b for m tokens over a range of output rows (callers give each
  * thread of a parallel region its share, then synchronise). */
 #ifndef QF_CPU_LINEAR_H
 #define QF_CPU_LINEAR_H
@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/dtype.h"
+#include "runtime/cpu/i8linear.h"
 #include "runtime/cpu/qlinear.h"
 
 typedef struct qf_cpu_linear {
@@ -14,6 +15,7 @@ typedef struct qf_cpu_linear {
     int64_t out, in;
     void *w;             /* (out, in) row-major, or NULL when qw is set */
     qf_cpu_qlinear *qw;  /* quantized weights (runtime/cpu/qlinear.h), or NULL */
+    qf_cpu_i8linear *i8; /* W8A8 weights (runtime/cpu/i8linear.h), or NULL */
     float *bias;         /* (out) or NULL */
 } qf_cpu_linear;
 
@@ -24,7 +26,7 @@ typedef struct qf_cpu_linear {
 #define QF_CPU_LINEAR_TILE_FLOATS (1 << 20)
 
 /* Floats of per-thread scratch qf_cpu_linear_forward needs for an input width `in`
- * (F32 / F16 weights; quantized ones need qf_cpu_qlinear_scratch). */
+ * (F32 / F16 / W8A8 weights; quantized ones need qf_cpu_qlinear_scratch). */
 int64_t qf_cpu_linear_scratch(int64_t in);
 
 /* y[:, r0..r1) = x (m, in) W[r0..r1)^T + bias; y is (m, out). m == 1 uses the GEMV

@@ -1,0 +1,41 @@
+/* compressed-tensors checkpoints (llm-compressor, vLLM; REFERENCE.md "compressed-tensors"),
+ * the W8A8 "int-quantized" form: per quantized linear `P`, P.weight int8 (out, in) and
+ * P.weight_scale (out, 1) (F32 / F16 / BF16); weights per-channel symmetric int8,
+ * activations per-token dynamic symmetric int8 (llm-compressor's W8A8 / INT8 preset);
+ * config.json quantization_config {"quant_method":"compressed-tensors",
+ * "format":"int-quantized","config_groups":{...},"ignore":[...]}. Modules listed in
+ * `ignore` (exact names, or "re:REGEX" matched against the whole name) stay F16/F32.
+ * Other compressed-tensors schemes are refused with what they are. */
+#ifndef QF_FORMATS_COMPRESSED_TENSORS_H
+#define QF_FORMATS_COMPRESSED_TENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "formats/model.h"
+
+typedef struct qf_ct_config {
+    size_t n_ignore;
+    char **ignore;   /* names or "re:REGEX" */
+} qf_ct_config;
+
+/* Parses quantization_config (must be the W8A8 int-quantized scheme described above);
+ * `what` names the file in errors. Free with qf_ct_config_free. */
+qf_status qf_ct_config_parse(const char *json, const char *what, qf_ct_config *c);
+void qf_ct_config_free(qf_ct_config *c);
+/* Whether module `name` ("model.layers.0.mlp.up_proj") is listed in ignore. */
+int qf_ct_ignored(const qf_ct_config *c, const char *name);
+
+/* The config of an opened model: *is_ct = 0 when it has no compressed-tensors config. */
+qf_status qf_ct_model_config(const qf_model *m, qf_ct_config *c, int *is_ct);
+/* 1 if linear `prefix` is stored int8 (P.weight I8 with a P.weight_scale). */
+int qf_ct_model_has(const qf_model *m, const char *prefix);
+/* Checks P.weight I8 (out, in) and P.weight_scale (out, 1) float. */
+qf_status qf_ct_model_check(const qf_model *m, const char *prefix, int64_t out, int64_t in);
+/* Reads P.weight into *w (malloc'ed, (out, in)) and P.weight_scale as F32 into *scale
+ * (malloc'ed, (out)); every scale must be finite and > 0. */
+qf_status qf_ct_model_read(const qf_model *m, const char *prefix, int64_t out, int64_t in,
+                           int8_t **w, float **scale);
+
+#endif

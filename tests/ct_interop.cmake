@@ -1,0 +1,5 @@
+# compressed-tensors W8A8 checkpoints from llm-compressor in our runtime (int8 kernels)
+# against the reference consumer's logits (fixtures/ct_interop/, made by
+# fixtures/scripts/make_ct_interop_fixtures.py).
+qf_add_test(test_ct_interop SOURCES test_ct_interop.c LABELS unit)
+target_link_libraries(test_ct_interop PRIVATE PkgConfig::CJSON)
