@@ -12,8 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/qweight.h"
 #include "core/status.h"
 #include "formats/model.h"
+#include "formats/safetensors.h"
 
 typedef struct qf_ct_config {
     size_t n_ignore;
@@ -37,5 +39,14 @@ qf_status qf_ct_model_check(const qf_model *m, const char *prefix, int64_t out, 
  * (malloc'ed, (out)); every scale must be finite and > 0. */
 qf_status qf_ct_model_read(const qf_model *m, const char *prefix, int64_t out, int64_t in,
                            int8_t **w, float **scale);
+
+/* ---- writing (compressed_tensors_write.c) ---- */
+/* The quantization_config object for W8A8 with these ignored modules ("lm_head" is
+ * always listed); *json malloc'ed. */
+qf_status qf_ct_config_to_json(const char *const *ignore, size_t n_ignore, char **json);
+/* Declares P.weight I8 (out, in), P.weight_scale F16 (out, 1) (and P.bias F16). */
+qf_status qf_ct_declare(qf_st_writer *w, const char *prefix, int64_t out, int64_t in, int has_bias);
+/* Writes them from q: 8-bit, symmetric, per-channel (zero 128, stored as code - 128). */
+qf_status qf_ct_write(qf_st_writer *w, const char *prefix, const qf_qweight *q, const float *bias);
 
 #endif

@@ -33,13 +33,16 @@ typedef struct qf_layer_weights {
     float *b[QF_LAYER_N_LINEARS];     /* (out) or NULL */
     int64_t out[QF_LAYER_N_LINEARS], in[QF_LAYER_N_LINEARS];
     float *ln1, *ln2;                 /* (hidden) input_layernorm, post_attention_layernorm */
+    int act_i8;                       /* 1: every linear's input is quantized per token to
+                                         int8 first (W8A8, runtime/cpu/i8linear.h) */
 } qf_layer_weights;
 
 /* Reads layer `index` of m as f32 (shapes checked against the config). */
 qf_status qf_layer_weights_load(const qf_model *m, int64_t index, qf_layer_weights *lw);
 void qf_layer_weights_free(qf_layer_weights *lw);
 
-/* y (m, out_i) = x (m, in_i) W_i^T + b_i, or y += that when accumulate (OpenBLAS). */
+/* y (m, out_i) = x (m, in_i) W_i^T + b_i, or y += that when accumulate (OpenBLAS); with
+ * lw->act_i8 on x quantized and dequantized per token as the int8 runtime does. */
 void qf_layer_apply(const qf_layer_weights *lw, qf_layer_linear i, const float *x, int64_t m,
                     float *y, int accumulate);
 

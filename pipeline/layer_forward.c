@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pipeline/layer.h"
+#include "runtime/cpu/i8linear.h"
 #include "runtime/cpu/kernels.h"
 
 qf_status qf_layer_ctx_init(qf_layer_ctx *c, const qf_model_config *cfg, int64_t seqlen) {
@@ -48,11 +49,31 @@ void qf_layer_ctx_free(qf_layer_ctx *c) {
     memset(c, 0, sizeof *c);
 }
 
+/* x (m, in) quantized per token to int8 and back (qf_cpu_i8_quantize's grid). */
+static float *qf_layer_act_i8(const float *x, int64_t m, int64_t in) {
+    float *xq = malloc((size_t)(m * in) * sizeof *xq);
+    int8_t *q = malloc((size_t)in + QF_CPU_I8_BLOCK);
+    if (!xq || !q) {
+        free(xq), free(q);
+        return NULL;
+    }
+    for (int64_t t = 0; t < m; t++) {
+        float s = 0.0f;
+        qf_cpu_i8_quantize(x + t * in, in, in, q, &s);
+        for (int64_t k = 0; k < in; k++) xq[t * in + k] = (float)q[k] * s;
+    }
+    free(q);
+    return xq;
+}
+
 void qf_layer_apply(const qf_layer_weights *lw, qf_layer_linear i, const float *x, int64_t m,
                     float *y, int accumulate) {
     const int64_t out = lw->out[i], in = lw->in[i];
+    float *xq = lw->act_i8 ? qf_layer_act_i8(x, m, in) : NULL;
+    if (xq) x = xq; /* out of memory: unquantized (only the propagated error is affected) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)out, (int)in, 1.0f, x,
                 (int)in, lw->w[i], (int)in, accumulate ? 1.0f : 0.0f, y, (int)out);
+    free(xq);
     if (!lw->b[i]) return;
     for (int64_t t = 0; t < m; t++)
         for (int64_t o = 0; o < out; o++) y[t * out + o] += lw->b[i][o];

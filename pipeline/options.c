@@ -18,6 +18,7 @@ qf_quantize_options qf_quantize_options_default(void) {
     o.method = QF_QUANT_METHOD_GPTQ;
     o.gptq = qf_gptq_options_default();
     o.awq = qf_awq_options_default();
+    o.sq_alpha = 0.5f;
     o.true_sequential = 1;
     o.format = QF_QUANT_FORMAT_GPTQ;
     o.calib.n_samples = QF_CALIB_DEFAULT_SAMPLES;
@@ -40,8 +41,8 @@ static qf_status qf_pipe_check_regex(const char *re, const char *what) {
                         what, re, (size_t)off, (const char *)msg);
 }
 
-static const char *const qf_quant_method_names[QF_QUANT_METHOD_COUNT] = {"rtn", "gptq", "awq",
-                                                                         "awq+gptq"};
+static const char *const qf_quant_method_names[QF_QUANT_METHOD_COUNT] = {
+    "rtn", "gptq", "awq", "awq+gptq", "smoothquant"};
 
 const char *qf_quant_method_name(qf_quant_method m) {
     return (unsigned)m < QF_QUANT_METHOD_COUNT ? qf_quant_method_names[m] : NULL;
@@ -141,6 +142,32 @@ qf_status qf_pipe_gptq_config(qf_qrun *r) {
     return QF_STATUS_OK;
 }
 
+qf_status qf_pipe_skipped(const qf_qrun *r, char ***names, size_t *n) {
+    *names = NULL, *n = 0;
+    qf_status st = QF_STATUS_OK;
+    for (int64_t l = 0; l < r->cfg->num_hidden_layers && st == QF_STATUS_OK; l++)
+        for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
+            char name[200];
+            snprintf(name, sizeof name, "model.layers.%lld.%s", (long long)l,
+                     qf_layer_linear_name((qf_layer_linear)i));
+            int skip = 0, bits = 0;
+            int64_t group = 0;
+            st = qf_gptq_config_for_module(&r->gcfg, name, &skip, &bits, &group);
+            if (st != QF_STATUS_OK || !skip) continue;
+            char **nn = realloc(*names, (*n + 1) * sizeof *nn);
+            char *dup = nn ? strdup(name) : NULL;
+            if (nn) *names = nn;
+            if (!dup) st = qf_error_set(QF_STATUS_NOMEM, "out of memory");
+            else (*names)[(*n)++] = dup;
+        }
+    if (st != QF_STATUS_OK) {
+        for (size_t k = 0; k < *n; k++) free((*names)[k]);
+        free(*names);
+        *names = NULL, *n = 0;
+    }
+    return st;
+}
+
 qf_status qf_pipe_awq_config(const qf_qrun *r, qf_awq_config *c) {
     const qf_model_config *m = r->cfg;
     const qf_quantize_options *o = r->opt;
@@ -154,7 +181,7 @@ qf_status qf_pipe_awq_config(const qf_qrun *r, qf_awq_config *c) {
     const int64_t qd = m->num_attention_heads * m->head_dim, kvd = m->num_key_value_heads * m->head_dim;
     const int64_t outs[QF_LAYER_N_LINEARS] = {qd, kvd, kvd, hid, inter, inter, hid};
     const int64_t ins[QF_LAYER_N_LINEARS] = {hid, hid, hid, qd, hid, hid, inter};
-    qf_status st = QF_STATUS_OK;
+    qf_status st = qf_pipe_skipped(r, &c->not_convert, &c->n_not_convert);
     for (int64_t l = 0; l < m->num_hidden_layers && st == QF_STATUS_OK; l++)
         for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
             char name[200];
@@ -163,18 +190,7 @@ qf_status qf_pipe_awq_config(const qf_qrun *r, qf_awq_config *c) {
             int skip = 0, bits = 0;
             int64_t group = 0;
             st = qf_gptq_config_for_module(&r->gcfg, name, &skip, &bits, &group);
-            if (st != QF_STATUS_OK) break;
-            if (skip) {
-                char **nc = realloc(c->not_convert, (c->n_not_convert + 1) * sizeof *nc);
-                char *dup = nc ? strdup(name) : NULL;
-                if (nc) c->not_convert = nc;
-                if (!dup) {
-                    st = qf_error_set(QF_STATUS_NOMEM, "out of memory");
-                    break;
-                }
-                c->not_convert[c->n_not_convert++] = dup;
-                continue;
-            }
+            if (st != QF_STATUS_OK || skip) continue;
             if (group != c->group_size)
                 st = qf_error_set(QF_STATUS_INVALID_ARG, "--format awq: '%s' would get group "
                                   "%lld; the AWQ layout has one group size", name, (long long)group);
@@ -196,7 +212,7 @@ qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
     cJSON_AddNumberToObject(j, "group_size", (double)r->gcfg.group_size);
     cJSON_AddBoolToObject(j, "sym", o->gptq.quant.sym);
     cJSON_AddBoolToObject(j, "mse", o->gptq.quant.mse);
-    static const char *const formats[] = {"gptq", "gptq_v2", "awq"};
+    static const char *const formats[] = {"gptq", "gptq_v2", "awq", "compressed-tensors"};
     cJSON_AddStringToObject(j, "format", formats[o->format]);
     cJSON *dyn = cJSON_AddArrayToObject(j, "dynamic");
     for (size_t i = 0; i < r->gcfg.n_dynamic; i++) {
@@ -229,6 +245,7 @@ qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
             cJSON_AddNumberToObject(a, "clip_tokens", (double)o->awq.clip_tokens);
         }
     }
+    if (o->method == QF_QUANT_METHOD_SMOOTHQUANT) cJSON_AddNumberToObject(j, "alpha", o->sq_alpha);
     if (o->method != QF_QUANT_METHOD_RTN) {
         cJSON *cal = cJSON_AddArrayToObject(j, "calibration_files");
         for (size_t i = 0; i < o->n_calib_paths; i++) { // names only: the sha256 pins them

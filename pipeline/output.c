@@ -14,6 +14,7 @@
 
 #include "core/dtype.h"
 #include "core/fileio.h"
+#include "formats/compressed_tensors.h"
 #include "formats/gguf_tokenizer.h"
 #include "formats/hf_config.h"
 #include "formats/safetensors.h"
@@ -75,8 +76,16 @@ static qf_status qf_pipe_generation_config(const qf_model_config *c, const char 
 
 static qf_status qf_pipe_configs(qf_qrun *r, const char *dir) {
     char *qj = NULL;
-    const int awq = r->opt->format == QF_QUANT_FORMAT_AWQ;
-    if (awq) {
+    const int awq = r->opt->format == QF_QUANT_FORMAT_AWQ, ct = r->opt->format == QF_QUANT_FORMAT_W8A8;
+    if (ct) {
+        char **names = NULL;
+        size_t n = 0;
+        qf_status s = qf_pipe_skipped(r, &names, &n);
+        if (s == QF_STATUS_OK) s = qf_ct_config_to_json((const char *const *)names, n, &qj);
+        for (size_t i = 0; i < n; i++) free(names[i]);
+        free(names);
+        QF_FORWARD(s);
+    } else if (awq) {
         qf_awq_config ac;
         QF_FORWARD(qf_pipe_awq_config(r, &ac));
         qf_status s = qf_awq_config_to_json(&ac, &qj);
@@ -94,7 +103,7 @@ static qf_status qf_pipe_configs(qf_qrun *r, const char *dir) {
     char p[QF_PIPE_PATH_MAX];
     if (st == QF_STATUS_OK) st = qf_pipe_join(p, dir, "config.json");
     if (st == QF_STATUS_OK) st = qf_hf_config_write(&cfg, extra, p, 0);
-    if (st == QF_STATUS_OK && !awq) st = qf_pipe_write_text(dir, "quantize_config.json", qj);
+    if (st == QF_STATUS_OK && !awq && !ct) st = qf_pipe_write_text(dir, "quantize_config.json", qj);
     free(extra);
     free(qj);
     return st;

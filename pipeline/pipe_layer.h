@@ -27,6 +27,7 @@ typedef struct qf_pipe_layer {
     qf_qweight q[QF_LAYER_N_LINEARS];
     qf_linear_report rep[QF_LAYER_N_LINEARS];
     qf_awq_report awq[QF_SCALE_N_GROUPS]; /* by qf_layer_scale_group */
+    int sq_done;                          /* SmoothQuant factors folded in */
     char prefix[QF_LAYER_N_LINEARS][160];
     float *x, *xn, *att, *h;  /* one sample: (S, hid) x2, (S, heads*hd), (S, inter) */
     qf_act_store att_store, h_store;
@@ -48,5 +49,9 @@ qf_status qf_pipe_forward_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
 /* The AWQ transform of the FP layer on r->x: scale search and folding, then (clip) the
  * clip search; L->lw holds the transformed weights. */
 qf_status qf_pipe_awq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int clip);
+/* The SmoothQuant transform of the FP layer on r->x (smoothquant_layer.c): max|x| at the
+ * inputs of q,k,v and gate,up over every sample, the factors for opt->sq_alpha folded
+ * into input_layernorm and post_attention_layernorm. */
+qf_status qf_pipe_sq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
 
 #endif

@@ -24,10 +24,11 @@ typedef enum qf_quant_method {
     QF_QUANT_METHOD_GPTQ,
     QF_QUANT_METHOD_AWQ,      /* AWQ transform (scales + clip), then RTN */
     QF_QUANT_METHOD_AWQ_GPTQ, /* AWQ transform (scales), then GPTQ */
+    QF_QUANT_METHOD_SMOOTHQUANT, /* SmoothQuant transform, then RTN (W8A8) */
     QF_QUANT_METHOD_COUNT,
 } qf_quant_method;
 
-/* "rtn", "gptq", "awq", "awq+gptq"; NULL if out of range. */
+/* "rtn", "gptq", "awq", "awq+gptq", "smoothquant"; NULL if out of range. */
 const char *qf_quant_method_name(qf_quant_method m);
 /* The method named s (as above), or QF_QUANT_METHOD_COUNT. */
 qf_quant_method qf_quant_method_parse(const char *s);
@@ -41,6 +42,9 @@ typedef enum qf_quant_format {
     QF_QUANT_FORMAT_GPTQ_V2, /* GPTQ v2 */
     QF_QUANT_FORMAT_AWQ,     /* AutoAWQ GEMM (4 bits, group dividing every input width,
                                 no act-order g_idx, no per-module bit overrides) */
+    QF_QUANT_FORMAT_W8A8,    /* compressed-tensors int-quantized: 8-bit symmetric
+                                per-channel weights, activations quantized per token at
+                                run time (simulated in the calibration forward too) */
 } qf_quant_format;
 
 typedef struct qf_quantize_options {
@@ -49,6 +53,7 @@ typedef struct qf_quantize_options {
                                uses only .quant */
     qf_awq_options awq;     /* awq, awq+gptq (awq+gptq never clips: GPTQ picks the
                                rounding) */
+    float sq_alpha;         /* smoothquant: migration strength in [0, 1]; 0.5 */
     int true_sequential;    /* 1 (default): [k,v,q] -> o -> [up,gate] -> down, each group
                                seeing the already-quantized ones' outputs */
     qf_quant_format format; /* output layout */

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "core/dtype.h"
+#include "formats/compressed_tensors.h"
 #include "pipeline/pipe_layer.h"
 
 static void qf_pipe_layer_free(qf_pipe_layer *L) {
@@ -271,6 +272,7 @@ static cJSON *qf_pipe_report_json(const qf_pipe_layer *L, double seconds) {
     static const char *const awq_groups[QF_SCALE_N_GROUPS] = {
         "input_layernorm->q_proj,k_proj,v_proj", "v_proj->o_proj",
         "post_attention_layernorm->gate_proj,up_proj", "up_proj->down_proj"};
+    if (L->sq_done) cJSON_AddBoolToObject(j, "smoothquant", 1);
     cJSON *awq = NULL;
     for (int g = 0; g < QF_SCALE_N_GROUPS; g++) {
         const qf_awq_report *a = &L->awq[g];
@@ -307,7 +309,10 @@ static qf_status qf_pipe_layer_tensors(qf_st_writer *w, const qf_pipe_layer *L, 
         if (!L->rep[i].skipped) {
             const qf_qweight *q = &L->q[i];
             const int64_t g = q->group_size >= q->in ? -1 : q->group_size;
-            if (fmt == QF_QUANT_FORMAT_AWQ)
+            if (fmt == QF_QUANT_FORMAT_W8A8)
+                QF_FORWARD(declare ? qf_ct_declare(w, p, q->out, q->in, lw->b[i] != NULL)
+                                   : qf_ct_write(w, p, q, lw->b[i]));
+            else if (fmt == QF_QUANT_FORMAT_AWQ)
                 QF_FORWARD(declare ? qf_awq_declare(w, p, q->out, q->in, q->group_size,
                                                     lw->b[i] != NULL)
                                    : qf_awq_write(w, p, q, lw->b[i]));
@@ -378,6 +383,8 @@ qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
         if (p->skipped) r->units_done++;
     }
     const qf_quant_method m = r->opt->method;
+    L.lw.act_i8 = r->opt->format == QF_QUANT_FORMAT_W8A8;
+    if (st == QF_STATUS_OK && m == QF_QUANT_METHOD_SMOOTHQUANT) st = qf_pipe_sq_layer(r, &L, layer);
     if (st == QF_STATUS_OK && qf_quant_method_awq(m))
         st = qf_pipe_awq_layer(r, &L, layer, m == QF_QUANT_METHOD_AWQ && r->opt->awq.clip);
     if (st == QF_STATUS_OK) {

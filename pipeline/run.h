@@ -32,6 +32,10 @@ typedef struct qf_qrun {
     uint64_t units_done, units_total; /* progress */
 } qf_qrun;
 
+/* Names of the decoder linears left unquantized (--skip, "-:" dynamic rules), in layer
+ * order; *names and each name malloc'ed. */
+qf_status qf_pipe_skipped(const qf_qrun *r, char ***names, size_t *n);
+
 /* --format awq: the AWQ quantization_config (modules_to_not_convert = the skipped
  * linears' names), after checking that every quantized linear can be stored in that
  * layout; free with qf_awq_config_free. */

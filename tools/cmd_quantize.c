@@ -31,14 +31,20 @@ static void qf_quantize_help(FILE *out) {
             "Same inputs, seed and thread count give byte-identical files (the report aside).\n"
             "\n"
             "Options:\n"
-            "  --method M          rtn, gptq, awq or awq+gptq (default gptq). RTN rounds each\n"
+            "  --method M          rtn, gptq, awq, awq+gptq or smoothquant (default gptq). RTN\n"
+            "                      rounds each\n"
             "                      weight to the nearest grid point: fast, no calibration\n"
             "                      data. AWQ first rescales input channels by their activation\n"
             "                      magnitude (folded into the norms / previous linears, an\n"
             "                      exact rewrite), choosing the exponent per group by the\n"
             "                      block output error, then clips weights (awq: RTN after;\n"
             "                      awq+gptq: GPTQ after, no clipping). AWQ's default\n"
-            "                      calibration is 128 x 512 tokens.\n"
+            "                      calibration is 128 x 512 tokens. smoothquant: W8A8 (8-bit\n"
+            "                      per-channel symmetric weights, int8 activations per token\n"
+            "                      at run time) after moving activation outliers into the\n"
+            "                      weights (s = max|x|^a / max|w|^(1-a), folded into the\n"
+            "                      norms before q,k,v and gate,up); writes compressed-tensors.\n"
+            "  --alpha A           smoothquant migration strength in [0, 1] (default 0.5)\n"
             "  --bits B            2, 3, 4 or 8 (default 4)\n"
             "  --group-size N      input columns per scale/zero group, or -1 for one group\n"
             "                      per output row (default 128)\n"
@@ -56,7 +62,10 @@ static void qf_quantize_help(FILE *out) {
             "                      forward (default: true-sequential, [k,v,q] -> o ->\n"
             "                      [up,gate] -> down, each seeing the quantized previous ones)\n"
             "  --format F          gptq (v1, zero points stored minus one; default), gptq-v2,\n"
-            "                      or awq (AutoAWQ GEMM layout, as AutoAWQ / vLLM /\n"
+            "                      compressed-tensors (W8A8 int-quantized, as llm-compressor\n"
+            "                      writes and vLLM loads; --bits 8 --sym --group-size -1;\n"
+            "                      the default of smoothquant), or awq (AutoAWQ GEMM layout,\n"
+            "                      as AutoAWQ / vLLM /\n"
             "                      transformers load it: 4 bits, a group size dividing every\n"
             "                      input width, no --desc-act without --static-groups, no\n"
             "                      bit overrides; --skip becomes modules_to_not_convert)\n"
@@ -148,10 +157,10 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
         {"resume", no_argument, 0, 'R'},           {"threads", required_argument, 0, 't'},
         {"save-calib", required_argument, 0, 'C'}, {"awq-grid", required_argument, 0, 'G'},
         {"awq-no-duo", no_argument, 0, 'U'},       {"awq-no-clip", no_argument, 0, 'P'},
-        {"awq-search-samples", required_argument, 0, 'A'},
+        {"awq-search-samples", required_argument, 0, 'A'}, {"alpha", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     qf_quantize_options *o = &c->o;
-    int ch, seqlen_set = 0;
+    int ch, seqlen_set = 0, format_set = 0, bits_set = 0, group_set = 0;
     int64_t v;
     char *end;
     opterr = 0;
@@ -178,12 +187,14 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
             if (!qf_cli_parse_i64(optarg, &v) || (v != 2 && v != 3 && v != 4 && v != 8))
                 return qf_cli_usage_error("quantize", "--bits must be 2, 3, 4 or 8");
             o->gptq.quant.bits = (int)v;
+            bits_set = 1;
             break;
         case 'g':
             if (!strcmp(optarg, "-1")) v = -1;
             else if (!qf_cli_parse_i64(optarg, &v) || v == 0 || v > (1 << 20))
                 return qf_cli_usage_error("quantize", "--group-size must be positive or -1");
             o->gptq.quant.group_size = v;
+            group_set = 1;
             break;
         case 'D': o->gptq.desc_act = 1; break;
         case 'S': o->gptq.static_groups = 1; break;
@@ -202,7 +213,15 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
             else if (!strcmp(optarg, "gptq-v2") || !strcmp(optarg, "gptq_v2"))
                 o->format = QF_QUANT_FORMAT_GPTQ_V2;
             else if (!strcmp(optarg, "awq")) o->format = QF_QUANT_FORMAT_AWQ;
-            else return qf_cli_usage_error("quantize", "--format must be gptq, gptq-v2 or awq");
+            else if (!strcmp(optarg, "compressed-tensors")) o->format = QF_QUANT_FORMAT_W8A8;
+            else return qf_cli_usage_error("quantize", "--format must be gptq, gptq-v2, awq or "
+                                                       "compressed-tensors");
+            format_set = 1;
+            break;
+        case 'L':
+            o->sq_alpha = strtof(optarg, &end);
+            if (end == optarg || *end || !(o->sq_alpha >= 0.0f && o->sq_alpha <= 1.0f))
+                return qf_cli_usage_error("quantize", "--alpha must be in [0, 1]");
             break;
         case 'k': o->skip_regex = optarg; break;
         case 'y':
@@ -250,6 +269,15 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
     }
     if (optind + 2 != argc) return qf_cli_usage_error("quantize", "expected MODEL and OUTDIR");
     if (qf_quant_method_awq(o->method) && !seqlen_set) o->calib.seqlen = QF_AWQ_CALIB_SEQLEN;
+    if (o->method == QF_QUANT_METHOD_SMOOTHQUANT) { /* W8A8 unless told otherwise */
+        if (!format_set) o->format = QF_QUANT_FORMAT_W8A8;
+        if (!seqlen_set) o->calib.seqlen = QF_AWQ_CALIB_SEQLEN;
+    }
+    if (o->format == QF_QUANT_FORMAT_W8A8) {
+        if (!bits_set) o->gptq.quant.bits = 8;
+        if (!group_set) o->gptq.quant.group_size = -1;
+        o->gptq.quant.sym = 1;
+    }
     o->dynamic = c->dynamic;
     o->calib_paths = c->calib;
     return -1;
