@@ -1,0 +1,149 @@
+/* `qforge quantize` W8A8 (--format compressed-tensors) on tiny checkpoints whose norm
+ * weights have outlier channels (per-token int8 activations suffer from them):
+ *   - RTN and SmoothQuant artifacts open as compressed-tensors checkpoints (int8 weights,
+ *     per-row scales) and run through the int8 runtime; two runs are byte-identical;
+ *   - SmoothQuant's logits are closer to the source's than plain W8A8 RTN's (the point of
+ *     migrating the outliers into the weights), for alpha 0.5 and 0.8 (measured 0.78 and
+ *     0.86 of RTN's error; alpha 0, s = 1 / max|w|, is reported only);
+ *   - W8A8 with 4 bits, smoothquant into a GPTQ layout and alpha outside [0, 1] are
+ *     refused before any work. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <unistd.h>
+
+#include "formats/model.h"
+#include "pipeline/pipeline.h"
+#include "runtime/runtime.h"
+#include "tests/test.h"
+#include "tests/test_logits_util.h"
+#include "tests/test_pipeline_util.h"
+
+#define N_TOK 32
+
+static char tmp[] = "/tmp/qf_test_w8a8_XXXXXX";
+static const char *calib_file = QF_SHARED_DIR "/data/calib/tinystories-sample.txt";
+
+static char *path_in(const char *name) {
+    static char bufs[8][512];
+    static int k;
+    char *b = bufs[k++ % 8];
+    snprintf(b, 512, "%s/%s", tmp, name);
+    return b;
+}
+
+static qf_quantize_options w8a8(qf_quant_method m, float alpha) {
+    static const char *paths[1];
+    paths[0] = calib_file;
+    qf_quantize_options o = qf_quantize_options_default();
+    o.method = m;
+    o.format = QF_QUANT_FORMAT_W8A8;
+    o.gptq.quant.bits = 8;
+    o.gptq.quant.sym = 1;
+    o.gptq.quant.group_size = -1;
+    o.sq_alpha = alpha;
+    o.calib_paths = paths;
+    o.n_calib_paths = 1;
+    o.calib.n_samples = 8;
+    o.calib.seqlen = 48;
+    o.n_threads = 1;
+    return o;
+}
+
+static float *logits_of(const char *dir, int64_t *vocab) {
+    int32_t tok[N_TOK];
+    for (int i = 0; i < N_TOK; i++) tok[i] = 100 + (i * 7919) % 31000;
+    qf_model *m = NULL;
+    qf_runtime *rt = NULL;
+    CHECK_OK(qf_model_open(dir, &m));
+    const qf_runtime_options o = {.n_threads = 1, .max_ctx = 64, .weight_dtype = QF_DTYPE_F32};
+    if (m) CHECK_OK(qf_runtime_init(m, &o, &rt));
+    float *v = NULL;
+    if (rt) {
+        *vocab = qf_runtime_config(rt)->vocab_size;
+        v = malloc((size_t)(N_TOK * *vocab) * sizeof *v);
+        logits_buf b = {v, *vocab};
+        CHECK_OK(qf_runtime_forward(rt, tok, N_TOK, 0, keep, &b));
+    }
+    qf_runtime_free(rt);
+    qf_model_free(m);
+    return v;
+}
+
+static double logit_error(const char *dir, const float *ref) {
+    int64_t vocab = 0;
+    float *v = logits_of(dir, &vocab);
+    if (!v) return INFINITY;
+    double e = 0.0;
+    for (int64_t k = 0; k < N_TOK * vocab; k++) e += fabs((double)v[k] - ref[k]);
+    free(v);
+    return e / (double)(N_TOK * vocab);
+}
+
+static int same_file(const char *a, const char *b) {
+    char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    int same = qf_file_read_all(a, 64u << 20, &x, &nx) == QF_STATUS_OK &&
+               qf_file_read_all(b, 64u << 20, &y, &ny) == QF_STATUS_OK && nx == ny &&
+               memcmp(x, y, nx) == 0;
+    free(x), free(y);
+    return same;
+}
+
+int main(void) {
+    if (!mkdtemp(tmp)) return 1;
+    char *model = strdup(path_in("model"));
+    CHECK_OK(qf_test_make_model_kv(model, 2, 64, 2, 1, 7));
+    int64_t vocab = 0;
+    float *fp = logits_of(model, &vocab);
+    if (!fp) TEST_END();
+
+    qf_quantize_options o = w8a8(QF_QUANT_METHOD_RTN, 0.5f);
+    CHECK_OK(qf_quantize_model(model, path_in("rtn"), &o));
+    const double e_rtn = logit_error(path_in("rtn"), fp);
+    qf_model *q = NULL;
+    CHECK_OK(qf_model_open(path_in("rtn"), &q));
+    if (q) {
+        const qf_model_tensor *w = qf_model_find_tensor(q, "model.layers.0.mlp.down_proj.weight");
+        const qf_model_tensor *s = qf_model_find_tensor(q, "model.layers.0.mlp.down_proj.weight_scale");
+        CHECK(w && w->dtype == QF_DTYPE_I8 && w->shape[0] == 64 && w->shape[1] == 96);
+        CHECK(s && s->dtype == QF_DTYPE_F16 && s->ndim == 2 && s->shape[1] == 1);
+        qf_model_free(q);
+    }
+    const float alphas[3] = {0.0f, 0.5f, 0.8f};
+    double e_sq[3];
+    for (int k = 0; k < 3; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "sq%d", k);
+        o = w8a8(QF_QUANT_METHOD_SMOOTHQUANT, alphas[k]);
+        CHECK_OK(qf_quantize_model(model, path_in(name), &o));
+        e_sq[k] = logit_error(path_in(name), fp);
+        printf("W8A8 mean |logit - source|: rtn %.5f, smoothquant alpha %.1f %.5f\n", e_rtn,
+               (double)alphas[k], e_sq[k]);
+    }
+    CHECK_MSG(e_sq[1] < 0.85 * e_rtn && e_sq[2] < e_rtn,
+              "SmoothQuant (%g, %g) does not beat RTN W8A8 (%g)", e_sq[1], e_sq[2], e_rtn);
+
+    o = w8a8(QF_QUANT_METHOD_SMOOTHQUANT, 0.5f);
+    CHECK_OK(qf_quantize_model(model, path_in("sq-again"), &o));
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/model.safetensors", path_in("sq1"));
+    snprintf(b, sizeof b, "%s/model.safetensors", path_in("sq-again"));
+    CHECK(same_file(a, b));
+
+    o = w8a8(QF_QUANT_METHOD_SMOOTHQUANT, 0.5f);
+    o.gptq.quant.bits = 4;
+    CHECK_FAILS(qf_quantize_model(model, path_in("bad"), &o), QF_STATUS_INVALID_ARG, "--bits 8");
+    o = w8a8(QF_QUANT_METHOD_SMOOTHQUANT, 0.5f);
+    o.format = QF_QUANT_FORMAT_GPTQ;
+    CHECK_FAILS(qf_quantize_model(model, path_in("bad"), &o), QF_STATUS_INVALID_ARG, "W8A8");
+    o = w8a8(QF_QUANT_METHOD_SMOOTHQUANT, 1.5f);
+    CHECK_FAILS(qf_quantize_model(model, path_in("bad"), &o), QF_STATUS_INVALID_ARG, "--alpha");
+    CHECK(!qf_path_exists(path_in("bad")) && !qf_path_exists(path_in("bad.qforge-tmp")));
+
+    free(fp);
+    free(model);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    if (!qf_test_failures) CHECK(system(cmd) == 0);
+    TEST_END();
+}
