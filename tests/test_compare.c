@@ -40,7 +40,7 @@ int main(void) {
     char args[3072], out[1024], *o = NULL;
     snprintf(out, sizeof out, "%s/cmp", tmp);
     snprintf(args, sizeof args,
-             "compare " SRC " --text " TEXT " --out %s --methods rtn,awq --group-size 32 --ctx 256 "
+             "compare " SRC " --text " TEXT " --out %s --methods rtn,awq,smoothquant --group-size 32 --ctx 256 "
              "--calib " TEXT " --calib-samples 8 --calib-seqlen 64 --threads 1", out);
     int rc = qforge(args, &o);
     CHECK_MSG(rc == 0 && o && strstr(o, "| awq | 4 | 32 |"), "compare: rc %d: %s", rc, o ? o : "");
@@ -66,11 +66,11 @@ int main(void) {
     cJSON *j = js ? cJSON_Parse(js) : NULL;
     free(js);
     const cJSON *rows = cJSON_GetObjectItem(j, "rows");
-    CHECK(cJSON_GetArraySize(rows) == 3);
+    CHECK(cJSON_GetArraySize(rows) == 4);
     const cJSON *src = cJSON_GetArrayItem(rows, 0), *rtn = cJSON_GetArrayItem(rows, 1);
     const double ppl0 = cJSON_GetNumberValue(cJSON_GetObjectItem(src, "ppl"));
     CHECK(ev && fabs(ppl0 - cJSON_GetNumberValue(cJSON_GetObjectItem(ev, "ppl"))) < 1e-9 * ppl0);
-    for (int i = 1; i < 3; i++) {
+    for (int i = 1; i < 4; i++) {
         const cJSON *r = cJSON_GetArrayItem(rows, i);
         const double ppl = cJSON_GetNumberValue(cJSON_GetObjectItem(r, "ppl"));
         const double kld = cJSON_GetNumberValue(cJSON_GetObjectItem(r, "kld_mean"));
@@ -82,6 +82,10 @@ int main(void) {
     }
     CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(rtn, "method")), "rtn"));
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(rtn, "bytes")) == (double)na);
+    const cJSON *sq = cJSON_GetArrayItem(rows, 3); /* W8A8 whatever --bits says */
+    CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(sq, "method")), "smoothquant") &&
+          cJSON_GetNumberValue(cJSON_GetObjectItem(sq, "bits")) == 8 &&
+          cJSON_GetNumberValue(cJSON_GetObjectItem(sq, "group_size")) == -1);
     cJSON_Delete(j);
     cJSON_Delete(ev);
 

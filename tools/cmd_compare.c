@@ -37,13 +37,16 @@ static void qf_compare_help(FILE *out) {
             "                            delta ppl, KLD (mean, p99), top-1 agreement,\n"
             "                            quantize time, quantize peak RSS\n"
             "  compare.svg, compare.png  perplexity vs size on disk, one point per method\n"
-            "  <method>/                 each quantized checkpoint (GPTQ format)\n"
+            "  <method>/                 each quantized checkpoint (GPTQ format; smoothquant:\n"
+            "                            compressed-tensors W8A8)\n"
             "Each quantize runs in its own process (its time and peak RSS are its own).\n"
             "\n"
             "Options:\n"
-            "  --methods LIST      comma-separated from rtn, gptq, awq, awq+gptq (default\n"
-            "                      all four). gptq runs with --desc-act --static-groups, as\n"
-            "                      does the GPTQ step of awq+gptq\n"
+            "  --methods LIST      comma-separated from rtn, gptq, awq, awq+gptq, smoothquant\n"
+            "                      (default all). gptq runs with --desc-act --static-groups,\n"
+            "                      as does the GPTQ step of awq+gptq; smoothquant is always\n"
+            "                      W8A8 (8-bit per-channel weights, int8 activations; its\n"
+            "                      row ignores --bits / --group-size / --sym)\n"
             "  --bits B            2, 3, 4 or 8 (default 4)\n"
             "  --group-size N      (default 128; -1 per-channel)\n"
             "  --sym               symmetric grid (default asymmetric)\n"
@@ -85,7 +88,8 @@ static int qf_compare_methods(const char *list, qf_compare_args *a) {
     for (char *s = strtok(buf, ","); s; s = strtok(NULL, ",")) {
         const qf_quant_method m = qf_quant_method_parse(s);
         if (m == QF_QUANT_METHOD_COUNT)
-            return qf_cli_usage_error("compare", "unknown method '%s' (rtn, gptq, awq, awq+gptq)", s);
+            return qf_cli_usage_error("compare", "unknown method '%s' (rtn, gptq, awq, awq+gptq, "
+                                                 "smoothquant)", s);
         for (int i = 0; i < a->n_methods; i++)
             if (a->methods[i] == m) return qf_cli_usage_error("compare", "method '%s' given twice", s);
         if (a->n_methods == QF_COMPARE_MAX_METHODS)
@@ -105,7 +109,7 @@ static int qf_compare_parse(int argc, char **argv, qf_compare_args *a) {
         {"max-chunks", required_argument, 0, 'k'}, {"threads", required_argument, 0, 'T'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     a->bits = 4, a->group = 128;
-    int rc = qf_compare_methods("rtn,gptq,awq,awq+gptq", a), ch;
+    int rc = qf_compare_methods("rtn,gptq,awq,awq+gptq,smoothquant", a), ch;
     int64_t v;
     opterr = 0;
     while (rc == QF_EXIT_OK && (ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -234,6 +238,11 @@ static qf_status qf_compare_quantize(const qf_compare_args *a, const char *model
     o.calib_paths = a->calib;
     o.n_calib_paths = a->n_calib;
     if (qf_quant_method_awq(m)) o.calib.seqlen = QF_AWQ_CALIB_SEQLEN;
+    if (m == QF_QUANT_METHOD_SMOOTHQUANT) { /* W8A8 */
+        o.format = QF_QUANT_FORMAT_W8A8;
+        o.gptq.quant.bits = 8, o.gptq.quant.sym = 1, o.gptq.quant.group_size = -1;
+        o.calib.seqlen = QF_AWQ_CALIB_SEQLEN;
+    }
     if (a->samples) o.calib.n_samples = a->samples;
     if (a->seqlen) o.calib.seqlen = a->seqlen;
     o.n_threads = (int)a->threads;
@@ -371,8 +380,9 @@ static qf_status qf_compare_all(const qf_compare_args *a, const char *model, con
         const qf_quant_method m = a->methods[i];
         qf_compare_row *r = &rows[n];
         r->label = qf_quant_method_name(m);
-        r->bits = a->bits;
-        r->group = a->group;
+        const int sq = m == QF_QUANT_METHOD_SMOOTHQUANT;
+        r->bits = sq ? 8 : a->bits;
+        r->group = sq ? -1 : a->group;
         st = qf_compare_join(dir, tmp, m == QF_QUANT_METHOD_AWQ_GPTQ ? "awq_gptq" : r->label);
         if (st == QF_STATUS_OK) st = qf_compare_quantize(a, model, m, dir, r);
         if (st == QF_STATUS_OK) st = qf_compare_eval(a, &t, dir, base, 0, &r->ev);
