@@ -55,7 +55,7 @@ static qf_status awq_parse(const cJSON *o, const char *what, qf_awq_config *c) {
                  "%s: AWQ bits must be 4", what);
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "group_size");
     if (!g) g = cJSON_GetObjectItemCaseSensitive(o, "q_group_size");
-    QF_RETURN_IF(!cJSON_IsNumber(g) || g->valuedouble < 1 || g->valuedouble > (1 << 20) ||
+    QF_RETURN_IF(!cJSON_IsNumber(g) || !(g->valuedouble >= 1 && g->valuedouble <= (1 << 20)) ||
                      g->valuedouble != (double)(int64_t)g->valuedouble,
                  QF_STATUS_FORMAT, "%s: group_size must be a positive integer", what);
     const cJSON *z = cJSON_GetObjectItemCaseSensitive(o, "zero_point");

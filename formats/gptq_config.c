@@ -23,8 +23,9 @@ static qf_status gptq_get_int(const cJSON *o, const char *key, const char *what,
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, key);
     *present = 0;
     if (!e || cJSON_IsNull(e)) return QF_STATUS_OK;
-    QF_RETURN_IF(!cJSON_IsNumber(e) || e->valuedouble != (double)(int64_t)e->valuedouble ||
-                     e->valuedouble < -1e12 || e->valuedouble > 1e12,
+    /* range first: converting an out-of-range double to an integer is undefined */
+    QF_RETURN_IF(!cJSON_IsNumber(e) || !(e->valuedouble >= -1e12 && e->valuedouble <= 1e12) ||
+                     e->valuedouble != (double)(int64_t)e->valuedouble,
                  QF_STATUS_FORMAT, "%s: '%s' must be an integer", what, key);
     *present = 1;
     *v = (int64_t)e->valuedouble;
