@@ -31,7 +31,7 @@ int main(void) {
     expect(args, 2, "--bits");
     snprintf(args, sizeof args, "%s %s/o --dynamic 'mlp=4'", tiny, tmp);
     expect(args, 2, "BITS");
-    snprintf(args, sizeof args, "%s %s/o --method smoothquant", tiny, tmp);
+    snprintf(args, sizeof args, "%s %s/o --method fp8", tiny, tmp);
     expect(args, 2, "--method");
     snprintf(args, sizeof args, "%s %s/o --method awq --awq-grid 0", tiny, tmp);
     expect(args, 2, "--awq-grid");
