@@ -52,7 +52,8 @@ qf_status qf_awq_weight_mean(const float *const *w, const int64_t *out, int n_li
 void qf_awq_scales(const qf_awq_options *o, int k, const float *x_mean, const float *w_mean,
                    int64_t n, float *s);
 
-/* dst (out, in) = Q(w diag(s)) diag(s)^-1 with RTN on the grid p; s NULL = ones. */
+/* dst (out, in) = Q(w diag(s)) diag(s)^-1 with RTN on the grid p; s NULL = ones; dst may
+ * be w. */
 qf_status qf_awq_fake_quant(const float *w, int64_t out, int64_t in, const float *s,
                             const qf_quant_params *p, float *dst);
 

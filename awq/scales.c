@@ -73,7 +73,7 @@ void qf_awq_scales(const qf_awq_options *o, int k, const float *x_mean, const fl
 qf_status qf_awq_fake_quant(const float *w, int64_t out, int64_t in, const float *s,
                             const qf_quant_params *p, float *dst) {
     const size_t n = (size_t)(out * in);
-    memcpy(dst, w, n * sizeof(float));
+    if (dst != w) memcpy(dst, w, n * sizeof(float));
     if (s)
         for (int64_t o = 0; o < out; o++)
             for (int64_t c = 0; c < in; c++) dst[o * in + c] *= s[c];

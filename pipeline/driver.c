@@ -113,8 +113,8 @@ static qf_status qf_pipe_check_options(const qf_quantize_options *o, const char 
                       o->n_dynamic || o->gptq.desc_act),
                  QF_STATUS_INVALID_ARG, "W8A8 (--format compressed-tensors) needs --bits 8 --sym "
                  "--group-size -1 and no --dynamic / --desc-act");
-    QF_RETURN_IF(!(o->sq_alpha >= 0.0f && o->sq_alpha <= 1.0f), QF_STATUS_INVALID_ARG,
-                 "--alpha must be in [0, 1]");
+    QF_RETURN_IF(!(o->sq_alpha >= 0.0f && o->sq_alpha <= 1.0f) && o->sq_alpha != -1.0f,
+                 QF_STATUS_INVALID_ARG, "--alpha must be in [0, 1] or auto");
     QF_RETURN_IF(b != 2 && b != 3 && b != 4 && b != 8, QF_STATUS_INVALID_ARG,
                  "bits must be 2, 3, 4 or 8, not %d", b);
     QF_RETURN_IF(o->method != QF_QUANT_METHOD_RTN &&
@@ -161,7 +161,8 @@ static qf_status qf_pipe_run(qf_qrun *r, int *checkpointed) {
     const uint64_t ns = (uint64_t)r->n_samples;
     uint64_t per_layer = QF_LAYER_N_LINEARS;
     if (qf_quant_method_gptq(m)) per_layer += ns * (r->opt->true_sequential ? 5 : 2);
-    if (m == QF_QUANT_METHOD_SMOOTHQUANT) per_layer += 2 * ns; /* stats + quantized forward */
+    if (m == QF_QUANT_METHOD_SMOOTHQUANT) /* stats, (auto) 21 alphas, quantized forward */
+        per_layer += 2 * ns + (r->opt->sq_alpha < 0.0f ? 21 : 0);
     if (qf_quant_method_awq(m)) /* stats pass, 4 grids, (awq) the quantized forward */
         per_layer += ns + 4 * (uint64_t)(r->opt->awq.n_grid + 1) +
                      (m == QF_QUANT_METHOD_AWQ ? ns : 0);

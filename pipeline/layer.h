@@ -40,6 +40,8 @@ typedef struct qf_layer_weights {
 /* Reads layer `index` of m as f32 (shapes checked against the config). */
 qf_status qf_layer_weights_load(const qf_model *m, int64_t index, qf_layer_weights *lw);
 void qf_layer_weights_free(qf_layer_weights *lw);
+/* A deep copy of src (free with qf_layer_weights_free). */
+qf_status qf_layer_weights_clone(const qf_layer_weights *src, qf_layer_weights *dst);
 
 /* y (m, out_i) = x (m, in_i) W_i^T + b_i, or y += that when accumulate (OpenBLAS); with
  * lw->act_i8 on x quantized and dequantized per token as the int8 runtime does. */

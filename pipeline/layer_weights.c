@@ -62,6 +62,28 @@ qf_status qf_layer_weights_load(const qf_model *m, int64_t index, qf_layer_weigh
     return st;
 }
 
+static float *qf_layer_dup(const float *x, int64_t n, int *ok) {
+    if (!x) return NULL;
+    float *y = malloc((size_t)n * sizeof *y);
+    if (y) memcpy(y, x, (size_t)n * sizeof *y);
+    else *ok = 0;
+    return y;
+}
+
+qf_status qf_layer_weights_clone(const qf_layer_weights *src, qf_layer_weights *dst) {
+    *dst = *src;
+    int ok = 1;
+    for (int i = 0; i < QF_LAYER_N_LINEARS; i++) {
+        dst->w[i] = qf_layer_dup(src->w[i], src->out[i] * src->in[i], &ok);
+        dst->b[i] = qf_layer_dup(src->b[i], src->out[i], &ok);
+    }
+    dst->ln1 = qf_layer_dup(src->ln1, src->in[QF_LAYER_Q], &ok);
+    dst->ln2 = qf_layer_dup(src->ln2, src->in[QF_LAYER_GATE], &ok);
+    if (ok) return QF_STATUS_OK;
+    qf_layer_weights_free(dst);
+    return qf_error_set(QF_STATUS_NOMEM, "out of memory copying layer %lld", (long long)src->index);
+}
+
 void qf_layer_weights_free(qf_layer_weights *lw) {
     for (int i = 0; i < QF_LAYER_N_LINEARS; i++) {
         free(lw->w[i]);

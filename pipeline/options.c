@@ -245,7 +245,14 @@ qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
             cJSON_AddNumberToObject(a, "clip_tokens", (double)o->awq.clip_tokens);
         }
     }
-    if (o->method == QF_QUANT_METHOD_SMOOTHQUANT) cJSON_AddNumberToObject(j, "alpha", o->sq_alpha);
+    if (o->method == QF_QUANT_METHOD_SMOOTHQUANT) {
+        if (o->sq_alpha < 0.0f) {
+            cJSON_AddStringToObject(j, "alpha", "auto");
+            cJSON_AddNumberToObject(j, "alpha_search_samples", (double)o->awq.search_samples);
+        } else {
+            cJSON_AddNumberToObject(j, "alpha", o->sq_alpha);
+        }
+    }
     if (o->method != QF_QUANT_METHOD_RTN) {
         cJSON *cal = cJSON_AddArrayToObject(j, "calibration_files");
         for (size_t i = 0; i < o->n_calib_paths; i++) { // names only: the sha256 pins them

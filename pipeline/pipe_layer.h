@@ -28,6 +28,9 @@ typedef struct qf_pipe_layer {
     qf_linear_report rep[QF_LAYER_N_LINEARS];
     qf_awq_report awq[QF_SCALE_N_GROUPS]; /* by qf_layer_scale_group */
     int sq_done;                          /* SmoothQuant factors folded in */
+    float sq_alpha;                       /* with this alpha */
+    double sq_error;                      /* alpha auto: the chosen alpha's W8A8 layer
+                                             output MSE (0 when not searched) */
     char prefix[QF_LAYER_N_LINEARS][160];
     float *x, *xn, *att, *h;  /* one sample: (S, hid) x2, (S, heads*hd), (S, inter) */
     qf_act_store att_store, h_store;
@@ -50,8 +53,8 @@ qf_status qf_pipe_forward_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
  * clip search; L->lw holds the transformed weights. */
 qf_status qf_pipe_awq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int clip);
 /* The SmoothQuant transform of the FP layer on r->x (smoothquant_layer.c): max|x| at the
- * inputs of q,k,v and gate,up over every sample, the factors for opt->sq_alpha folded
- * into input_layernorm and post_attention_layernorm. */
+ * inputs of q,k,v and gate,up over every sample, the factors for opt->sq_alpha (< 0:
+ * searched per layer) folded into input_layernorm and post_attention_layernorm. */
 qf_status qf_pipe_sq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
 
 #endif

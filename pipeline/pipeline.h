@@ -53,7 +53,9 @@ typedef struct qf_quantize_options {
                                uses only .quant */
     qf_awq_options awq;     /* awq, awq+gptq (awq+gptq never clips: GPTQ picks the
                                rounding) */
-    float sq_alpha;         /* smoothquant: migration strength in [0, 1]; 0.5 */
+    float sq_alpha;         /* smoothquant: migration strength in [0, 1]; 0.5; < 0: auto
+                               (per layer, by the W8A8 layer output error on the first
+                               awq.search_samples windows) */
     int true_sequential;    /* 1 (default): [k,v,q] -> o -> [up,gate] -> down, each group
                                seeing the already-quantized ones' outputs */
     qf_quant_format format; /* output layout */

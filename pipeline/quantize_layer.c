@@ -272,7 +272,11 @@ static cJSON *qf_pipe_report_json(const qf_pipe_layer *L, double seconds) {
     static const char *const awq_groups[QF_SCALE_N_GROUPS] = {
         "input_layernorm->q_proj,k_proj,v_proj", "v_proj->o_proj",
         "post_attention_layernorm->gate_proj,up_proj", "up_proj->down_proj"};
-    if (L->sq_done) cJSON_AddBoolToObject(j, "smoothquant", 1);
+    if (L->sq_done) {
+        cJSON *sq = cJSON_AddObjectToObject(j, "smoothquant");
+        cJSON_AddNumberToObject(sq, "alpha", L->sq_alpha);
+        if (L->sq_error > 0.0) cJSON_AddNumberToObject(sq, "w8a8_output_mse", L->sq_error);
+    }
     cJSON *awq = NULL;
     for (int g = 0; g < QF_SCALE_N_GROUPS; g++) {
         const qf_awq_report *a = &L->awq[g];

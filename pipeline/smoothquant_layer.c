@@ -1,13 +1,105 @@
 /* The SmoothQuant transform of one decoder layer (smoothquant/smoothquant.h): one pass of
  * the FP layer over every calibration sample collects max|x| at the inputs of q,k,v
  * (input_layernorm's output) and gate,up (post_attention_layernorm's output); the factors
- * for the configured alpha are folded into the two norms (pipeline/layer_fold.c).
+ * for alpha are folded into the two norms (pipeline/layer_fold.c). With alpha auto
+ * (opt->sq_alpha < 0) every alpha of QF_SQ_GRID is tried on a copy of the layer: fold,
+ * RTN-quantize every linear, run the W8A8 layer on the first search samples and keep the
+ * alpha with the smallest mean squared error against the FP layer's output.
  * o_proj and down_proj are not smoothed (as in SmoothQuant and llm-compressor's default
  * Llama mappings): their inputs are quantized per token like every other linear's. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "pipeline/pipe_layer.h"
 #include "smoothquant/smoothquant.h"
+
+#define QF_SQ_GRID 21 /* alpha = 0, 0.05, ..., 1 */
+
+/* Folds the factors for alpha into lw. */
+static qf_status qf_sq_fold(qf_layer_weights *lw, const qf_sq_stat *st1, const qf_sq_stat *st2,
+                            float alpha, float *s) {
+    const qf_sq_stat *stats[2] = {st1, st2};
+    const qf_layer_scale_group groups[2] = {QF_SCALE_QKV, QF_SCALE_GU};
+    for (int k = 0; k < 2; k++) {
+        const int *lin = qf_layer_scale_linears(groups[k]);
+        const float *w[3];
+        int64_t out[3];
+        int n = 0;
+        for (; lin[n] >= 0; n++) w[n] = lw->w[lin[n]], out[n] = lw->out[lin[n]];
+        QF_FORWARD(qf_sq_scales(stats[k]->absmax, w, out, n, stats[k]->n, alpha, s));
+        qf_layer_fold_scales(lw, groups[k], s);
+    }
+    return QF_STATUS_OK;
+}
+
+/* Mean squared error of the W8A8 layer (a copy of L->lw smoothed with alpha, every
+ * linear fake-quantized) against y_fp on the first ns samples. */
+static qf_status qf_sq_alpha_error(qf_qrun *r, qf_pipe_layer *L, const qf_sq_stat *st1,
+                                   const qf_sq_stat *st2, float alpha, int64_t ns,
+                                   const float *y_fp, float *s, double *err) {
+    qf_layer_weights c;
+    QF_FORWARD(qf_layer_weights_clone(&L->lw, &c));
+    qf_status st = qf_sq_fold(&c, st1, st2, alpha, s);
+    for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
+        if (L->rep[i].skipped) continue;
+        const qf_quant_params p = qf_pipe_quant_params(r, L, i);
+        st = qf_awq_fake_quant(c.w[i], c.out[i], c.in[i], NULL, &p, c.w[i]);
+    }
+    c.act_i8 = 1;
+    const int64_t n = r->seqlen * r->cfg->hidden_size;
+    double sum = 0.0;
+    for (int64_t i = 0; i < ns && st == QF_STATUS_OK; i++) {
+        st = qf_act_store_get(&r->x, i, L->x);
+        if (st != QF_STATUS_OK) break;
+        qf_layer_forward(&L->ctx, &c, L->x, L->xn, L->att, L->h);
+        for (int64_t k = 0; k < n; k++) {
+            const double d = (double)L->x[k] - y_fp[i * n + k];
+            sum += d * d;
+        }
+    }
+    qf_layer_weights_free(&c);
+    *err = sum / (double)(ns * n);
+    r->units_done++;
+    return st;
+}
+
+/* The FP layer's outputs on the first ns samples (ns * S * hid floats, malloc'ed). */
+static qf_status qf_sq_fp_outputs(qf_qrun *r, qf_pipe_layer *L, int64_t ns, float **y) {
+    const int64_t n = r->seqlen * r->cfg->hidden_size;
+    *y = malloc((size_t)(ns * n) * sizeof **y);
+    QF_RETURN_IF(!*y, QF_STATUS_NOMEM, "out of memory for the SmoothQuant alpha search");
+    const int act = L->lw.act_i8;
+    L->lw.act_i8 = 0;
+    qf_status st = QF_STATUS_OK;
+    for (int64_t i = 0; i < ns && st == QF_STATUS_OK; i++) {
+        st = qf_act_store_get(&r->x, i, L->x);
+        if (st != QF_STATUS_OK) break;
+        qf_layer_forward(&L->ctx, &L->lw, L->x, L->xn, L->att, L->h);
+        memcpy(*y + i * n, L->x, (size_t)n * sizeof(float));
+    }
+    L->lw.act_i8 = act;
+    return st;
+}
+
+static qf_status qf_sq_search(qf_qrun *r, qf_pipe_layer *L, int64_t layer, const qf_sq_stat *st1,
+                              const qf_sq_stat *st2, float *s, float *best) {
+    const int64_t ns_opt = r->opt->awq.search_samples;
+    const int64_t ns = ns_opt <= 0 || ns_opt > r->n_samples ? r->n_samples : ns_opt;
+    float *y_fp = NULL;
+    QF_FORWARD(qf_sq_fp_outputs(r, L, ns, &y_fp));
+    double best_err = 0.0;
+    qf_status st = QF_STATUS_OK;
+    for (int k = 0; k < QF_SQ_GRID && st == QF_STATUS_OK; k++) {
+        const float alpha = (float)k / (float)(QF_SQ_GRID - 1);
+        double e = 0.0;
+        st = qf_pipe_progress(r, layer, "smoothquant (alpha search)");
+        if (st == QF_STATUS_OK) st = qf_sq_alpha_error(r, L, st1, st2, alpha, ns, y_fp, s, &e);
+        if (st == QF_STATUS_OK && (k == 0 || e < best_err)) best_err = e, *best = alpha;
+    }
+    L->sq_error = best_err;
+    free(y_fp);
+    return st;
+}
 
 qf_status qf_pipe_sq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
     QF_FORWARD(qf_pipe_layer_buffers(r, L));
@@ -32,20 +124,12 @@ qf_status qf_pipe_sq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
         r->units_done++;
     }
     lw->act_i8 = act;
-    const qf_sq_stat *stats[2] = {&st1, &st2};
-    const qf_layer_scale_group groups[2] = {QF_SCALE_QKV, QF_SCALE_GU};
     float *s = st == QF_STATUS_OK ? malloc((size_t)hid * sizeof *s) : NULL;
     if (st == QF_STATUS_OK && !s) st = qf_error_set(QF_STATUS_NOMEM, "out of memory");
-    for (int k = 0; k < 2 && st == QF_STATUS_OK; k++) {
-        const int *lin = qf_layer_scale_linears(groups[k]);
-        const float *w[3];
-        int64_t out[3];
-        int n = 0;
-        for (; lin[n] >= 0; n++) w[n] = lw->w[lin[n]], out[n] = lw->out[lin[n]];
-        st = qf_sq_scales(stats[k]->absmax, w, out, n, hid, r->opt->sq_alpha, s);
-        if (st == QF_STATUS_OK) qf_layer_fold_scales(lw, groups[k], s);
-    }
-    if (st == QF_STATUS_OK) L->sq_done = 1;
+    float alpha = r->opt->sq_alpha;
+    if (st == QF_STATUS_OK && alpha < 0.0f) st = qf_sq_search(r, L, layer, &st1, &st2, s, &alpha);
+    if (st == QF_STATUS_OK) st = qf_sq_fold(lw, &st1, &st2, alpha, s);
+    if (st == QF_STATUS_OK) L->sq_done = 1, L->sq_alpha = alpha;
     free(s);
     qf_sq_stat_free(&st1);
     qf_sq_stat_free(&st2);

@@ -4,7 +4,8 @@
  *     per-row scales) and run through the int8 runtime; two runs are byte-identical;
  *   - SmoothQuant's logits are closer to the source's than plain W8A8 RTN's (the point of
  *     migrating the outliers into the weights), for alpha 0.5 and 0.8 (measured 0.78 and
- *     0.86 of RTN's error; alpha 0, s = 1 / max|w|, is reported only);
+ *     0.86 of RTN's error; alpha 0, s = 1 / max|w|, is reported only); alpha auto (searched
+ *     per layer) beats RTN too and records each layer's alpha and error;
  *   - W8A8 with 4 bits, smoothquant into a GPTQ layout and alpha outside [0, 1] are
  *     refused before any work. */
 #include <cjson/cJSON.h>
@@ -122,6 +123,33 @@ int main(void) {
     }
     CHECK_MSG(e_sq[1] < 0.85 * e_rtn && e_sq[2] < e_rtn,
               "SmoothQuant (%g, %g) does not beat RTN W8A8 (%g)", e_sq[1], e_sq[2], e_rtn);
+
+    /* alpha auto: per layer the grid alpha with the least W8A8 layer error */
+    o = w8a8(QF_QUANT_METHOD_SMOOTHQUANT, -1.0f);
+    o.awq.search_samples = 4;
+    CHECK_OK(qf_quantize_model(model, path_in("sq-auto"), &o));
+    const double e_auto = logit_error(path_in("sq-auto"), fp);
+    printf("W8A8 smoothquant alpha auto: %.5f\n", e_auto);
+    CHECK(e_auto < e_rtn);
+    {
+        char p[600], *text = NULL;
+        size_t n = 0;
+        snprintf(p, sizeof p, "%s/quantize_report.json", path_in("sq-auto"));
+        CHECK_OK(qf_file_read_all(p, 1u << 20, &text, &n));
+        cJSON *j = text ? cJSON_ParseWithLength(text, n) : NULL;
+        const cJSON *l;
+        int layers = 0;
+        cJSON_ArrayForEach(l, cJSON_GetObjectItem(j, "layers")) {
+            const cJSON *sq = cJSON_GetObjectItem(l, "smoothquant");
+            const double a = cJSON_GetNumberValue(cJSON_GetObjectItem(sq, "alpha"));
+            const double e = cJSON_GetNumberValue(cJSON_GetObjectItem(sq, "w8a8_output_mse"));
+            CHECK(a >= 0.0 && a <= 1.0 && e > 0.0);
+            layers++;
+        }
+        CHECK(layers == 2);
+        cJSON_Delete(j);
+        free(text);
+    }
 
     o = w8a8(QF_QUANT_METHOD_SMOOTHQUANT, 0.5f);
     CHECK_OK(qf_quantize_model(model, path_in("sq-again"), &o));

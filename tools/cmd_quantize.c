@@ -44,7 +44,10 @@ static void qf_quantize_help(FILE *out) {
             "                      at run time) after moving activation outliers into the\n"
             "                      weights (s = max|x|^a / max|w|^(1-a), folded into the\n"
             "                      norms before q,k,v and gate,up); writes compressed-tensors.\n"
-            "  --alpha A           smoothquant migration strength in [0, 1] (default 0.5)\n"
+            "  --alpha A|auto      smoothquant migration strength in [0, 1] (default 0.5);\n"
+            "                      auto: per layer, the one of 0, 0.05, ..., 1 whose W8A8\n"
+            "                      layer output is closest to the FP layer's on the first\n"
+            "                      --awq-search-samples windows\n"
             "  --bits B            2, 3, 4 or 8 (default 4)\n"
             "  --group-size N      input columns per scale/zero group, or -1 for one group\n"
             "                      per output row (default 128)\n"
@@ -219,9 +222,13 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
             format_set = 1;
             break;
         case 'L':
+            if (!strcmp(optarg, "auto")) {
+                o->sq_alpha = -1.0f;
+                break;
+            }
             o->sq_alpha = strtof(optarg, &end);
             if (end == optarg || *end || !(o->sq_alpha >= 0.0f && o->sq_alpha <= 1.0f))
-                return qf_cli_usage_error("quantize", "--alpha must be in [0, 1]");
+                return qf_cli_usage_error("quantize", "--alpha must be in [0, 1] or auto");
             break;
         case 'k': o->skip_regex = optarg; break;
         case 'y':
