@@ -11,28 +11,13 @@
 #include "pipeline/pipeline.h"
 #include "tests/test.h"
 #include "tests/test_pipeline_util.h"
+#include "tests/test_quantize_util.h"
 
 static char tmp[] = "/tmp/qf_test_pipeline_XXXXXX";
+#define path_in(name) qf_test_path(tmp, name)
 static const char *calib_file = QF_SHARED_DIR "/data/calib/tinystories-sample.txt";
 
-static char *path_in(const char *name) {
-    static char bufs[8][512];
-    static int k;
-    char *b = bufs[k++ % 8];
-    snprintf(b, 512, "%s/%s", tmp, name);
-    return b;
-}
 
-static int same_file(const char *a, const char *b) {
-    char *x = NULL, *y = NULL;
-    size_t nx = 0, ny = 0;
-    int same = qf_file_read_all(a, 64u << 20, &x, &nx) == QF_STATUS_OK &&
-               qf_file_read_all(b, 64u << 20, &y, &ny) == QF_STATUS_OK && nx == ny &&
-               memcmp(x, y, nx) == 0;
-    free(x);
-    free(y);
-    return same;
-}
 
 static void check_same_artifact(const char *a, const char *b) {
     const char *files[] = {"model.safetensors", "config.json", "quantize_config.json",
@@ -42,7 +27,7 @@ static void check_same_artifact(const char *a, const char *b) {
         snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
         snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
         if (!qf_path_exists(pa) && !qf_path_exists(pb)) continue;
-        CHECK_MSG(same_file(pa, pb), "%s differs between %s and %s", files[i], a, b);
+        CHECK_MSG(qf_test_same_file(pa, pb), "%s differs between %s and %s", files[i], a, b);
     }
 }
 

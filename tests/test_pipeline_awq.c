@@ -15,21 +15,14 @@
 #include "pipeline/pipeline.h"
 #include "runtime/runtime.h"
 #include "tests/test.h"
-#include "tests/test_logits_util.h"
+#include "tests/test_quantize_util.h"
 #include "tests/test_pipeline_util.h"
 
-#define N_TOK 32
 
 static char tmp[] = "/tmp/qf_test_pipeline_awq_XXXXXX";
+#define path_in(name) qf_test_path(tmp, name)
 static const char *calib_file = QF_SHARED_DIR "/data/calib/tinystories-sample.txt";
 
-static char *path_in(const char *name) {
-    static char bufs[8][512];
-    static int k;
-    char *b = bufs[k++ % 8];
-    snprintf(b, 512, "%s/%s", tmp, name);
-    return b;
-}
 
 static qf_quantize_options small(qf_quant_method m, int bits) {
     static const char *paths[1];
@@ -47,37 +40,7 @@ static qf_quantize_options small(qf_quant_method m, int bits) {
     return o;
 }
 
-/* (N_TOK, vocab) logits of the model in dir on a fixed token sequence. */
-static float *logits_of(const char *dir, int64_t *vocab) {
-    int32_t tok[N_TOK];
-    for (int i = 0; i < N_TOK; i++) tok[i] = 100 + (i * 7919) % 31000;
-    qf_model *m = NULL;
-    qf_runtime *rt = NULL;
-    CHECK_OK(qf_model_open(dir, &m));
-    const qf_runtime_options o = {.n_threads = 1, .max_ctx = 64, .weight_dtype = QF_DTYPE_F32};
-    if (m) CHECK_OK(qf_runtime_init(m, &o, &rt));
-    float *v = NULL;
-    if (rt) {
-        *vocab = qf_runtime_config(rt)->vocab_size;
-        v = malloc((size_t)(N_TOK * *vocab) * sizeof *v);
-        logits_buf b = {v, *vocab};
-        CHECK_OK(qf_runtime_forward(rt, tok, N_TOK, 0, keep, &b));
-    }
-    qf_runtime_free(rt);
-    qf_model_free(m);
-    return v;
-}
 
-/* mean |logits(dir) - ref| */
-static double logit_error(const char *dir, const float *ref) {
-    int64_t vocab = 0;
-    float *v = logits_of(dir, &vocab);
-    if (!v) return INFINITY;
-    double e = 0.0;
-    for (int64_t k = 0; k < N_TOK * vocab; k++) e += fabs((double)v[k] - ref[k]);
-    free(v);
-    return e / (double)(N_TOK * vocab);
-}
 
 static cJSON *report_of(const char *dir) {
     char path[600], *text = NULL;
@@ -121,16 +84,6 @@ static int check_report(const char *dir, int expect_clip) {
     return vo;
 }
 
-static int same_file(const char *a, const char *b) {
-    char *x = NULL, *y = NULL;
-    size_t nx = 0, ny = 0;
-    int same = qf_file_read_all(a, 64u << 20, &x, &nx) == QF_STATUS_OK &&
-               qf_file_read_all(b, 64u << 20, &y, &ny) == QF_STATUS_OK && nx == ny &&
-               memcmp(x, y, nx) == 0;
-    free(x);
-    free(y);
-    return same;
-}
 
 int main(void) {
     if (!mkdtemp(tmp)) return 1;
@@ -138,7 +91,7 @@ int main(void) {
     CHECK_OK(qf_test_make_model_kv(mha, 2, 64, 4, 1, 3));
     CHECK_OK(qf_test_make_model_kv(gqa, 2, 64, 2, 1, 4));
     int64_t vocab = 0;
-    float *fp = logits_of(mha, &vocab);
+    float *fp = qf_test_logits(mha, &vocab);
     if (!fp) TEST_END();
 
     double err[2][2]; /* [bits 8, 4][rtn, awq] */
@@ -148,11 +101,11 @@ int main(void) {
         snprintf(name, sizeof name, "rtn%d", bits[b]);
         qf_quantize_options o = small(QF_QUANT_METHOD_RTN, bits[b]);
         CHECK_OK(qf_quantize_model(mha, path_in(name), &o));
-        err[b][0] = logit_error(path_in(name), fp);
+        err[b][0] = qf_test_logit_error(path_in(name), fp);
         snprintf(name, sizeof name, "awq%d", bits[b]);
         o = small(QF_QUANT_METHOD_AWQ, bits[b]);
         CHECK_OK(qf_quantize_model(mha, path_in(name), &o));
-        err[b][1] = logit_error(path_in(name), fp);
+        err[b][1] = qf_test_logit_error(path_in(name), fp);
         CHECK(check_report(path_in(name), 1) == 2);
         printf("W%d mean |logit - source|: rtn %.5f awq %.5f\n", bits[b], err[b][0], err[b][1]);
     }
@@ -165,7 +118,7 @@ int main(void) {
     char a[600], b2[600];
     snprintf(a, sizeof a, "%s/model.safetensors", path_in("awq4"));
     snprintf(b2, sizeof b2, "%s/model.safetensors", path_in("awq4-again"));
-    CHECK(same_file(a, b2));
+    CHECK(qf_test_same_file(a, b2));
 
     /* GQA: no v -> o; awq+gptq: no clipping, and it opens */
     o = small(QF_QUANT_METHOD_AWQ, 4);
@@ -174,7 +127,7 @@ int main(void) {
     o = small(QF_QUANT_METHOD_AWQ_GPTQ, 4);
     CHECK_OK(qf_quantize_model(mha, path_in("awq-gptq"), &o));
     CHECK(check_report(path_in("awq-gptq"), 0) == 2);
-    const double eg = logit_error(path_in("awq-gptq"), fp);
+    const double eg = qf_test_logit_error(path_in("awq-gptq"), fp);
     printf("W4 awq+gptq mean |logit - source| %.5f\n", eg);
     CHECK(eg < err[1][0]);
 
@@ -189,9 +142,9 @@ int main(void) {
     CHECK_OK(qf_quantize_model(mha, path_in("awq-gemm-all"), &o));
     {
         int64_t v1 = 0, v2 = 0;
-        float *la = logits_of(path_in("awq-v2"), &v1), *lb = logits_of(path_in("awq-gemm-all"), &v2);
+        float *la = qf_test_logits(path_in("awq-v2"), &v1), *lb = qf_test_logits(path_in("awq-gemm-all"), &v2);
         int same = la && lb && v1 == v2;
-        for (int64_t k = 0; same && k < N_TOK * v1; k++) same = la[k] == lb[k];
+        for (int64_t k = 0; same && k < QF_TEST_N_TOK * v1; k++) same = la[k] == lb[k];
         CHECK_MSG(same, "AWQ GEMM artifact and GPTQ v2 artifact of the same run differ");
         free(la), free(lb);
         char p[600], *text = NULL;
@@ -217,7 +170,7 @@ int main(void) {
             CHECK(t && t->ndim == 2 && t->shape[0] == 64 && t->shape[1] == 96 / 8);
             qf_model_free(q);
         }
-        CHECK(logit_error(path_in("awq-gemm"), fp) < err[1][0] * 1.5);
+        CHECK(qf_test_logit_error(path_in("awq-gemm"), fp) < err[1][0] * 1.5);
     }
     o = small(QF_QUANT_METHOD_AWQ, 3);
     o.format = QF_QUANT_FORMAT_AWQ;

@@ -16,21 +16,14 @@
 #include "pipeline/pipeline.h"
 #include "runtime/runtime.h"
 #include "tests/test.h"
-#include "tests/test_logits_util.h"
+#include "tests/test_quantize_util.h"
 #include "tests/test_pipeline_util.h"
 
-#define N_TOK 32
 
 static char tmp[] = "/tmp/qf_test_w8a8_XXXXXX";
+#define path_in(name) qf_test_path(tmp, name)
 static const char *calib_file = QF_SHARED_DIR "/data/calib/tinystories-sample.txt";
 
-static char *path_in(const char *name) {
-    static char bufs[8][512];
-    static int k;
-    char *b = bufs[k++ % 8];
-    snprintf(b, 512, "%s/%s", tmp, name);
-    return b;
-}
 
 static qf_quantize_options w8a8(qf_quant_method m, float alpha) {
     static const char *paths[1];
@@ -50,57 +43,20 @@ static qf_quantize_options w8a8(qf_quant_method m, float alpha) {
     return o;
 }
 
-static float *logits_of(const char *dir, int64_t *vocab) {
-    int32_t tok[N_TOK];
-    for (int i = 0; i < N_TOK; i++) tok[i] = 100 + (i * 7919) % 31000;
-    qf_model *m = NULL;
-    qf_runtime *rt = NULL;
-    CHECK_OK(qf_model_open(dir, &m));
-    const qf_runtime_options o = {.n_threads = 1, .max_ctx = 64, .weight_dtype = QF_DTYPE_F32};
-    if (m) CHECK_OK(qf_runtime_init(m, &o, &rt));
-    float *v = NULL;
-    if (rt) {
-        *vocab = qf_runtime_config(rt)->vocab_size;
-        v = malloc((size_t)(N_TOK * *vocab) * sizeof *v);
-        logits_buf b = {v, *vocab};
-        CHECK_OK(qf_runtime_forward(rt, tok, N_TOK, 0, keep, &b));
-    }
-    qf_runtime_free(rt);
-    qf_model_free(m);
-    return v;
-}
 
-static double logit_error(const char *dir, const float *ref) {
-    int64_t vocab = 0;
-    float *v = logits_of(dir, &vocab);
-    if (!v) return INFINITY;
-    double e = 0.0;
-    for (int64_t k = 0; k < N_TOK * vocab; k++) e += fabs((double)v[k] - ref[k]);
-    free(v);
-    return e / (double)(N_TOK * vocab);
-}
 
-static int same_file(const char *a, const char *b) {
-    char *x = NULL, *y = NULL;
-    size_t nx = 0, ny = 0;
-    int same = qf_file_read_all(a, 64u << 20, &x, &nx) == QF_STATUS_OK &&
-               qf_file_read_all(b, 64u << 20, &y, &ny) == QF_STATUS_OK && nx == ny &&
-               memcmp(x, y, nx) == 0;
-    free(x), free(y);
-    return same;
-}
 
 int main(void) {
     if (!mkdtemp(tmp)) return 1;
     char *model = strdup(path_in("model"));
     CHECK_OK(qf_test_make_model_kv(model, 2, 64, 2, 1, 7));
     int64_t vocab = 0;
-    float *fp = logits_of(model, &vocab);
+    float *fp = qf_test_logits(model, &vocab);
     if (!fp) TEST_END();
 
     qf_quantize_options o = w8a8(QF_QUANT_METHOD_RTN, 0.5f);
     CHECK_OK(qf_quantize_model(model, path_in("rtn"), &o));
-    const double e_rtn = logit_error(path_in("rtn"), fp);
+    const double e_rtn = qf_test_logit_error(path_in("rtn"), fp);
     qf_model *q = NULL;
     CHECK_OK(qf_model_open(path_in("rtn"), &q));
     if (q) {
@@ -117,7 +73,7 @@ int main(void) {
         snprintf(name, sizeof name, "sq%d", k);
         o = w8a8(QF_QUANT_METHOD_SMOOTHQUANT, alphas[k]);
         CHECK_OK(qf_quantize_model(model, path_in(name), &o));
-        e_sq[k] = logit_error(path_in(name), fp);
+        e_sq[k] = qf_test_logit_error(path_in(name), fp);
         printf("W8A8 mean |logit - source|: rtn %.5f, smoothquant alpha %.1f %.5f\n", e_rtn,
                (double)alphas[k], e_sq[k]);
     }
@@ -128,7 +84,7 @@ int main(void) {
     o = w8a8(QF_QUANT_METHOD_SMOOTHQUANT, -1.0f);
     o.awq.search_samples = 4;
     CHECK_OK(qf_quantize_model(model, path_in("sq-auto"), &o));
-    const double e_auto = logit_error(path_in("sq-auto"), fp);
+    const double e_auto = qf_test_logit_error(path_in("sq-auto"), fp);
     printf("W8A8 smoothquant alpha auto: %.5f\n", e_auto);
     CHECK(e_auto < e_rtn);
     {
@@ -156,7 +112,7 @@ int main(void) {
     char a[600], b[600];
     snprintf(a, sizeof a, "%s/model.safetensors", path_in("sq1"));
     snprintf(b, sizeof b, "%s/model.safetensors", path_in("sq-again"));
-    CHECK(same_file(a, b));
+    CHECK(qf_test_same_file(a, b));
 
     o = w8a8(QF_QUANT_METHOD_SMOOTHQUANT, 0.5f);
     o.gptq.quant.bits = 4;
