@@ -78,12 +78,8 @@ qf_status qf_awq_model_config(const qf_model *m, qf_awq_config *c, int *is_awq) 
     QF_RETURN_IF(!m || !c || !is_awq, QF_STATUS_INVALID_ARG, "awq: NULL argument");
     memset(c, 0, sizeof *c);
     *is_awq = 0;
-    if (!m->quant_config_json) return QF_STATUS_OK;
-    cJSON *o = cJSON_Parse(m->quant_config_json);
-    QF_RETURN_IF(!o, QF_STATUS_FORMAT, "'%s': quantization_config is not valid JSON", m->path);
-    const cJSON *qm = cJSON_GetObjectItemCaseSensitive(o, "quant_method");
-    const int awq = cJSON_IsString(qm) && !strcasecmp(qm->valuestring, "awq");
-    cJSON_Delete(o);
+    int awq = 0;
+    QF_FORWARD(qf_packed_quant_method_is(m, "awq", &awq));
     if (!awq) return QF_STATUS_OK;
     char what[600];
     snprintf(what, sizeof what, "'%.500s': quantization_config", m->path);

@@ -135,11 +135,8 @@ qf_status qf_ct_model_config(const qf_model *m, qf_ct_config *c, int *is_ct) {
     QF_RETURN_IF(!m || !c || !is_ct, QF_STATUS_INVALID_ARG, "compressed-tensors: NULL argument");
     memset(c, 0, sizeof *c);
     *is_ct = 0;
-    if (!m->quant_config_json) return QF_STATUS_OK;
-    cJSON *o = cJSON_Parse(m->quant_config_json);
-    QF_RETURN_IF(!o, QF_STATUS_FORMAT, "'%s': quantization_config is not valid JSON", m->path);
-    const int ct = ct_str_is(o, "quant_method", "compressed-tensors");
-    cJSON_Delete(o);
+    int ct = 0;
+    QF_FORWARD(qf_packed_quant_method_is(m, "compressed-tensors", &ct));
     if (!ct) return QF_STATUS_OK;
     char what[600];
     snprintf(what, sizeof what, "'%.500s': quantization_config", m->path);

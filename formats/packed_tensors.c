@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
 
 #include "formats/awq.h"
 #include "formats/gptq.h"
@@ -79,4 +82,15 @@ qf_status qf_packed_model_read(const qf_model *m, const char *prefix, qf_qweight
     QF_FORWARD(qf_awq_model_config(m, &c, &is_awq));
     qf_awq_config_free(&c);
     return is_awq ? qf_awq_model_read(m, prefix, dst, bias) : qf_gptq_model_read(m, prefix, dst, bias);
+}
+
+qf_status qf_packed_quant_method_is(const qf_model *m, const char *method, int *is) {
+    *is = 0;
+    if (!m->quant_config_json) return QF_STATUS_OK;
+    cJSON *o = cJSON_Parse(m->quant_config_json);
+    QF_RETURN_IF(!o, QF_STATUS_FORMAT, "'%s': quantization_config is not valid JSON", m->path);
+    const cJSON *qm = cJSON_GetObjectItemCaseSensitive(o, "quant_method");
+    *is = cJSON_IsString(qm) && !strcasecmp(qm->valuestring, method);
+    cJSON_Delete(o);
+    return QF_STATUS_OK;
 }

@@ -26,6 +26,10 @@ void *qf_packed_copy(const qf_model_tensor *t);
 /* prefix.bias (out) as F32 into *bias (malloc'ed), or *bias untouched when absent. */
 qf_status qf_packed_read_bias(const qf_model *m, const char *prefix, int64_t out, float **bias);
 
+/* Whether m's quantization_config names quant_method `method` (case-insensitive): 1 or
+ * 0 in *is; FORMAT when the config is not valid JSON. */
+qf_status qf_packed_quant_method_is(const qf_model *m, const char *method, int *is);
+
 /* For a GPTQ or AWQ checkpoint: 1 if linear `prefix` is stored packed (P.qweight). */
 int qf_packed_model_has(const qf_model *m, const char *prefix);
 /* Reads packed linear `prefix` with the adapter its quant_method names (gptq / awq). */
