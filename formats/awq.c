@@ -2,11 +2,9 @@
  * checking / reading the packed linears of an opened checkpoint. */
 #include "formats/awq.h"
 
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "formats/packed_tensors.h"
 
