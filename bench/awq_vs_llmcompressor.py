@@ -37,11 +37,8 @@ Usage: awq_vs_llmcompressor.py QFORGE HF_DIR TEXT OUT_DIR [--samples 128] [--seq
 import argparse
 import contextlib
 import json
-import math
 import os
-import re
 import resource
-import subprocess
 import sys
 import time
 
@@ -49,38 +46,8 @@ import torch
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
-
-def run_timed(cmd):
-    """Runs cmd under /usr/bin/time -v; returns (seconds, peak RSS KiB, stdout)."""
-    t0 = time.time()
-    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
-    dt = time.time() - t0
-    if p.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
-    return dt, rss, p.stdout
-
-
-def qforge_ppl(qforge, model, text, ctx, windows, threads):
-    cmd = [qforge, "eval", model, "--text", text, "--ctx", str(ctx), "--threads", str(threads), "--json"]
-    if windows:
-        cmd += ["--max-chunks", str(windows)]
-    _, _, out = run_timed(cmd)
-    return json.loads(out)["ppl"]
-
-
-def torch_ppl(model, ids, ctx, windows):
-    n_win = len(ids) // ctx
-    if windows:
-        n_win = min(n_win, windows)
-    nll, scored = 0.0, 0
-    for w in range(n_win):
-        win = torch.tensor([ids[w * ctx:(w + 1) * ctx]])
-        with torch.no_grad():
-            logits = model(win).logits[0, :-1].double()
-        nll += float(torch.nn.functional.cross_entropy(logits, win[0, 1:], reduction="sum"))
-        scored += ctx - 1
-    return math.exp(nll / scored)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gptq_vs_llmcompressor import qforge_ppl, run_timed, torch_ppl  # noqa: E402  (shared helpers)
 
 
 def llmcompressor_awq(a, calib, res, save):
