@@ -36,7 +36,10 @@ qf_status qf_awq_clip_search(const qf_awq_options *o, const float *w, int64_t ou
         for (int64_t r = 0; r < t; r++) memcpy(xg + r * cols, x + r * in + c0, (size_t)cols * 4);
         for (int64_t r = 0; r < out; r++) {
             float mx = 0.0f;
-            for (int64_t c = 0; c < cols; c++) mx = fmaxf(mx, fabsf(w[r * in + c0 + c]));
+            for (int64_t c = 0; c < cols; c++) {
+                const float a = fabsf(w[r * in + c0 + c]);
+                mx = a > mx ? a : mx;
+            }
             omax[r] = mx;
             max_val[r * ng + g] = mx;
             best[r] = INFINITY;

@@ -35,7 +35,10 @@ qf_status qf_awq_weight_mean(const float *const *w, const int64_t *out, int n_li
             for (int64_t c0 = 0; c0 < in; c0 += g) {
                 const int64_t c1 = c0 + g < in ? c0 + g : in;
                 float mx = 0.0f;
-                for (int64_t c = c0; c < c1; c++) mx = fmaxf(mx, fabsf(row[c]));
+                for (int64_t c = c0; c < c1; c++) {
+                    const float a = fabsf(row[c]);
+                    mx = a > mx ? a : mx;
+                }
                 const float inv = 1.0f / (mx + 1e-6f);
                 for (int64_t c = c0; c < c1; c++) sum[c] += (double)(fabsf(row[c]) * inv);
             }
