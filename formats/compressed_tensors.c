@@ -32,9 +32,10 @@ static int ct_num_is(const cJSON *o, const char *key, double want) {
     return cJSON_IsNumber(e) && e->valuedouble == want;
 }
 
-/* The one scheme supported: weights int8 symmetric per channel (static), inputs int8
- * symmetric per token (dynamic). */
-static qf_status ct_check_group(const cJSON *g, const char *name, const char *what) {
+/* The schemes supported: weights int8 symmetric per channel (static); inputs int8
+ * symmetric, per token (dynamic) or per tensor (static, *act_static = 1). */
+static qf_status ct_check_group(const cJSON *g, const char *name, const char *what,
+                                int *act_static) {
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(g, "weights");
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(g, "input_activations");
     const cJSON *sym_w = cJSON_GetObjectItemCaseSensitive(w, "symmetric");
@@ -42,12 +43,15 @@ static qf_status ct_check_group(const cJSON *g, const char *name, const char *wh
     const cJSON *dyn = cJSON_GetObjectItemCaseSensitive(a, "dynamic");
     const int ok_w = cJSON_IsObject(w) && ct_num_is(w, "num_bits", 8) && ct_str_is(w, "type", "int") &&
                      cJSON_IsTrue(sym_w) && ct_str_is(w, "strategy", "channel");
+    const int token = ct_str_is(a, "strategy", "token") && cJSON_IsTrue(dyn);
+    const int tensor = ct_str_is(a, "strategy", "tensor") && cJSON_IsFalse(dyn);
     const int ok_a = cJSON_IsObject(a) && ct_num_is(a, "num_bits", 8) && ct_str_is(a, "type", "int") &&
-                     cJSON_IsTrue(sym_a) && ct_str_is(a, "strategy", "token") && cJSON_IsTrue(dyn);
+                     cJSON_IsTrue(sym_a) && (token || tensor);
     QF_RETURN_IF(!ok_w || !ok_a, QF_STATUS_UNSUPPORTED,
                  "%s: config group '%s' is not W8A8 (int8 symmetric per-channel weights, "
-                 "int8 symmetric dynamic per-token activations); only that scheme is supported",
-                 what, name);
+                 "int8 symmetric activations, dynamic per token or static per tensor); only "
+                 "those schemes are supported", what, name);
+    *act_static = tensor;
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(g, "targets"), *e;
     int linear = 0;
     cJSON_ArrayForEach(e, t) linear |= cJSON_IsString(e) && !strcmp(e->valuestring, "Linear");
@@ -73,7 +77,7 @@ static qf_status ct_parse(const cJSON *o, const char *what, qf_ct_config *c) {
         const cJSON *gf = cJSON_GetObjectItemCaseSensitive(g, "format");
         QF_RETURN_IF(gf && !cJSON_IsNull(gf) && !ct_str_is(g, "format", "int-quantized"),
                      QF_STATUS_UNSUPPORTED, "%s: group format must be int-quantized", what);
-        QF_FORWARD(ct_check_group(g, g->string, what));
+        QF_FORWARD(ct_check_group(g, g->string, what, &c->act_static));
     }
     const cJSON *ign = cJSON_GetObjectItemCaseSensitive(o, "ignore"), *e;
     if (!ign || cJSON_IsNull(ign)) return QF_STATUS_OK;
@@ -152,6 +156,26 @@ int qf_ct_model_has(const qf_model *m, const char *prefix) {
     return qf_model_find_tensor(m, name) != NULL;
 }
 
+/* P.input_scale of a static scheme: one float (shape (1,) as llm-compressor writes it, or
+ * a scalar), finite and > 0, into *scale (NULL: only checked). */
+static qf_status ct_input_scale(const qf_model *m, const char *prefix, float *scale) {
+    char name[QF_PACKED_NAME_MAX];
+    QF_FORWARD(qf_packed_name(name, prefix, "input_scale"));
+    const qf_model_tensor *t = qf_model_find_tensor(m, name);
+    QF_RETURN_IF(!t, QF_STATUS_NOT_FOUND, "'%s': '%s' is missing (the config says static "
+                 "per-tensor activations)", m->path, name);
+    const char *file = t->file ? t->file : m->path;
+    const int fdt = t->dtype == QF_DTYPE_F32 || t->dtype == QF_DTYPE_F16 || t->dtype == QF_DTYPE_BF16;
+    QF_RETURN_IF(!fdt || t->ndim > 1 || (t->ndim == 1 && t->shape[0] != 1), QF_STATUS_FORMAT,
+                 "tensor '%s' in '%s': expected one F32/F16/BF16 value, shape [1]", name, file);
+    float v = 0.0f;
+    QF_FORWARD(qf_model_tensor_read_f32(t, &v));
+    QF_RETURN_IF(!(v > 0.0f) || !isfinite(v), QF_STATUS_FORMAT, "tensor '%s' in '%s': scale %g "
+                 "(must be finite and > 0)", name, file, (double)v);
+    if (scale) *scale = v;
+    return QF_STATUS_OK;
+}
+
 static qf_status ct_find(const qf_model *m, const char *prefix, int64_t out, int64_t in,
                          const qf_model_tensor **w, const qf_model_tensor **s) {
     const int64_t wshape[2] = {out, in};
@@ -168,16 +192,26 @@ static qf_status ct_find(const qf_model *m, const char *prefix, int64_t out, int
     return QF_STATUS_OK;
 }
 
-qf_status qf_ct_model_check(const qf_model *m, const char *prefix, int64_t out, int64_t in) {
+qf_status qf_ct_model_check(const qf_model *m, const qf_ct_config *c, const char *prefix,
+                             int64_t out, int64_t in) {
     const qf_model_tensor *w, *s;
-    return ct_find(m, prefix, out, in, &w, &s);
+    QF_FORWARD(ct_find(m, prefix, out, in, &w, &s));
+    return c->act_static ? ct_input_scale(m, prefix, NULL) : QF_STATUS_OK;
 }
 
 qf_status qf_ct_model_read(const qf_model *m, const char *prefix, int64_t out, int64_t in,
-                           int8_t **w, float **scale) {
-    *w = NULL, *scale = NULL;
+                           int8_t **w, float **scale, float *in_scale) {
+    *w = NULL, *scale = NULL, *in_scale = 0.0f;
+    qf_ct_config c;
+    int is_ct = 0;
+    QF_FORWARD(qf_ct_model_config(m, &c, &is_ct));
+    const int act_static = c.act_static;
+    qf_ct_config_free(&c);
+    QF_RETURN_IF(!is_ct, QF_STATUS_FORMAT, "'%s': '%s' is int8 but the model has no "
+                 "compressed-tensors quantization_config", m->path, prefix);
     const qf_model_tensor *tw, *ts;
     QF_FORWARD(ct_find(m, prefix, out, in, &tw, &ts));
+    if (act_static) QF_FORWARD(ct_input_scale(m, prefix, in_scale));
     *w = qf_packed_copy(tw);
     *scale = malloc((size_t)out * sizeof **scale);
     qf_status st = *w && *scale ? qf_model_tensor_read_f32(ts, *scale)

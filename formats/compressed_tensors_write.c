@@ -26,11 +26,13 @@ static cJSON *ct_args(int dynamic, const char *strategy, const char *observer) {
     return a;
 }
 
-qf_status qf_ct_config_to_json(const char *const *ignore, size_t n_ignore, char **json) {
+qf_status qf_ct_config_to_json(const char *const *ignore, size_t n_ignore, int act_static,
+                               char **json) {
     cJSON *o = cJSON_CreateObject(), *groups = cJSON_CreateObject(), *g = cJSON_CreateObject();
     QF_RETURN_IF(!o || !groups || !g, QF_STATUS_NOMEM, "compressed-tensors config: out of memory");
     cJSON_AddStringToObject(g, "format", "int-quantized");
-    cJSON_AddItemToObject(g, "input_activations", ct_args(1, "token", NULL));
+    cJSON_AddItemToObject(g, "input_activations", act_static ? ct_args(0, "tensor", "static_minmax")
+                                                             : ct_args(1, "token", NULL));
     cJSON_AddNullToObject(g, "output_activations");
     cJSON *t = cJSON_AddArrayToObject(g, "targets");
     cJSON_AddItemToArray(t, cJSON_CreateString("Linear"));
@@ -51,19 +53,25 @@ qf_status qf_ct_config_to_json(const char *const *ignore, size_t n_ignore, char 
     return QF_STATUS_OK;
 }
 
-qf_status qf_ct_declare(qf_st_writer *w, const char *prefix, int64_t out, int64_t in, int has_bias) {
+qf_status qf_ct_declare(qf_st_writer *w, const char *prefix, int64_t out, int64_t in, int has_bias,
+                        int act_static) {
     char name[QF_PACKED_NAME_MAX];
-    const int64_t ws[2] = {out, in}, ss[2] = {out, 1}, bs[1] = {out};
+    const int64_t ws[2] = {out, in}, ss[2] = {out, 1}, bs[1] = {out}, one[1] = {1};
     QF_FORWARD(qf_packed_name(name, prefix, "weight"));
     QF_FORWARD(qf_st_writer_declare(w, name, QF_DTYPE_I8, 2, ws));
     QF_FORWARD(qf_packed_name(name, prefix, "weight_scale"));
     QF_FORWARD(qf_st_writer_declare(w, name, QF_DTYPE_F16, 2, ss));
+    if (act_static) {
+        QF_FORWARD(qf_packed_name(name, prefix, "input_scale"));
+        QF_FORWARD(qf_st_writer_declare(w, name, QF_DTYPE_F32, 1, one));
+    }
     if (!has_bias) return QF_STATUS_OK;
     QF_FORWARD(qf_packed_name(name, prefix, "bias"));
     return qf_st_writer_declare(w, name, QF_DTYPE_F16, 1, bs);
 }
 
-qf_status qf_ct_write(qf_st_writer *w, const char *prefix, const qf_qweight *q, const float *bias) {
+qf_status qf_ct_write(qf_st_writer *w, const char *prefix, const qf_qweight *q, const float *bias,
+                      float in_scale) {
     QF_RETURN_IF(q->bits != 8 || !q->sym || q->n_groups != 1 || q->g_idx, QF_STATUS_INVALID_ARG,
                  "'%s': W8A8 needs 8-bit symmetric per-channel weights", prefix);
     QF_FORWARD(qf_qweight_validate(q, prefix));
@@ -81,6 +89,10 @@ qf_status qf_ct_write(qf_st_writer *w, const char *prefix, const qf_qweight *q, 
     if (st == QF_STATUS_OK) st = qf_st_writer_write(w, name, wi, n);
     if (st == QF_STATUS_OK) st = qf_packed_name(name, prefix, "weight_scale");
     if (st == QF_STATUS_OK) st = qf_st_writer_write(w, name, s, (size_t)q->out * 2);
+    if (st == QF_STATUS_OK && in_scale > 0.0f) {
+        st = qf_packed_name(name, prefix, "input_scale");
+        if (st == QF_STATUS_OK) st = qf_st_writer_write(w, name, &in_scale, sizeof in_scale);
+    }
     if (st == QF_STATUS_OK && bias) {
         for (int64_t o = 0; o < q->out; o++) b[o] = qf_fp32_to_fp16(bias[o]);
         st = qf_packed_name(name, prefix, "bias");

@@ -277,7 +277,8 @@ qf_status qf_model_validate(const qf_model *m) {
             st = qf_ct_ignored(&ct, specs[i].name)
                      ? qf_error_set(QF_STATUS_FORMAT, "'%s': '%s' is stored int8 but the config "
                                     "ignores it", m->path, specs[i].name)
-                     : qf_ct_model_check(m, specs[i].name, specs[i].shape[0], specs[i].shape[1]);
+                     : qf_ct_model_check(m, &ct, specs[i].name, specs[i].shape[0],
+                                         specs[i].shape[1]);
             continue;
         }
         if (!t) {

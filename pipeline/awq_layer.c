@@ -101,13 +101,13 @@ static qf_status qf_awq_stats_pass(qf_awq_data *d) {
         qf_awq_collect(d, QF_SCALE_QKV, i, L->xn);
         qf_layer_attention(c, &L->lw, L->xn, L->att);
         qf_awq_collect(d, QF_SCALE_VO, i, L->att);
-        qf_layer_apply(&L->lw, QF_LAYER_O, L->att, S, y, 0);
+        qf_layer_apply(&L->ctx, &L->lw, QF_LAYER_O, L->att, S, y, 0);
         for (int64_t k = 0; k < S * hid; k++) L->x[k] += y[k];
         qf_layer_mlp_norm(c, &L->lw, L->x, L->xn);
         qf_awq_collect(d, QF_SCALE_GU, i, L->xn);
         qf_layer_mlp_hidden(c, &L->lw, L->xn, L->h);
         qf_awq_collect(d, QF_SCALE_UD, i, L->h);
-        if (i < d->ns) qf_layer_apply(&L->lw, QF_LAYER_DOWN, L->h, S, d->y_mlp + i * S * hid, 0);
+        if (i < d->ns) qf_layer_apply(&L->ctx, &L->lw, QF_LAYER_DOWN, L->h, S, d->y_mlp + i * S * hid, 0);
         r->units_done++;
     }
     const double n = (double)(r->n_samples * S);
@@ -157,23 +157,23 @@ static qf_status qf_awq_loss(void *user, const float *s, double *loss) {
         case QF_SCALE_QKV:
             for (int64_t i = 0; i < d->ns; i++) {
                 qf_layer_attention(&L->ctx, lw, d->in[QF_SCALE_QKV] + i * S * hid, L->att);
-                qf_layer_apply(lw, QF_LAYER_O, L->att, S, d->y, 0);
+                qf_layer_apply(&L->ctx, lw, QF_LAYER_O, L->att, S, d->y, 0);
                 sum += qf_awq_sq_diff(d->y, d->y_attn + i * S * hid, S * hid);
             }
             break;
         case QF_SCALE_VO:
-            qf_layer_apply(lw, QF_LAYER_O, d->in[QF_SCALE_VO], rows, d->y, 0);
+            qf_layer_apply(&L->ctx, lw, QF_LAYER_O, d->in[QF_SCALE_VO], rows, d->y, 0);
             sum = qf_awq_sq_diff(d->y, d->y_attn, rows * hid);
             break;
         case QF_SCALE_GU:
             for (int64_t i = 0; i < d->ns; i++) {
                 qf_layer_mlp_hidden(&L->ctx, lw, d->in[QF_SCALE_GU] + i * S * hid, L->h);
-                qf_layer_apply(lw, QF_LAYER_DOWN, L->h, S, d->y, 0);
+                qf_layer_apply(&L->ctx, lw, QF_LAYER_DOWN, L->h, S, d->y, 0);
                 sum += qf_awq_sq_diff(d->y, d->y_mlp + i * S * hid, S * hid);
             }
             break;
         default:
-            qf_layer_apply(lw, QF_LAYER_DOWN, d->in[QF_SCALE_UD], rows, d->y, 0);
+            qf_layer_apply(&L->ctx, lw, QF_LAYER_DOWN, d->in[QF_SCALE_UD], rows, d->y, 0);
             sum = qf_awq_sq_diff(d->y, d->y_mlp, rows * hid);
             break;
         }

@@ -113,14 +113,17 @@ static qf_status qf_pipe_check_options(const qf_quantize_options *o, const char 
                       o->n_dynamic || o->gptq.desc_act),
                  QF_STATUS_INVALID_ARG, "W8A8 (--format compressed-tensors) needs --bits 8 --sym "
                  "--group-size -1 and no --dynamic / --desc-act");
+    QF_RETURN_IF(o->act_static && o->format != QF_QUANT_FORMAT_W8A8, QF_STATUS_INVALID_ARG,
+                 "static activation scales (--act-quant tensor) are for W8A8 "
+                 "(--format compressed-tensors)");
     QF_RETURN_IF(!(o->sq_alpha >= 0.0f && o->sq_alpha <= 1.0f) && o->sq_alpha != -1.0f,
                  QF_STATUS_INVALID_ARG, "--alpha must be in [0, 1] or auto");
     QF_RETURN_IF(b != 2 && b != 3 && b != 4 && b != 8, QF_STATUS_INVALID_ARG,
                  "bits must be 2, 3, 4 or 8, not %d", b);
-    QF_RETURN_IF(o->method != QF_QUANT_METHOD_RTN &&
+    QF_RETURN_IF((o->method != QF_QUANT_METHOD_RTN || o->act_static) &&
                      (o->calib.n_samples <= 0 || o->calib.seqlen <= 1),
                  QF_STATUS_INVALID_ARG, "%s needs at least 1 calibration sample of 2+ tokens",
-                 qf_quant_method_name(o->method));
+                 o->act_static ? "--act-quant tensor" : qf_quant_method_name(o->method));
     QF_RETURN_IF(qf_quant_method_awq(o->method) &&
                      (o->awq.n_grid < 1 || o->awq.n_grid > 1000 || o->awq.search_samples < 0 ||
                       o->awq.clip_grid < 1 || o->awq.clip_grid > 1000 || o->awq.clip_tokens < 1 ||
@@ -147,7 +150,8 @@ static qf_status qf_pipe_run(qf_qrun *r, int *checkpointed) {
         qf_awq_config_free(&ac);
     }
     QF_FORWARD(qf_pipe_model_sha(r));
-    if (r->opt->method != QF_QUANT_METHOD_RTN) QF_FORWARD(qf_pipe_calibration(r));
+    if (r->opt->method != QF_QUANT_METHOD_RTN || r->opt->act_static)
+        QF_FORWARD(qf_pipe_calibration(r));
     QF_FORWARD(qf_pipe_params_json(r, &r->params_json));
     char scratch[QF_PIPE_PATH_MAX];
     QF_FORWARD(qf_pipe_join(scratch, r->tmpdir, "scratch"));
@@ -159,7 +163,7 @@ static qf_status qf_pipe_run(qf_qrun *r, int *checkpointed) {
     *checkpointed = start > 0;
     const qf_quant_method m = r->opt->method;
     const uint64_t ns = (uint64_t)r->n_samples;
-    uint64_t per_layer = QF_LAYER_N_LINEARS;
+    uint64_t per_layer = QF_LAYER_N_LINEARS + (r->opt->act_static ? ns : 0);
     if (qf_quant_method_gptq(m)) per_layer += ns * (r->opt->true_sequential ? 5 : 2);
     if (m == QF_QUANT_METHOD_SMOOTHQUANT) /* stats, (auto) 21 alphas, quantized forward */
         per_layer += 2 * ns + (r->opt->sq_alpha < 0.0f ? 21 : 0);

@@ -33,9 +33,13 @@ typedef struct qf_layer_weights {
     float *b[QF_LAYER_N_LINEARS];     /* (out) or NULL */
     int64_t out[QF_LAYER_N_LINEARS], in[QF_LAYER_N_LINEARS];
     float *ln1, *ln2;                 /* (hidden) input_layernorm, post_attention_layernorm */
-    int act_i8;                       /* 1: every linear's input is quantized per token to
-                                         int8 first (W8A8, runtime/cpu/i8linear.h) */
+    unsigned act_i8;                  /* bit i: linear i's input is quantized to int8 and
+                                         back first (W8A8, runtime/cpu/i8linear.h) */
+    float act_scale[QF_LAYER_N_LINEARS]; /* > 0: that static per-tensor scale; 0: per token */
 } qf_layer_weights;
+
+/* act_i8 with every linear's bit set. */
+#define QF_LAYER_ACT_ALL ((1u << QF_LAYER_N_LINEARS) - 1u)
 
 /* Reads layer `index` of m as f32 (shapes checked against the config). */
 qf_status qf_layer_weights_load(const qf_model *m, int64_t index, qf_layer_weights *lw);
@@ -43,10 +47,6 @@ void qf_layer_weights_free(qf_layer_weights *lw);
 /* A deep copy of src (free with qf_layer_weights_free). */
 qf_status qf_layer_weights_clone(const qf_layer_weights *src, qf_layer_weights *dst);
 
-/* y (m, out_i) = x (m, in_i) W_i^T + b_i, or y += that when accumulate (OpenBLAS); with
- * lw->act_i8 on x quantized and dequantized per token as the int8 runtime does. */
-void qf_layer_apply(const qf_layer_weights *lw, qf_layer_linear i, const float *x, int64_t m,
-                    float *y, int accumulate);
 
 /* The per-input-channel scaling groups of the transforms (AWQ, SmoothQuant): the op
  * before a group of linears sharing one input, whose outputs are divided by s while the
@@ -81,10 +81,21 @@ typedef struct qf_layer_ctx {
     float *q, *k, *v;         /* (seqlen, heads * head_dim), (seqlen, kv_heads * head_dim) x2 */
     float *scores;            /* (QF_LAYER_ATTN_ROWS, seqlen) */
     float *up;                /* (seqlen, intermediate) */
+    float *xq;                /* (seqlen, act_width): int8-rounded linear inputs, or NULL */
+    int64_t act_width;
 } qf_layer_ctx;
 
-qf_status qf_layer_ctx_init(qf_layer_ctx *c, const qf_model_config *cfg, int64_t seqlen);
+/* act_width: the widest linear input to be quantized to int8 (lw->act_i8), 0 if none. */
+qf_status qf_layer_ctx_init(qf_layer_ctx *c, const qf_model_config *cfg, int64_t seqlen,
+                            int64_t act_width);
 void qf_layer_ctx_free(qf_layer_ctx *c);
+
+/* y (m, out_i) = x (m, in_i) W_i^T + b_i, or y += that when accumulate (OpenBLAS); with
+ * linear i's bit of lw->act_i8 on, x quantized to int8 and back first as the int8 runtime
+ * does (per token, or on the grid of lw->act_scale[i]) in c's scratch, which needs
+ * m <= c->seqlen and c made with act_width >= in_i. */
+void qf_layer_apply(const qf_layer_ctx *c, const qf_layer_weights *lw, qf_layer_linear i,
+                    const float *x, int64_t m, float *y, int accumulate);
 
 /* x, x1, x2: (seqlen, hidden); xn: (seqlen, hidden); att: (seqlen, heads * head_dim);
  * h: (seqlen, intermediate). */

@@ -10,10 +10,12 @@
 #include "runtime/cpu/i8linear.h"
 #include "runtime/cpu/kernels.h"
 
-qf_status qf_layer_ctx_init(qf_layer_ctx *c, const qf_model_config *cfg, int64_t seqlen) {
+qf_status qf_layer_ctx_init(qf_layer_ctx *c, const qf_model_config *cfg, int64_t seqlen,
+                            int64_t act_width) {
     memset(c, 0, sizeof *c);
     c->cfg = cfg;
     c->seqlen = seqlen;
+    c->act_width = act_width;
     const int64_t d = cfg->head_dim, half = d / 2;
     const size_t s = (size_t)seqlen;
     const size_t rows = (size_t)(seqlen < QF_LAYER_ATTN_ROWS ? seqlen : QF_LAYER_ATTN_ROWS);
@@ -25,7 +27,9 @@ qf_status qf_layer_ctx_init(qf_layer_ctx *c, const qf_model_config *cfg, int64_t
     c->v = malloc(s * (size_t)(cfg->num_key_value_heads * d) * sizeof(float));
     c->scores = malloc(rows * s * sizeof(float));
     c->up = malloc(s * (size_t)cfg->intermediate_size * sizeof(float));
-    if (!inv_freq || !c->cos_t || !c->sin_t || !c->q || !c->k || !c->v || !c->scores || !c->up) {
+    c->xq = act_width > 0 ? malloc(s * (size_t)act_width * sizeof(float)) : NULL;
+    if (!inv_freq || !c->cos_t || !c->sin_t || !c->q || !c->k || !c->v || !c->scores || !c->up ||
+        (act_width > 0 && !c->xq)) {
         free(inv_freq);
         qf_layer_ctx_free(c);
         return qf_error_set(QF_STATUS_NOMEM, "out of memory for the layer scratch (seqlen %lld)",
@@ -46,34 +50,35 @@ void qf_layer_ctx_free(qf_layer_ctx *c) {
     free(c->v);
     free(c->scores);
     free(c->up);
+    free(c->xq);
     memset(c, 0, sizeof *c);
 }
 
-/* x (m, in) quantized per token to int8 and back (qf_cpu_i8_quantize's grid). */
-static float *qf_layer_act_i8(const float *x, int64_t m, int64_t in) {
-    float *xq = malloc((size_t)(m * in) * sizeof *xq);
-    int8_t *q = malloc((size_t)in + QF_CPU_I8_BLOCK);
-    if (!xq || !q) {
-        free(xq), free(q);
-        return NULL;
-    }
+/* xq (m, in) = x quantized to int8 and back, per token or on the grid of `fixed` (> 0)
+ * (the int8 runtime's codes, runtime/cpu/i8linear.h). */
+static void qf_layer_act_i8(const float *x, int64_t m, int64_t in, float fixed, float *xq) {
     for (int64_t t = 0; t < m; t++) {
-        float s = 0.0f;
-        qf_cpu_i8_quantize(x + t * in, in, in, q, &s);
-        for (int64_t k = 0; k < in; k++) xq[t * in + k] = (float)q[k] * s;
+        const float *xt = x + t * in;
+        const float s = fixed > 0.0f ? fixed : qf_cpu_i8_token_scale(xt, in);
+        float *o = xq + t * in;
+        if (!(s > 0.0f)) {
+            memset(o, 0, (size_t)in * sizeof *o);
+            continue;
+        }
+        for (int64_t k = 0; k < in; k++) o[k] = (float)qf_cpu_i8_code(xt[k], s) * s;
     }
-    free(q);
-    return xq;
 }
 
-void qf_layer_apply(const qf_layer_weights *lw, qf_layer_linear i, const float *x, int64_t m,
-                    float *y, int accumulate) {
+void qf_layer_apply(const qf_layer_ctx *c, const qf_layer_weights *lw, qf_layer_linear i,
+                    const float *x, int64_t m, float *y, int accumulate) {
     const int64_t out = lw->out[i], in = lw->in[i];
-    float *xq = lw->act_i8 ? qf_layer_act_i8(x, m, in) : NULL;
-    if (xq) x = xq; /* out of memory: unquantized (only the propagated error is affected) */
+    if (lw->act_i8 >> i & 1u) {
+        if (!c->xq || in > c->act_width || m > c->seqlen) abort(); /* a caller's bug */
+        qf_layer_act_i8(x, m, in, lw->act_scale[i], c->xq);
+        x = c->xq;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)out, (int)in, 1.0f, x,
                 (int)in, lw->w[i], (int)in, accumulate ? 1.0f : 0.0f, y, (int)out);
-    free(xq);
     if (!lw->b[i]) return;
     for (int64_t t = 0; t < m; t++)
         for (int64_t o = 0; o < out; o++) y[t * out + o] += lw->b[i][o];
@@ -116,9 +121,9 @@ void qf_layer_attention(qf_layer_ctx *c, const qf_layer_weights *lw, const float
     const int64_t nh = cfg->num_attention_heads, nkv = cfg->num_key_value_heads;
     const int64_t group = nh / nkv;
     const float scale = (float)(1.0 / sqrt((double)d));
-    qf_layer_apply(lw, QF_LAYER_Q, xn, S, c->q, 0);
-    qf_layer_apply(lw, QF_LAYER_K, xn, S, c->k, 0);
-    qf_layer_apply(lw, QF_LAYER_V, xn, S, c->v, 0);
+    qf_layer_apply(c, lw, QF_LAYER_Q, xn, S, c->q, 0);
+    qf_layer_apply(c, lw, QF_LAYER_K, xn, S, c->k, 0);
+    qf_layer_apply(c, lw, QF_LAYER_V, xn, S, c->v, 0);
     qf_cpu_rope_apply(c->q, S, nh * d, nh, half, c->cos_t, c->sin_t);
     qf_cpu_rope_apply(c->k, S, nkv * d, nkv, half, c->cos_t, c->sin_t);
     for (int64_t h = 0; h < nh; h++) {
@@ -139,20 +144,20 @@ void qf_layer_attention(qf_layer_ctx *c, const qf_layer_weights *lw, const float
 
 void qf_layer_o_residual(const qf_layer_ctx *c, const qf_layer_weights *lw, const float *att,
                          float *x) {
-    qf_layer_apply(lw, QF_LAYER_O, att, c->seqlen, x, 1);
+    qf_layer_apply(c, lw, QF_LAYER_O, att, c->seqlen, x, 1);
 }
 
 void qf_layer_mlp_hidden(qf_layer_ctx *c, const qf_layer_weights *lw, const float *xn,
                          float *h) {
     const int64_t S = c->seqlen, inter = c->cfg->intermediate_size;
-    qf_layer_apply(lw, QF_LAYER_GATE, xn, S, h, 0);
-    qf_layer_apply(lw, QF_LAYER_UP, xn, S, c->up, 0);
+    qf_layer_apply(c, lw, QF_LAYER_GATE, xn, S, h, 0);
+    qf_layer_apply(c, lw, QF_LAYER_UP, xn, S, c->up, 0);
     qf_cpu_swiglu(h, c->up, S * inter);
 }
 
 void qf_layer_down_residual(const qf_layer_ctx *c, const qf_layer_weights *lw, const float *h,
                             float *x) {
-    qf_layer_apply(lw, QF_LAYER_DOWN, h, c->seqlen, x, 1);
+    qf_layer_apply(c, lw, QF_LAYER_DOWN, h, c->seqlen, x, 1);
 }
 
 void qf_layer_forward(qf_layer_ctx *c, const qf_layer_weights *lw, float *x, float *xn,

@@ -214,6 +214,9 @@ qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
     cJSON_AddBoolToObject(j, "mse", o->gptq.quant.mse);
     static const char *const formats[] = {"gptq", "gptq_v2", "awq", "compressed-tensors"};
     cJSON_AddStringToObject(j, "format", formats[o->format]);
+    if (o->format == QF_QUANT_FORMAT_W8A8)
+        cJSON_AddStringToObject(j, "activations", o->act_static ? "static per-tensor int8"
+                                                                : "dynamic per-token int8");
     cJSON *dyn = cJSON_AddArrayToObject(j, "dynamic");
     for (size_t i = 0; i < r->gcfg.n_dynamic; i++) {
         const qf_gptq_dynamic *d = &r->gcfg.dynamic[i];
@@ -253,7 +256,7 @@ qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
             cJSON_AddNumberToObject(j, "alpha", o->sq_alpha);
         }
     }
-    if (o->method != QF_QUANT_METHOD_RTN) {
+    if (o->method != QF_QUANT_METHOD_RTN || o->act_static) {
         cJSON *cal = cJSON_AddArrayToObject(j, "calibration_files");
         for (size_t i = 0; i < o->n_calib_paths; i++) { // names only: the sha256 pins them
             char name[256];

@@ -81,7 +81,7 @@ static qf_status qf_pipe_configs(qf_qrun *r, const char *dir) {
         char **names = NULL;
         size_t n = 0;
         qf_status s = qf_pipe_skipped(r, &names, &n);
-        if (s == QF_STATUS_OK) s = qf_ct_config_to_json((const char *const *)names, n, &qj);
+        if (s == QF_STATUS_OK) s = qf_ct_config_to_json((const char *const *)names, n, r->opt->act_static, &qj);
         for (size_t i = 0; i < n; i++) free(names[i]);
         free(names);
         QF_FORWARD(s);

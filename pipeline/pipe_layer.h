@@ -56,5 +56,11 @@ qf_status qf_pipe_awq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int cli
  * inputs of q,k,v and gate,up over every sample, the factors for opt->sq_alpha (< 0:
  * searched per layer) folded into input_layernorm and post_attention_layernorm. */
 qf_status qf_pipe_sq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
+/* Static per-tensor activation scales (W8A8 with opt->act_static, act_scales.c): max|x| at
+ * the input of every linear of lw with its act_i8 bit over the first ns samples of r->x,
+ * lw run in float (before its weights are quantized), lw->act_scale[i] = max / 127.5 as
+ * compressed-tensors' symmetric int8 observer computes it (tiny but > 0 for an all-zero
+ * input). Uses L's buffers and ctx; counts no progress units. */
+qf_status qf_pipe_act_scales(qf_qrun *r, qf_pipe_layer *L, qf_layer_weights *lw, int64_t ns);
 
 #endif

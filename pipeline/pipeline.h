@@ -43,8 +43,9 @@ typedef enum qf_quant_format {
     QF_QUANT_FORMAT_AWQ,     /* AutoAWQ GEMM (4 bits, group dividing every input width,
                                 no act-order g_idx, no per-module bit overrides) */
     QF_QUANT_FORMAT_W8A8,    /* compressed-tensors int-quantized: 8-bit symmetric
-                                per-channel weights, activations quantized per token at
-                                run time (simulated in the calibration forward too) */
+                                per-channel weights, activations quantized at run time,
+                                per token or static per tensor (act_static), simulated
+                                in the calibration forward too */
 } qf_quant_format;
 
 typedef struct qf_quantize_options {
@@ -59,6 +60,8 @@ typedef struct qf_quantize_options {
     int true_sequential;    /* 1 (default): [k,v,q] -> o -> [up,gate] -> down, each group
                                seeing the already-quantized ones' outputs */
     qf_quant_format format; /* output layout */
+    int act_static;         /* W8A8: one static activation scale per linear (max|x| over
+                               the calibration data / 127.5) instead of per token */
     const char *skip_regex; /* modules left unquantized (PCRE2), or NULL */
     size_t n_dynamic;       /* per-module overrides (GPTQModel `dynamic`) */
     const qf_gptq_dynamic *dynamic;

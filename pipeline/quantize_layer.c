@@ -199,7 +199,10 @@ qf_status qf_pipe_layer_buffers(qf_qrun *r, qf_pipe_layer *L) {
     L->att = malloc((size_t)(S * qd) * fs);
     L->h = malloc((size_t)(S * inter) * fs);
     QF_RETURN_IF(!L->x || !L->xn || !L->att || !L->h, QF_STATUS_NOMEM, "out of memory");
-    return qf_layer_ctx_init(&L->ctx, c, S);
+    int64_t act_width = 0; /* W8A8: the widest linear input */
+    for (int i = 0; i < QF_LAYER_N_LINEARS && L->lw.act_i8; i++)
+        act_width = L->lw.in[i] > act_width ? L->lw.in[i] : act_width;
+    return qf_layer_ctx_init(&L->ctx, c, S, act_width);
 }
 
 qf_status qf_pipe_rtn_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
@@ -259,6 +262,8 @@ static cJSON *qf_pipe_report_json(const qf_pipe_layer *L, double seconds) {
             cJSON_AddNumberToObject(e, "bits", p->bits);
             cJSON_AddNumberToObject(e, "group_size", (double)p->group_size);
             cJSON_AddNumberToObject(e, "weight_error", p->weight_error);
+            if (L->lw.act_scale[i] > 0.0f)
+                cJSON_AddNumberToObject(e, "input_scale", L->lw.act_scale[i]);
             if (p->gptq) {
                 cJSON_AddNumberToObject(e, "rtn_error", p->rtn_error);
                 cJSON_AddNumberToObject(e, "gptq_error", p->gptq_error);
@@ -314,8 +319,9 @@ static qf_status qf_pipe_layer_tensors(qf_st_writer *w, const qf_pipe_layer *L, 
             const qf_qweight *q = &L->q[i];
             const int64_t g = q->group_size >= q->in ? -1 : q->group_size;
             if (fmt == QF_QUANT_FORMAT_W8A8)
-                QF_FORWARD(declare ? qf_ct_declare(w, p, q->out, q->in, lw->b[i] != NULL)
-                                   : qf_ct_write(w, p, q, lw->b[i]));
+                QF_FORWARD(declare ? qf_ct_declare(w, p, q->out, q->in, lw->b[i] != NULL,
+                                                   lw->act_scale[i] > 0.0f)
+                                   : qf_ct_write(w, p, q, lw->b[i], lw->act_scale[i]));
             else if (fmt == QF_QUANT_FORMAT_AWQ)
                 QF_FORWARD(declare ? qf_awq_declare(w, p, q->out, q->in, q->group_size,
                                                     lw->b[i] != NULL)
@@ -387,10 +393,16 @@ qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
         if (p->skipped) r->units_done++;
     }
     const qf_quant_method m = r->opt->method;
-    L.lw.act_i8 = r->opt->format == QF_QUANT_FORMAT_W8A8;
+    for (int i = 0; i < QF_LAYER_N_LINEARS && r->opt->format == QF_QUANT_FORMAT_W8A8; i++)
+        if (!L.rep[i].skipped) L.lw.act_i8 |= 1u << i; /* skipped ones run in float */
     if (st == QF_STATUS_OK && m == QF_QUANT_METHOD_SMOOTHQUANT) st = qf_pipe_sq_layer(r, &L, layer);
     if (st == QF_STATUS_OK && qf_quant_method_awq(m))
         st = qf_pipe_awq_layer(r, &L, layer, m == QF_QUANT_METHOD_AWQ && r->opt->awq.clip);
+    if (st == QF_STATUS_OK && r->opt->act_static) {
+        st = qf_pipe_progress(r, layer, "(static activation scales)");
+        if (st == QF_STATUS_OK) st = qf_pipe_act_scales(r, &L, &L.lw, r->n_samples);
+        r->units_done += (uint64_t)r->n_samples;
+    }
     if (st == QF_STATUS_OK) {
         if (qf_quant_method_gptq(m)) {
             st = qf_pipe_gptq_layer(r, &L, layer);

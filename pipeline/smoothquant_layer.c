@@ -6,7 +6,8 @@
  * RTN-quantize every linear, run the W8A8 layer on the first search samples and keep the
  * alpha with the smallest mean squared error against the FP layer's output.
  * o_proj and down_proj are not smoothed (as in SmoothQuant and llm-compressor's default
- * Llama mappings): their inputs are quantized per token like every other linear's. */
+ * Llama mappings): their inputs are quantized like every other linear's (per token, or
+ * with the static scales of opt->act_static). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,19 +34,20 @@ static qf_status qf_sq_fold(qf_layer_weights *lw, const qf_sq_stat *st1, const q
 }
 
 /* Mean squared error of the W8A8 layer (a copy of L->lw smoothed with alpha, every
- * linear fake-quantized) against y_fp on the first ns samples. */
+ * linear fake-quantized; static activation scales observed on the same samples) against
+ * y_fp on the first ns samples. */
 static qf_status qf_sq_alpha_error(qf_qrun *r, qf_pipe_layer *L, const qf_sq_stat *st1,
                                    const qf_sq_stat *st2, float alpha, int64_t ns,
                                    const float *y_fp, float *s, double *err) {
     qf_layer_weights c;
     QF_FORWARD(qf_layer_weights_clone(&L->lw, &c));
     qf_status st = qf_sq_fold(&c, st1, st2, alpha, s);
+    if (st == QF_STATUS_OK && r->opt->act_static) st = qf_pipe_act_scales(r, L, &c, ns);
     for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
         if (L->rep[i].skipped) continue;
         const qf_quant_params p = qf_pipe_quant_params(r, L, i);
         st = qf_awq_fake_quant(c.w[i], c.out[i], c.in[i], NULL, &p, c.w[i]);
     }
-    c.act_i8 = 1;
     const int64_t n = r->seqlen * r->cfg->hidden_size;
     double sum = 0.0;
     for (int64_t i = 0; i < ns && st == QF_STATUS_OK; i++) {
@@ -68,7 +70,7 @@ static qf_status qf_sq_fp_outputs(qf_qrun *r, qf_pipe_layer *L, int64_t ns, floa
     const int64_t n = r->seqlen * r->cfg->hidden_size;
     *y = malloc((size_t)(ns * n) * sizeof **y);
     QF_RETURN_IF(!*y, QF_STATUS_NOMEM, "out of memory for the SmoothQuant alpha search");
-    const int act = L->lw.act_i8;
+    const unsigned act = L->lw.act_i8;
     L->lw.act_i8 = 0;
     qf_status st = QF_STATUS_OK;
     for (int64_t i = 0; i < ns && st == QF_STATUS_OK; i++) {
@@ -106,7 +108,7 @@ qf_status qf_pipe_sq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
     qf_layer_weights *lw = &L->lw;
     qf_layer_ctx *c = &L->ctx;
     const int64_t S = r->seqlen, hid = r->cfg->hidden_size;
-    const int act = lw->act_i8;
+    const unsigned act = lw->act_i8;
     lw->act_i8 = 0; /* statistics of the FP layer */
     qf_sq_stat st1 = {0}, st2 = {0};
     qf_status st = qf_sq_stat_init(&st1, hid);

@@ -90,17 +90,18 @@ static qf_status qf_runtime_load_qlinear(const qf_model *m, const char *prefix, 
     return st;
 }
 
-/* A W8A8 linear of a compressed-tensors checkpoint (int8 weights, per-row scales). */
+/* A W8A8 linear of a compressed-tensors checkpoint (int8 weights, per-row scales, a static
+ * activation scale or none). */
 static qf_status qf_runtime_load_i8linear(const qf_model *m, const char *prefix, int64_t out,
                                           int64_t in, int bias, qf_cpu_linear *l) {
     int8_t *w = NULL;
-    float *s = NULL;
-    QF_FORWARD(qf_ct_model_read(m, prefix, out, in, &w, &s));
+    float *s = NULL, in_scale = 0.0f;
+    QF_FORWARD(qf_ct_model_read(m, prefix, out, in, &w, &s, &in_scale));
     l->out = out;
     l->in = in;
     l->dtype = QF_DTYPE_F32;
     l->i8 = calloc(1, sizeof *l->i8);
-    qf_status st = l->i8 ? qf_cpu_i8linear_init(l->i8, w, s, out, in)
+    qf_status st = l->i8 ? qf_cpu_i8linear_init(l->i8, w, s, in_scale, out, in)
                          : qf_error_set(QF_STATUS_NOMEM, "runtime: out of memory for '%s'", prefix);
     free(w);
     free(s);

@@ -34,7 +34,7 @@ static void pipeline_logits(const qf_model *m, const int32_t *tok, float *logits
     float *h = malloc(SEQ * c->intermediate_size * sizeof(float));
     for (int t = 0; t < SEQ; t++) memcpy(x + t * hid, emb + tok[t] * hid, hid * sizeof(float));
     qf_layer_ctx ctx;
-    CHECK_OK(qf_layer_ctx_init(&ctx, c, SEQ));
+    CHECK_OK(qf_layer_ctx_init(&ctx, c, SEQ, 0));
     for (int64_t l = 0; l < c->num_hidden_layers; l++) {
         qf_layer_weights lw;
         CHECK_OK(qf_layer_weights_load(m, l, &lw));

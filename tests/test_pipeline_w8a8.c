@@ -6,13 +6,18 @@
  *     migrating the outliers into the weights), for alpha 0.5 and 0.8 (measured 0.78 and
  *     0.86 of RTN's error; alpha 0, s = 1 / max|w|, is reported only); alpha auto (searched
  *     per layer) beats RTN too and records each layer's alpha and error;
- *   - W8A8 with 4 bits, smoothquant into a GPTQ layout and alpha outside [0, 1] are
- *     refused before any work. */
+ *   - static per-tensor activation scales (--act-quant tensor): every linear gets one F32
+ *     P.input_scale; layer 0's q,k,v scale equals max over the calibration tokens (the
+ *     windows saved with save_calib) of |input_layernorm(embedding)| / 127.5, computed
+ *     here in double from the source tensors; the runtime runs the artifact;
+ *   - W8A8 with 4 bits, smoothquant into a GPTQ layout, alpha outside [0, 1] and static
+ *     activation scales outside W8A8 are refused before any work. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <unistd.h>
 
 #include "formats/model.h"
+#include "formats/safetensors.h"
 #include "pipeline/pipeline.h"
 #include "runtime/runtime.h"
 #include "tests/test.h"
@@ -45,6 +50,88 @@ static qf_quantize_options w8a8(qf_quant_method m, float alpha) {
 
 
 
+
+/* Tensor `name` of the model at dir as F32 (malloc'ed), or NULL. */
+static float *read_f32(const qf_model *m, const char *name, int64_t *n) {
+    const qf_model_tensor *t = qf_model_find_tensor(m, name);
+    CHECK_MSG(t != NULL, "missing %s", name);
+    if (!t) return NULL;
+    *n = 1;
+    for (int d = 0; d < t->ndim; d++) *n *= t->shape[d];
+    float *v = malloc((size_t)*n * sizeof *v);
+    CHECK_OK(qf_model_tensor_read_f32(t, v));
+    return v;
+}
+
+/* max over the saved calibration tokens of |rmsnorm(embed[t]) * ln1| (layer 0), double */
+static double layer0_input_absmax(const char *model, const char *calib) {
+    qf_model *m = NULL;
+    qf_st_file *f = NULL;
+    CHECK_OK(qf_model_open(model, &m));
+    CHECK_OK(qf_st_open(calib, &f));
+    const qf_st_tensor *tok = f ? qf_st_find(f, "tokens", 6) : NULL;
+    CHECK(tok && tok->dtype == QF_DTYPE_I32 && tok->ndim == 2);
+    double mx = 0.0;
+    if (m && tok) {
+        const int64_t hid = m->config.hidden_size;
+        int64_t ne = 0, nl = 0;
+        float *emb = read_f32(m, "model.embed_tokens.weight", &ne);
+        float *ln1 = read_f32(m, "model.layers.0.input_layernorm.weight", &nl);
+        const int32_t *ids = tok->data;
+        for (uint64_t t = 0; emb && ln1 && t < tok->numel; t++) {
+            const float *e = emb + (int64_t)ids[t] * hid;
+            double ss = 0.0;
+            for (int64_t k = 0; k < hid; k++) ss += (double)e[k] * e[k];
+            const double inv = 1.0 / sqrt(ss / (double)hid + m->config.rms_norm_eps);
+            for (int64_t k = 0; k < hid; k++) mx = fmax(mx, fabs(e[k] * inv * ln1[k]));
+        }
+        free(emb), free(ln1);
+    }
+    qf_st_close(f);
+    qf_model_free(m);
+    return mx;
+}
+
+/* The static scheme on RTN W8A8 (no transform, so layer 0's inputs are known exactly). */
+static void test_static(const char *model, const float *fp, double e_token) {
+    qf_quantize_options o = w8a8(QF_QUANT_METHOD_RTN, 0.5f);
+    o.act_static = 1;
+    o.save_calib = path_in("calib.safetensors");
+    CHECK_OK(qf_quantize_model(model, path_in("rtn-static"), &o));
+    const double e = qf_test_logit_error(path_in("rtn-static"), fp);
+    printf("W8A8 RTN mean |logit - source|: per token %.5f, static per tensor %.5f\n", e_token, e);
+    CHECK(isfinite(e) && e > 0.0);
+    qf_model *q = NULL;
+    CHECK_OK(qf_model_open(path_in("rtn-static"), &q));
+    if (!q) return;
+    static const char *const lin[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                       "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
+                                       "mlp.down_proj"};
+    float sc[2][7];
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; i < 7; i++) {
+            char name[128];
+            snprintf(name, sizeof name, "model.layers.%d.%s.input_scale", l, lin[i]);
+            const qf_model_tensor *t = qf_model_find_tensor(q, name);
+            CHECK_MSG(t && t->dtype == QF_DTYPE_F32 && t->ndim == 1 && t->shape[0] == 1,
+                      "%s: F32 (1) expected", name);
+            sc[l][i] = 0.0f;
+            if (t) CHECK_OK(qf_model_tensor_read_f32(t, &sc[l][i]));
+            CHECK(sc[l][i] > 0.0f && isfinite(sc[l][i]));
+        }
+    qf_model_free(q);
+    /* q,k,v share their input, gate,up theirs */
+    CHECK(sc[0][0] == sc[0][1] && sc[0][0] == sc[0][2] && sc[1][4] == sc[1][5]);
+    const double want = layer0_input_absmax(model, path_in("calib.safetensors")) / 127.5;
+    CHECK_MSG(fabs(sc[0][0] - want) <= 1e-5 * want, "layer 0 q input_scale %.9g, want %.9g",
+              (double)sc[0][0], want);
+    /* static scales are a W8A8 thing */
+    o = w8a8(QF_QUANT_METHOD_GPTQ, 0.5f);
+    o.format = QF_QUANT_FORMAT_GPTQ;
+    o.gptq.quant.bits = 4;
+    o.act_static = 1;
+    CHECK_FAILS(qf_quantize_model(model, path_in("bad"), &o), QF_STATUS_INVALID_ARG, "W8A8");
+}
 
 int main(void) {
     if (!mkdtemp(tmp)) return 1;
@@ -113,6 +200,8 @@ int main(void) {
     snprintf(a, sizeof a, "%s/model.safetensors", path_in("sq1"));
     snprintf(b, sizeof b, "%s/model.safetensors", path_in("sq-again"));
     CHECK(qf_test_same_file(a, b));
+
+    test_static(model, fp, e_rtn);
 
     o = w8a8(QF_QUANT_METHOD_SMOOTHQUANT, 0.5f);
     o.gptq.quant.bits = 4;

@@ -40,10 +40,17 @@ static void qf_quantize_help(FILE *out) {
             "                      weights (awq: RTN after; awq+gptq: GPTQ after, no\n"
             "                      clipping). AWQ's default calibration is 128 x 512 tokens.\n"
             "                      smoothquant: W8A8 (8-bit per-channel symmetric weights,\n"
-            "                      int8 activations per token\n"
-            "                      at run time) after moving activation outliers into the\n"
+            "                      int8 activations, see --act-quant) after moving\n"
+            "                      activation outliers into the\n"
             "                      weights (s = max|x|^a / max|w|^(1-a), folded into the\n"
             "                      norms before q,k,v and gate,up); writes compressed-tensors.\n"
+            "  --act-quant token|tensor  W8A8 activations: token (default) quantizes each\n"
+            "                      token's input with its own scale (max|x| / 127.5) at run\n"
+            "                      time; tensor stores one static scale per linear\n"
+            "                      (P.input_scale: max|x| over the calibration data / 127.5,\n"
+            "                      observed on the transformed float layer; larger values\n"
+            "                      clip at run time), as llm-compressor's static scheme;\n"
+            "                      needs calibration data (default 128 x 512 tokens)\n"
             "  --alpha A|auto      smoothquant migration strength in [0, 1] (default 0.5);\n"
             "                      auto: per layer, the one of 0, 0.05, ..., 1 whose W8A8\n"
             "                      layer output is closest to the FP layer's on the first\n"
@@ -161,7 +168,8 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
         {"save-calib", required_argument, 0, 'C'}, {"awq-grid", required_argument, 0, 'G'},
         {"awq-no-duo", no_argument, 0, 'U'},       {"awq-no-clip", no_argument, 0, 'P'},
         {"awq-search-samples", required_argument, 0, 'A'}, {"alpha", required_argument, 0, 'L'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+        {"act-quant", required_argument, 0, 'Q'},  {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     qf_quantize_options *o = &c->o;
     int ch, seqlen_set = 0, format_set = 0, bits_set = 0, group_set = 0;
     int64_t v;
@@ -230,6 +238,11 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
             if (end == optarg || *end || !(o->sq_alpha >= 0.0f && o->sq_alpha <= 1.0f))
                 return qf_cli_usage_error("quantize", "--alpha must be in [0, 1] or auto");
             break;
+        case 'Q':
+            if (!strcmp(optarg, "token")) o->act_static = 0;
+            else if (!strcmp(optarg, "tensor")) o->act_static = 1;
+            else return qf_cli_usage_error("quantize", "--act-quant must be token or tensor");
+            break;
         case 'k': o->skip_regex = optarg; break;
         case 'y':
             if (o->n_dynamic == QF_QUANTIZE_MAX_LIST)
@@ -276,10 +289,10 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
     }
     if (optind + 2 != argc) return qf_cli_usage_error("quantize", "expected MODEL and OUTDIR");
     if (qf_quant_method_awq(o->method) && !seqlen_set) o->calib.seqlen = QF_AWQ_CALIB_SEQLEN;
-    if (o->method == QF_QUANT_METHOD_SMOOTHQUANT) { /* W8A8 unless told otherwise */
-        if (!format_set) o->format = QF_QUANT_FORMAT_W8A8;
-        if (!seqlen_set) o->calib.seqlen = QF_AWQ_CALIB_SEQLEN;
-    }
+    if (o->method == QF_QUANT_METHOD_SMOOTHQUANT && !format_set) /* W8A8 unless told */
+        o->format = QF_QUANT_FORMAT_W8A8;
+    if ((o->method == QF_QUANT_METHOD_SMOOTHQUANT || o->act_static) && !seqlen_set)
+        o->calib.seqlen = QF_AWQ_CALIB_SEQLEN;
     if (o->format == QF_QUANT_FORMAT_W8A8) {
         if (!bits_set) o->gptq.quant.bits = 8;
         if (!group_set) o->gptq.quant.group_size = -1;

@@ -10,11 +10,13 @@
 #include "core/quant.h"
 
 qf_status qf_cpu_i8linear_init(qf_cpu_i8linear *l, const int8_t *w, const float *scale,
-                               int64_t out, int64_t in) {
+                               float in_scale, int64_t out, int64_t in) {
     memset(l, 0, sizeof *l);
     QF_RETURN_IF(out <= 0 || in <= 0 || in > (INT64_C(1) << 30), QF_STATUS_INVALID_ARG,
                  "int8 linear: bad shape (%lld, %lld)", (long long)out, (long long)in);
-    l->out = out, l->in = in;
+    QF_RETURN_IF(!(in_scale >= 0.0f) || isinf(in_scale), QF_STATUS_INVALID_ARG,
+                 "int8 linear: bad activation scale %g", (double)in_scale);
+    l->out = out, l->in = in, l->in_scale = in_scale;
     l->kp = (in + QF_CPU_I8_BLOCK - 1) / QF_CPU_I8_BLOCK * QF_CPU_I8_BLOCK;
     l->w = aligned_alloc(64, (size_t)(out * l->kp));
     l->scale = malloc((size_t)out * sizeof *l->scale);
@@ -42,16 +44,20 @@ void qf_cpu_i8linear_free(qf_cpu_i8linear *l) {
     memset(l, 0, sizeof *l);
 }
 
-void qf_cpu_i8_quantize(const float *x, int64_t in, int64_t kp, int8_t *q, float *scale) {
+float qf_cpu_i8_token_scale(const float *x, int64_t in) {
     float mx = 0.0f;
-    for (int64_t i = 0; i < in; i++) mx = fmaxf(mx, fabsf(x[i]));
-    const float s = mx / 127.5f;
-    *scale = s;
     for (int64_t i = 0; i < in; i++) {
-        float v = s > 0.0f ? qf_round_even(x[i] / s) : 0.0f;
-        v = v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v);
-        q[i] = (int8_t)v;
+        const float a = fabsf(x[i]);
+        mx = a > mx ? a : mx;
     }
+    return mx / 127.5f;
+}
+
+void qf_cpu_i8_quantize(const float *x, int64_t in, int64_t kp, float scale, int8_t *q) {
+    if (scale > 0.0f)
+        for (int64_t i = 0; i < in; i++) q[i] = qf_cpu_i8_code(x[i], scale);
+    else
+        memset(q, 0, (size_t)in);
     memset(q + in, 0, (size_t)(kp - in));
 }
 
@@ -93,8 +99,9 @@ void qf_cpu_i8linear_rows(const qf_cpu_i8linear *l, const float *x, int64_t m, f
                           int64_t r0, int64_t r1, void *scratch) {
     int8_t *q = (int8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     for (int64_t t = 0; t < m; t++) {
-        float xs = 0.0f;
-        qf_cpu_i8_quantize(x + t * l->in, l->in, l->kp, q, &xs);
+        const float *xt = x + t * l->in;
+        const float xs = l->in_scale > 0.0f ? l->in_scale : qf_cpu_i8_token_scale(xt, l->in);
+        qf_cpu_i8_quantize(xt, l->in, l->kp, xs, q);
         qf_cpu_i8_rows(l, q, xs, y + t * l->out, r0, r1);
     }
 }
