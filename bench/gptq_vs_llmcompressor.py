@@ -15,6 +15,7 @@ the same calibration tokens (bench/, not CI).
    weights as llm-compressor leaves them) for the FP model and llm-compressor's result.
 Results go to OUT_DIR/result.json after every step (a crash keeps what was measured).
 Note: compressed-tensors needs in % group == 0, so SmolLM2 (in = 576) cannot use g128 there.
+--group -1 is per-channel (one scale per output row; its strategy "channel").
 
 Pinned (/root/lcenv): llmcompressor==0.14.0.1, compressed-tensors==0.19.0, torch==2.14.0,
 transformers==5.17.0, datasets==5.2.0, tokenizers==0.23.3 (llmcompressor 0.14 refuses torch 2.15).
@@ -78,9 +79,9 @@ def llmcompressor_gptq(a, calib, res, save):
     actorder = "static" if a.desc_act else None
     tokens = load_file(calib)["tokens"]
     ds = Dataset.from_dict({"input_ids": tokens.tolist(), "attention_mask": torch.ones_like(tokens).tolist()})
+    grid = dict(strategy="channel") if a.group == -1 else dict(strategy="group", group_size=a.group)
     scheme = QuantizationScheme(targets=["Linear"], weights=QuantizationArgs(
-        num_bits=a.bits, type="int", symmetric=False, strategy="group", group_size=a.group,
-        actorder=actorder))
+        num_bits=a.bits, type="int", symmetric=False, actorder=actorder, **grid))
     recipe = GPTQModifier(config_groups={"group_0": scheme}, ignore=["lm_head"], block_size=128,
                           dampening_frac=0.01, actorder=actorder)
     model = AutoModelForCausalLM.from_pretrained(a.hf_dir, dtype=torch.float32)
@@ -108,7 +109,7 @@ def main():
     ap.add_argument("--samples", type=int, default=128)
     ap.add_argument("--seqlen", type=int, default=2048)
     ap.add_argument("--bits", type=int, default=4)
-    ap.add_argument("--group", type=int, default=64)
+    ap.add_argument("--group", type=int, default=64, help="-1: per channel")
     ap.add_argument("--desc-act", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ctx", type=int, default=2048)

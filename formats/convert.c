@@ -1,8 +1,6 @@
 /* qf_model -> Hugging Face checkpoint directory (atomic: temp dir + rename). */
 #include "formats/convert.h"
 
-#include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,85 +10,17 @@
 
 #include "core/fileio.h"
 #include "core/sha256.h"
-#include "formats/gguf_tokenizer.h"
+#include "formats/checkpoint_files.h"
 #include "formats/hf_config.h"
 #include "formats/safetensors.h"
 
 #define QF_CONVERT_PATH_MAX 4096
-#define QF_TOKENIZER_FILE_MAX (64u << 20)
-
-static const char *const qf_hf_tokenizer_files[] = {
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-    "vocab.json",     "merges.txt",            "chat_template.jinja",     "generation_config.json",
-};
 
 static qf_status qf_join(char *buf, const char *dir, const char *name) {
     int n = snprintf(buf, QF_CONVERT_PATH_MAX, "%s/%s", dir, name);
     QF_RETURN_IF(n < 0 || n >= QF_CONVERT_PATH_MAX, QF_STATUS_INVALID_ARG, "path too long: %s/%s",
                  dir, name);
     return QF_STATUS_OK;
-}
-
-/* Removes the temp directory and the files we put in it (no recursion needed). */
-static void qf_remove_tmpdir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char p[QF_CONVERT_PATH_MAX];
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-                qf_join(p, dir, e->d_name) == QF_STATUS_OK)
-                unlink(p);
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
-static qf_status qf_write_text(const char *dir, const char *name, const char *text) {
-    char p[QF_CONVERT_PATH_MAX];
-    QF_FORWARD(qf_join(p, dir, name));
-    return qf_file_write_atomic(p, text, strlen(text), 0);
-}
-
-static qf_status qf_write_tokenizer_from_gguf(const qf_model *m, const char *dir) {
-    char *tok = NULL, *cfg = NULL;
-    qf_status st = qf_gguf_tokenizer_export_file(m->path, &tok, &cfg);
-    if (st == QF_STATUS_OK) st = qf_write_text(dir, "tokenizer.json", tok);
-    if (st == QF_STATUS_OK) st = qf_write_text(dir, "tokenizer_config.json", cfg);
-    free(tok);
-    free(cfg);
-    return st;
-}
-
-static qf_status qf_copy_tokenizer_files(const qf_model *m, const char *dir) {
-    char src[QF_CONVERT_PATH_MAX], dst[QF_CONVERT_PATH_MAX];
-    for (size_t i = 0; i < sizeof qf_hf_tokenizer_files / sizeof *qf_hf_tokenizer_files; i++) {
-        QF_FORWARD(qf_join(src, m->path, qf_hf_tokenizer_files[i]));
-        if (!qf_path_exists(src)) continue;
-        char *buf = NULL;
-        size_t n = 0;
-        QF_FORWARD(qf_file_read_all(src, QF_TOKENIZER_FILE_MAX, &buf, &n));
-        qf_status st = qf_join(dst, dir, qf_hf_tokenizer_files[i]);
-        if (st == QF_STATUS_OK) st = qf_file_write_atomic(dst, buf, n, 0);
-        free(buf);
-        QF_FORWARD(st);
-    }
-    return QF_STATUS_OK;
-}
-
-static qf_status qf_write_generation_config(const qf_model_config *c, const char *dir) {
-    char p[QF_CONVERT_PATH_MAX];
-    QF_FORWARD(qf_join(p, dir, "generation_config.json"));
-    if (qf_path_exists(p) || (c->bos_token_id < 0 && c->eos_token_id < 0)) return QF_STATUS_OK;
-    cJSON *o = cJSON_CreateObject();
-    if (c->bos_token_id >= 0) cJSON_AddNumberToObject(o, "bos_token_id", (double)c->bos_token_id);
-    if (c->eos_token_id >= 0) cJSON_AddNumberToObject(o, "eos_token_id", (double)c->eos_token_id);
-    char *s = cJSON_Print(o);
-    cJSON_Delete(o);
-    QF_RETURN_IF(!s, QF_STATUS_NOMEM, "out of memory");
-    qf_status st = qf_file_write_atomic(p, s, strlen(s), 0);
-    free(s);
-    return st;
 }
 
 static const char *qf_torch_dtype(qf_dtype t) {
@@ -168,13 +98,11 @@ qf_status qf_convert_to_hf(const qf_model *m, const char *outdir, const qf_conve
     qf_status st = qf_join(cfg_path, tmp, "config.json");
     if (st == QF_STATUS_OK) st = qf_hf_config_write(&cfg, NULL, cfg_path, 0);
     if (st == QF_STATUS_OK)
-        st = m->source == QF_MODEL_SOURCE_GGUF ? qf_write_tokenizer_from_gguf(m, tmp)
-             : m->source == QF_MODEL_SOURCE_HF_DIR ? qf_copy_tokenizer_files(m, tmp)
-                                                   : QF_STATUS_OK;
-    if (st == QF_STATUS_OK) st = qf_write_generation_config(&cfg, tmp);
+    if (st == QF_STATUS_OK) st = qf_checkpoint_write_tokenizer(m, tmp);
+    if (st == QF_STATUS_OK) st = qf_checkpoint_write_generation_config(&cfg, tmp);
     if (st == QF_STATUS_OK) st = qf_write_weights(m, tmp, o);
     if (st == QF_STATUS_OK && rename(tmp, outdir) != 0)
         st = qf_error_set(QF_STATUS_IO, "'%s': cannot rename into place: %s", outdir, strerror(errno));
-    if (st != QF_STATUS_OK) qf_remove_tmpdir(tmp);
+    if (st != QF_STATUS_OK) qf_remove_tree(tmp);
     return st;
 }
