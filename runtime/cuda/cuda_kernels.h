@@ -1,0 +1,77 @@
+/* C API of the CUDA kernels (built only with CUDA: QF_HAVE_CUDA). Every function returns
+ * a qf_status and fills the error message; none prints. Kernel launches are asynchronous:
+ * a wrapper reports launch errors (bad configuration, no device) at once, errors during
+ * execution surface at the next synchronising call (qf_cuda_sync, qf_cuda_download).
+ * CUDA errors map to: out of device memory -> NOMEM; no device / driver -> UNSUPPORTED;
+ * anything else -> IO (the device failed). `stream` is a cudaStream_t, NULL = default.
+ * Pointers marked (device) are device memory. Each kernel has a CPU reference it is
+ * tested against (tests/test_cuda_kernels.c); the references are named with each. */
+#ifndef QF_CUDA_KERNELS_H
+#define QF_CUDA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" { /* the C headers below have no guards of their own */
+#endif
+
+#include "core/status.h"
+#include "runtime/cuda/w4_layout.h"
+
+/* ---- device and memory (cuda_mem.cu) --------------------------------------------------- */
+/* OK if a usable GPU is present, else UNSUPPORTED with the reason in the message. */
+qf_status qf_cuda_device_check(void);
+qf_status qf_cuda_malloc(void **p, size_t bytes, const char *what);
+void qf_cuda_free(void *p); /* NULL is fine */
+qf_status qf_cuda_upload(void *dst, const void *src, size_t bytes);   /* host -> device */
+qf_status qf_cuda_download(void *dst, const void *src, size_t bytes); /* device -> host */
+/* Waits for all work on the device; reports errors of kernels that already ran. */
+qf_status qf_cuda_sync(void);
+
+/* ---- W4A16 GEMV (w4_gemv.cu) ----------------------------------------------------------- */
+/* A qf_cuda_w4 layout in device memory (shape fields copied from the host layout). */
+typedef struct qf_cuda_w4_dev {
+    int64_t out, in, n_groups, gp, kp;
+    uint32_t *qw;  /* (device) (out, kp / 8) */
+    uint32_t *sz;  /* (device) (out, n_groups) fp16 pairs: scale, 1024 + zero */
+    int32_t *perm; /* (device) (kp) */
+} qf_cuda_w4_dev;
+
+#define QF_CUDA_W4_MAX_M 8 /* tokens per GEMV call */
+
+qf_status qf_cuda_w4_upload(qf_cuda_w4_dev *d, const qf_cuda_w4 *l);
+void qf_cuda_w4_dev_free(qf_cuda_w4_dev *d); /* NULL and zeroed structs are fine */
+
+/* xh (device, (m, kp) fp16 bits, 16-byte aligned) = x (device, (m, in) fp32) gathered
+ * into the packed column order and scaled by 2^-QF_CUDA_W4_XSHIFT: the act-order
+ * permutation applied to the activations. Bit-identical to qf_cuda_w4_prep_ref. One
+ * prep serves every linear that reads the same x with the same layout columns. */
+qf_status qf_cuda_w4_prep(const qf_cuda_w4_dev *d, const float *x, int64_t m, uint16_t *xh,
+                          void *stream);
+/* y (device, (m, out) fp32) = x W^T from prepared xh, m in [1, QF_CUDA_W4_MAX_M]
+ * (m = 1: decode). Products and sums of 4 products in fp16, everything else in fp32:
+ * |y - qf_cuda_w4_gemv_ref| <= 5.1 * 2^-11 * sum_i s |q_i - z| |x_i| plus fp32 sum
+ * rounding (derivation in tests/test_cuda_kernels.c). */
+qf_status qf_cuda_w4_gemv(const qf_cuda_w4_dev *d, const uint16_t *xh, int64_t m, float *y,
+                          void *stream);
+
+/* ---- fused elementwise / row kernels (rmsnorm.cu, rope.cu, swiglu.cu) ------------------ */
+/* qf_cpu_rmsnorm_ref on the device: y = w * (x * (1 / sqrt(mean(x^2) + eps))) per row of
+ * n, one block a row (x, w, y device; y may alias x). */
+qf_status qf_cuda_rmsnorm(const float *x, const float *w, float *y, int64_t m, int64_t n,
+                          float eps, void *stream);
+/* qf_cpu_rope_apply on the device, bit-identical: rotate_half of `heads` consecutive heads
+ * of 2 * half floats for each of m tokens at x + t * stride, with the (m, half) cos/sin
+ * tables of qf_cpu_rope_table (device). q and k rotate in one launch when they are
+ * consecutive in the token's row (a fused qkv buffer: heads = n_heads + n_kv). */
+qf_status qf_cuda_rope_apply(float *x, int64_t m, int64_t stride, int64_t heads, int64_t half,
+                             const float *cos_t, const float *sin_t, void *stream);
+/* qf_cpu_swiglu on the device: gate[i] = gate[i] / (1 + exp(-gate[i])) * up[i]. */
+qf_status qf_cuda_swiglu(float *gate, const float *up, int64_t n, void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,240 @@
+/* Every CUDA kernel against its CPU reference, on a GPU; without one it prints
+ * "CUDA kernels: SKIPPED (no GPU: <reason>)" and exits 77 (ctest: skipped).
+ *
+ * W4 prep: bit-identical to qf_cuda_w4_prep_ref (both scale by 2^-6 exactly and round
+ * to fp16 to nearest even).
+ *
+ * W4 GEMV vs qf_cuda_w4_gemv_ref (double) for m = 1..8 tokens (1 and 8 on the large
+ * shapes), on small shapes like test_cuda_w4_layout.c's plus 4096 x 4096, 4096 x 11008
+ * and 11008 x 4096 (g128), three kinds of input:
+ *  - one-hot x (8 columns a call; every column of the small shapes, the first and last 8
+ *    of the large ones): y is one column of W, s (q - z), and every operation of the
+ *    kernel is exact on it: bit-identical;
+ *  - x = j / 8, j in [-8, 8]: the fp16 stage is exact (x 2^-6 = j / 512, products
+ *    (q - z) j / 512 and sums of 4 of them are integers < 2^11 times 2^-9), so only the
+ *    fp32 accumulation rounds: |dy| <= cu_fp32_tol = (n_lane + 1) 2^-24 mag, with
+ *    n_lane = 8 ceil(kp / 1024) + 5 additions one after another per lane and
+ *    mag = sum s |q - z| |x| (cu_mag); a wrong code, zero, scale or activation moves y by
+ *    ~mag / (2.5 k) or more, far over that for the small shapes;
+ *  - x uniform in [-4, 4): the fp16 stage rounds. With u = 2^-11: x -> fp16 is off by
+ *    u |x| (normal range), each product and each of the 3 fused adds of a 4-term chain by
+ *    u of a partial sum, so a chain is off by <= ((1 + u)(1 + gamma_4) - 1) sum |terms|
+ *    <= 5.1 u sum |terms|, i.e. 5.1 u mag in all. Below the fp16 normal range the
+ *    roundings are absolute instead, <= 2^-25 each: one for x (times 64 s |q - z| <=
+ *    15 * 64 s in y) and one in the chain (times 64 s) per column, so <= kp smax 2^-15
+ *    in all. The half -> float conversions are exact; the fp32 part is cu_fp32_tol.
+ *    Total: cu_kernel_tol = 5.1 u mag + kp smax 2^-15 + cu_fp32_tol, a worst case (the
+ *    observed error is printed as a fraction of it); test_cuda_w4_layout.c checks the
+ *    bound on a CPU emulation of the kernel's arithmetic.
+ *
+ * RMSNorm vs qf_cpu_rmsnorm_ref: only the sum of squares' order differs; both sums of n
+ * non-negative terms are within gamma_n ~ n 2^-24 of the exact one, the square root
+ * halves that, division / sqrt / 2 products add a few 2^-24 on each side:
+ * |dy| <= (n + 10) 2^-24 |y|. Also in place (y == x).
+ * RoPE vs qf_cpu_rope_apply: bit-identical (same table entries, same four rounded
+ * products, no FMA on either side), on a fused q+k buffer whose v heads must stay put.
+ * SwiGLU vs qf_cpu_swiglu: CUDA expf is within 2 ulp, glibc's within 1; through 1 + e,
+ * the division and the product (each rounded on both sides): |dy| <= 11 2^-24 |y| <
+ * 1e-6 |y| (+1e-40 near the subnormal range), including exp overflow at gate = -100. */
+#include <math.h>
+#include <stdint.h>
+
+#include "core/dtype.h"
+#include "runtime/cpu/kernels.h"
+#include "runtime/cuda/cuda_kernels.h"
+#include "tests/test.h"
+#include "tests/test_cuda_util.h"
+
+static double worst_random, worst_exact;
+
+static void *dev_alloc(size_t bytes) {
+    void *p = NULL;
+    CHECK_OK(qf_cuda_malloc(&p, bytes, "test buffer"));
+    return p;
+}
+
+/* Runs prep + GEMV on x (m, in) and checks xh bit-exactly and y against the reference
+ * with tolerance kind 0: bit-identical, 1: cu_fp32_tol, 2: cu_kernel_tol. */
+static void run_gemv(const qf_cuda_w4 *l, const qf_cuda_w4_dev *d, const float *x, int64_t m,
+                     int kind, float *dx, uint16_t *dxh, float *dy) {
+    const int64_t out = l->out, in = l->in, kp = l->kp;
+    uint16_t *xh = malloc((size_t)(m * kp) * 2), *xh_ref = malloc((size_t)(m * kp) * 2);
+    float *y = malloc((size_t)(m * out) * 4), *y_ref = malloc((size_t)(m * out) * 4);
+    double *mag = malloc((size_t)(m * out) * sizeof *mag);
+    CHECK_OK(qf_cuda_upload(dx, x, (size_t)(m * in) * 4));
+    CHECK_OK(qf_cuda_w4_prep(d, dx, m, dxh, NULL));
+    CHECK_OK(qf_cuda_w4_gemv(d, dxh, m, dy, NULL));
+    CHECK_OK(qf_cuda_sync());
+    CHECK_OK(qf_cuda_download(xh, dxh, (size_t)(m * kp) * 2));
+    CHECK_OK(qf_cuda_download(y, dy, (size_t)(m * out) * 4));
+    qf_cuda_w4_prep_ref(l, x, m, xh_ref);
+    CHECK_MSG(memcmp(xh, xh_ref, (size_t)(m * kp) * 2) == 0, "prep (%lld, %lld) m %lld",
+              (long long)out, (long long)in, (long long)m);
+    qf_cuda_w4_gemv_ref(l, x, m, y_ref);
+    if (kind) cu_mag(l, x, m, mag);
+    const double smax = kind == 2 ? cu_smax(l) : 0.0;
+    int bad = 0;
+    for (int64_t k = 0; k < m * out; k++) {
+        const double tol = kind == 0   ? 0.0
+                           : kind == 1 ? cu_fp32_tol(l, mag[k], y_ref[k])
+                                       : cu_kernel_tol(l, smax, mag[k], y_ref[k]);
+        const double err = fabs((double)y[k] - y_ref[k]);
+        if (!(err <= tol) && bad++ < 5)
+            fprintf(stderr, "GEMV (%lld, %lld) m %lld kind %d: y[%lld] = %.9g vs %.9g (tol %g)\n",
+                    (long long)out, (long long)in, (long long)m, kind, (long long)k,
+                    (double)y[k], (double)y_ref[k], tol);
+        if (kind == 1 && tol > 0 && err / tol > worst_exact) worst_exact = err / tol;
+        if (kind == 2 && tol > 0 && err / tol > worst_random) worst_random = err / tol;
+    }
+    CHECK_MSG(bad == 0, "%d of %lld outputs out of tolerance", bad, (long long)(m * out));
+    free(xh);
+    free(xh_ref);
+    free(y);
+    free(y_ref);
+    free(mag);
+}
+
+static void check_w4(int sym, int64_t out, int64_t in, int64_t gs, int order) {
+    qf_qweight w = cu_make_qweight(sym, out, in, gs, order, 1);
+    qf_cuda_w4 l;
+    qf_cuda_w4_dev d;
+    CHECK_OK(qf_cuda_w4_init(&l, &w, "t"));
+    CHECK_OK(qf_cuda_w4_upload(&d, &l));
+    const int64_t M = QF_CUDA_W4_MAX_M;
+    float *dx = dev_alloc((size_t)(M * in) * 4), *dy = dev_alloc((size_t)(M * out) * 4);
+    uint16_t *dxh = dev_alloc((size_t)(M * l.kp) * 2);
+    float *x = malloc((size_t)(M * in) * 4);
+    const int big = out * in > 1000000;
+    for (int64_t m = 1; m <= M; m++) {
+        if (big && m != 1 && m != M) continue; /* the CPU references take seconds */
+        for (int64_t k = 0; k < m * in; k++) x[k] = 4.0f * cu_frand();
+        run_gemv(&l, &d, x, m, 2, dx, dxh, dy);
+        for (int64_t k = 0; k < m * in; k++) x[k] = (float)((int)(cu_next() % 17) - 8) / 8.0f;
+        run_gemv(&l, &d, x, m, 1, dx, dxh, dy);
+    }
+    /* one-hot columns, 8 a call: all of a small weight's, else the first and last 8 */
+    const int64_t n_cols = in <= 320 ? in : 16;
+    for (int64_t c0 = 0; c0 < n_cols; c0 += M) {
+        const int64_t m = n_cols - c0 < M ? n_cols - c0 : M;
+        memset(x, 0, (size_t)(m * in) * 4);
+        for (int64_t t = 0; t < m; t++) {
+            const int64_t c = c0 + t;
+            x[t * in + (in <= 320 || c < 8 ? c : in - 16 + c)] = 1.0f;
+        }
+        run_gemv(&l, &d, x, m, 0, dx, dxh, dy);
+    }
+    free(x);
+    qf_cuda_free(dx);
+    qf_cuda_free(dy);
+    qf_cuda_free(dxh);
+    qf_cuda_w4_dev_free(&d);
+    qf_cuda_w4_free(&l);
+    qf_qweight_free(&w);
+}
+
+static void check_rmsnorm(int64_t m, int64_t n) {
+    const size_t bytes = (size_t)(m * n) * 4;
+    float *x = malloc(bytes), *w = malloc((size_t)n * 4), *y = malloc(bytes);
+    float *yr = malloc(bytes);
+    for (int64_t k = 0; k < m * n; k++) x[k] = 3.0f * cu_frand();
+    for (int64_t k = 0; k < n; k++) w[k] = 1.0f + 0.5f * cu_frand();
+    float *dx = dev_alloc(bytes), *dw = dev_alloc((size_t)n * 4), *dy = dev_alloc(bytes);
+    CHECK_OK(qf_cuda_upload(dx, x, bytes));
+    CHECK_OK(qf_cuda_upload(dw, w, (size_t)n * 4));
+    qf_cpu_rmsnorm_ref(x, w, yr, m, n, 1e-6f);
+    for (int inplace = 0; inplace < 2; inplace++) {
+        CHECK_OK(qf_cuda_rmsnorm(dx, dw, inplace ? dx : dy, m, n, 1e-6f, NULL));
+        CHECK_OK(qf_cuda_download(y, inplace ? dx : dy, bytes));
+        int bad = 0;
+        for (int64_t k = 0; k < m * n; k++)
+            bad += !(fabs((double)y[k] - yr[k]) <= (double)(n + 10) * ldexp(fabs(yr[k]), -24));
+        CHECK_MSG(bad == 0, "RMSNorm (%lld, %lld) in place %d: %d differ", (long long)m,
+                  (long long)n, inplace, bad);
+    }
+    free(x);
+    free(w);
+    free(y);
+    free(yr);
+    qf_cuda_free(dx);
+    qf_cuda_free(dw);
+    qf_cuda_free(dy);
+}
+
+static void check_rope(int64_t m, int64_t heads, int64_t half, int64_t stride, int64_t p0) {
+    const size_t bytes = (size_t)(m * stride) * 4, tb = (size_t)(m * half) * 4;
+    float *x = malloc(bytes), *xr = malloc(bytes), *inv = malloc((size_t)half * 4);
+    float *ct = malloc(tb), *st = malloc(tb);
+    for (int64_t k = 0; k < m * stride; k++) x[k] = xr[k] = 2.0f * cu_frand();
+    for (int64_t i = 0; i < half; i++) inv[i] = 1.0f / powf(10000.0f, (float)i / (float)half);
+    qf_cpu_rope_table(inv, half, 1.0f, p0, m, ct, st);
+    qf_cpu_rope_apply(xr, m, stride, heads, half, ct, st);
+    float *dx = dev_alloc(bytes), *dc = dev_alloc(tb), *ds = dev_alloc(tb);
+    CHECK_OK(qf_cuda_upload(dx, x, bytes));
+    CHECK_OK(qf_cuda_upload(dc, ct, tb));
+    CHECK_OK(qf_cuda_upload(ds, st, tb));
+    CHECK_OK(qf_cuda_rope_apply(dx, m, stride, heads, half, dc, ds, NULL));
+    CHECK_OK(qf_cuda_download(x, dx, bytes));
+    CHECK_MSG(memcmp(x, xr, bytes) == 0, "RoPE m %lld heads %lld half %lld not bit-identical",
+              (long long)m, (long long)heads, (long long)half);
+    free(x);
+    free(xr);
+    free(inv);
+    free(ct);
+    free(st);
+    qf_cuda_free(dx);
+    qf_cuda_free(dc);
+    qf_cuda_free(ds);
+}
+
+static void check_swiglu(int64_t n) {
+    const size_t bytes = (size_t)n * 4;
+    float *g = malloc(bytes), *u = malloc(bytes), *y = malloc(bytes);
+    for (int64_t k = 0; k < n; k++) {
+        g[k] = 30.0f * cu_frand();
+        u[k] = 3.0f * cu_frand();
+    }
+    g[0] = -100.0f; /* exp(100) = inf: -0 */
+    g[1] = 100.0f;
+    g[2] = -88.5f; /* exp(88.5) close to overflow */
+    float *dg = dev_alloc(bytes), *du = dev_alloc(bytes);
+    CHECK_OK(qf_cuda_upload(dg, g, bytes));
+    CHECK_OK(qf_cuda_upload(du, u, bytes));
+    CHECK_OK(qf_cuda_swiglu(dg, du, n, NULL));
+    CHECK_OK(qf_cuda_download(y, dg, bytes));
+    qf_cpu_swiglu(g, u, n);
+    int bad = 0;
+    for (int64_t k = 0; k < n; k++)
+        bad += !(fabs((double)y[k] - g[k]) <= 1e-6 * fabs(g[k]) + 1e-40);
+    CHECK_MSG(bad == 0, "SwiGLU n %lld: %d differ", (long long)n, bad);
+    free(g);
+    free(u);
+    free(y);
+    qf_cuda_free(dg);
+    qf_cuda_free(du);
+}
+
+int main(void) {
+    if (qf_cuda_device_check() != QF_STATUS_OK) {
+        printf("CUDA kernels: SKIPPED (no GPU: %s)\n", qf_error_message());
+        return 77;
+    }
+    static const struct {
+        int64_t out, in, gs;
+        int order;
+    } shapes[] = {{37, 256, 128, CU_ORDER_PLAIN},  {16, 300, 64, CU_ORDER_ACT},
+                  {7, 300, 100, CU_ORDER_RANDOM},  {9, 77, 0, CU_ORDER_PLAIN},
+                  {2, 13, 4, CU_ORDER_ACT},        {130, 1000, 128, CU_ORDER_ACT},
+                  {4096, 4096, 128, CU_ORDER_ACT}, {4096, 11008, 128, CU_ORDER_PLAIN},
+                  {11008, 4096, 128, CU_ORDER_ACT}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        check_w4((int)(s % 2), shapes[s].out, shapes[s].in, shapes[s].gs, shapes[s].order);
+    printf("W4 GEMV: worst |error| / tolerance: random x %.3g, exact-fp16 x %.3g\n",
+           worst_random, worst_exact);
+    check_rmsnorm(4, 4096);
+    check_rmsnorm(3, 1000);
+    check_rmsnorm(2, 1);
+    check_rope(5, 6, 64, 8 * 128, 1000); /* 4 q + 2 k heads rotated, 2 v heads kept */
+    check_rope(3, 1, 32, 64, 0);
+    check_swiglu(100003);
+    TEST_END();
+}
