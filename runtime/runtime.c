@@ -276,9 +276,12 @@ static qf_status qf_runtime_alloc_buffers(qf_runtime *rt) {
     for (int64_t i = 0; i < c->num_hidden_layers; i++) {
         const qf_runtime_layer *ly = &rt->layers[i];
         const qf_cpu_linear *ls[] = {&ly->q, &ly->k, &ly->v, &ly->o, &ly->gate, &ly->up, &ly->down};
-        for (size_t j = 0; j < sizeof ls / sizeof ls[0]; j++)
+        for (size_t j = 0; j < sizeof ls / sizeof ls[0]; j++) {
             if (ls[j]->qw && (size_t)qf_cpu_qlinear_scratch(ls[j]->qw) > s)
                 s = (size_t)qf_cpu_qlinear_scratch(ls[j]->qw);
+            const size_t i8 = ls[j]->i8 ? ((size_t)qf_cpu_i8linear_scratch_bytes(ls[j]->i8) + 3) / 4 : 0;
+            s = i8 > s ? i8 : s;
+        }
     }
     rt->scratch_floats = s > qf_cpu_attention_scratch(&a) ? s : qf_cpu_attention_scratch(&a);
     rt->scratch_floats = (rt->scratch_floats + 15) & ~(size_t)15; /* 64-byte strides */
