@@ -1,6 +1,7 @@
 /* `qforge quantize` from the command line: --help, usage errors (exit 2), a failing run
  * (exit 1, library message, nothing at OUTDIR), an RTN run on the tiny fixture (exit 0)
- * and its refusal to overwrite. */
+ * and its refusal to overwrite; progress into a pipe: plain lines at the
+ * QF_PROGRESS_SECONDS interval (none at the default 30 s for a run this short). */
 #include <unistd.h>
 
 #include "core/fileio.h"
@@ -42,8 +43,19 @@ int main(void) {
     snprintf(args, sizeof args, "%s/o", tmp);
     CHECK(!qf_path_exists(args));
     snprintf(args, sizeof args, "%s %s/o --method rtn --group-size 16", tiny, tmp);
-    expect(args, 0, "quantized");
+    char *out = NULL;
+    CHECK(run(args, &out) == 0 && out && strstr(out, "quantized") && !strstr(out, "quantize: "));
+    free(out);
+    out = NULL;
     expect(args, 1, "already exists");
+    snprintf(args, sizeof args, "env QF_PROGRESS_SECONDS=0 %s quantize %s %s/p --method rtn "
+             "--group-size 16 2>&1", QF_QFORGE_BIN, tiny, tmp);
+    CHECK(qf_test_run(args, &out) == 0 && out);
+    int lines = 0;
+    for (const char *p = out; p && (p = strstr(p, "quantize: ")); p++) lines++;
+    CHECK_MSG(lines >= 2 && !strchr(out, '\r') && strstr(out, "ETA"),
+              "progress lines into a pipe: %d, output: %s", lines, out ? out : "");
+    free(out);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     CHECK(system(cmd) == 0);

@@ -59,6 +59,15 @@ const char *qf_cli_format_bytes(uint64_t n, char buf[32]) {
     return buf;
 }
 
+/* Progress into a file or pipe (not a terminal): a line every QF_PROGRESS_SECONDS
+ * (environment; default 30). */
+static double qf_cli_log_seconds(void) {
+    const char *e = getenv("QF_PROGRESS_SECONDS");
+    char *end = NULL;
+    const double v = e ? strtod(e, &end) : 30.0;
+    return e && (end == e || *end || !(v >= 0.0)) ? 30.0 : v;
+}
+
 typedef struct qf_cli_progress_state {
     const char *label;
     struct timespec start;
@@ -76,7 +85,17 @@ static double qf_cli_seconds_since(const struct timespec *t) {
 static int qf_cli_progress_fn(void *user, const char *what, uint64_t done, uint64_t total) {
     qf_cli_progress_state *s = user;
     if (qf_cli_sigint) return 1;
-    if (!isatty(STDERR_FILENO)) return 0;
+    if (!isatty(STDERR_FILENO)) { /* a log: a plain line now and then */
+        if (qf_cli_seconds_since(&s->last) < qf_cli_log_seconds()) return 0;
+        clock_gettime(CLOCK_MONOTONIC, &s->last);
+        const double el = qf_cli_seconds_since(&s->start);
+        const double frac = total ? (double)done / (double)total : 0.0;
+        fprintf(stderr, "%s %llu/%llu (%.0f%%) %.0fs, ETA %.0fs  %.60s\n", s->label,
+                (unsigned long long)done, (unsigned long long)total, 100.0 * frac, el,
+                frac > 0.0 ? el * (1.0 - frac) / frac : 0.0, what ? what : "");
+        fflush(stderr);
+        return 0;
+    }
     /* redraw at most 10 times a second, and always at the end */
     if (done < total && qf_cli_seconds_since(&s->last) < 0.1 && qf_cli_line_drawn) return 0;
     clock_gettime(CLOCK_MONOTONIC, &s->last);

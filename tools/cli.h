@@ -48,8 +48,9 @@ int qf_cli_fail(const char *cmd, qf_status st);
 /* Prints a usage error and a pointer to --help; returns QF_EXIT_USAGE. */
 int qf_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A qf_progress that draws a single live line on stderr when it is a terminal
- * (and nothing otherwise). Stops the work when SIGINT arrives. */
+/* A qf_progress that draws a single live line on stderr when it is a terminal, else
+ * (a log file, a pipe) prints a plain line every QF_PROGRESS_SECONDS seconds (environment
+ * variable, default 30). Stops the work when SIGINT arrives. */
 qf_progress qf_cli_progress(const char *label);
 /* Ends the live line (newline) if one was drawn. */
 void qf_cli_progress_done(void);
