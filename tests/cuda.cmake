@@ -6,3 +6,11 @@ qf_add_test(test_cuda_w4_layout SOURCES test_cuda_w4_layout.c LABELS unit)
 if(QF_HAVE_CUDA)
   qf_add_test(test_cuda_kernels SOURCES test_cuda_kernels.c LABELS cuda)
 endif()
+# Attention on the GPU (runtime/cuda/attention*). test_cuda_attention_ref (plain C, every
+# machine): shape check, decode split plan, cache appends and the double references against
+# the CPU runtime's attention. test_cuda_attention (only with CUDA): every attention kernel
+# against its reference on a GPU, else "CUDA attention: SKIPPED (no GPU: ...)" (77).
+qf_add_test(test_cuda_attention_ref SOURCES test_cuda_attention_ref.c LABELS unit)
+if(QF_HAVE_CUDA)
+  qf_add_test(test_cuda_attention SOURCES test_cuda_attention.c LABELS cuda)
+endif()

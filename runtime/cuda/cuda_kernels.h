@@ -70,6 +70,39 @@ qf_status qf_cuda_rope_apply(float *x, int64_t m, int64_t stride, int64_t heads,
 /* qf_cpu_swiglu on the device: gate[i] = gate[i] / (1 + exp(-gate[i])) * up[i]. */
 qf_status qf_cuda_swiglu(float *gate, const float *up, int64_t n, void *stream);
 
+/* ---- attention (attention_prefill.cu, attention_decode.cu, attention_kv.cu) ----------- */
+/* Shapes, cache layouts (fp16 and int8, per kv head position-major), the split plan and
+ * the CPU references (runtime/cuda/attention_ref.c, in double) are in attention_host.h.
+ * q, out: (device) fp32 (m, n_heads, head_dim); caches (device, 16-byte aligned) of one
+ * layer. Tolerances against the references: tests/test_cuda_attention.c. */
+#include "runtime/cuda/attention_host.h"
+
+/* k, v (device, (m, n_kv, head_dim) fp32 at token stride kv_stride floats) into the caches
+ * at positions p0..p0+m-1: bit-identical to qf_cuda_kv_append_f16_ref / _i8_ref. */
+qf_status qf_cuda_kv_append_f16(const qf_cuda_attn *a, const float *k, const float *v,
+                                int64_t kv_stride, int64_t m, int64_t p0, uint16_t *kc,
+                                uint16_t *vc, void *stream);
+qf_status qf_cuda_kv_append_i8(const qf_cuda_attn *a, const float *k, const float *v,
+                               int64_t kv_stride, int64_t m, int64_t p0, const qf_cuda_kv_i8 *c,
+                               void *stream);
+/* Queries at positions p0..p0+m-1 over the fp16 cache holding positions 0..p0+m-1
+ * (qf_cuda_attention_ref): tiles of 64 (token, head) rows x 64 keys, online softmax. */
+qf_status qf_cuda_attention_prefill(const qf_cuda_attn *a, const float *q, int64_t m,
+                                    int64_t p0, const uint16_t *kc, const uint16_t *vc,
+                                    float *out, void *stream);
+/* One query token q (n_heads, head_dim) at position p over the cache holding 0..p, in
+ * `splits` key ranges (qf_cuda_attn_splits) combined by a second kernel; work (device)
+ * holds qf_cuda_attn_work_floats(a, splits) floats. fp16 cache, or int8
+ * (qf_cuda_attention_i8_ref). */
+qf_status qf_cuda_attention_decode(const qf_cuda_attn *a, const float *q, int64_t p,
+                                   const uint16_t *kc, const uint16_t *vc, int64_t splits,
+                                   float *work, float *out, void *stream);
+qf_status qf_cuda_attention_decode_i8(const qf_cuda_attn *a, const float *q, int64_t p,
+                                      const qf_cuda_kv_i8 *c, int64_t splits, float *work,
+                                      float *out, void *stream);
+/* Multiprocessors of the current device (for qf_cuda_attn_splits). */
+qf_status qf_cuda_sm_count(int64_t *n);
+
 #ifdef __cplusplus
 }
 #endif
