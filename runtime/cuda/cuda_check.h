@@ -1,5 +1,5 @@
-/* Internal to the CUDA sources (runtime/cuda, gptq/cuda): CUDA errors turned into qf_status with a message, and
- * the launch check every kernel wrapper ends with. */
+/* Internal to the CUDA sources (runtime/cuda, gptq/cuda): CUDA errors turned into
+ * qf_status with a message, and the launch check every kernel wrapper ends with. */
 #ifndef QF_CUDA_CHECK_H
 #define QF_CUDA_CHECK_H
 
