@@ -6,6 +6,15 @@ qf_add_test(test_cuda_w4_layout SOURCES test_cuda_w4_layout.c LABELS unit)
 if(QF_HAVE_CUDA)
   qf_add_test(test_cuda_kernels SOURCES test_cuda_kernels.c LABELS cuda)
 endif()
+# GPTQ on the GPU (gptq/cuda/). test_cuda_gptq_host (plain C, every machine): the kernels'
+# scalar arithmetic, the host plan and a CPU emulation of the GPU steps against gptq/.
+# test_cuda_gptq (only with CUDA): GPU vs CPU GPTQ on a GPU, else SKIPPED (77).
+qf_add_test(test_cuda_gptq_host SOURCES test_cuda_gptq_host.c LABELS unit)
+target_link_libraries(test_cuda_gptq_host PRIVATE PkgConfig::CJSON)
+if(QF_HAVE_CUDA)
+  qf_add_test(test_cuda_gptq SOURCES test_cuda_gptq.c LABELS cuda)
+  target_link_libraries(test_cuda_gptq PRIVATE PkgConfig::CJSON)
+endif()
 # Attention on the GPU (runtime/cuda/attention*). test_cuda_attention_ref (plain C, every
 # machine): shape check, decode split plan, cache appends and the double references against
 # the CPU runtime's attention. test_cuda_attention (only with CUDA): every attention kernel
