@@ -1,8 +1,8 @@
 /* GPTQ's column loop (IST-DASLab gptq.py fasterquant; llm-compressor quantize_weight):
  * dead columns, act-order permutation, group parameters (static from the original W,
  * or at each group start on the lazily updated W), per-column quantization with the
- * error spread over the rest of the block, and one SGEMM per block for the columns
- * after it. */
+ * error spread over the rest of the block (rows split over opt->n_threads threads: they
+ * are independent within a block), and one SGEMM per block for the columns after it. */
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
@@ -12,6 +12,7 @@
 
 #include "gptq/gptq.h"
 #include "gptq/internal.h"
+#include "runtime/cpu/pool.h"
 
 qf_gptq_options qf_gptq_options_default(void) {
     qf_gptq_options o;
@@ -121,17 +122,18 @@ static qf_status gptq_prepare(const float *w, int64_t out, int64_t in, const flo
     return QF_STATUS_OK;
 }
 
-/* quantizes the block's column j (position c) with group params s, z and spreads its
- * error over the block's later columns */
-static void gptq_column(gptq_work *k, int64_t out, int64_t in, int64_t i1, int64_t cnt,
-                        int64_t j, const float *s, const uint8_t *z, int maxq) {
+/* Rows [o0, o1) of the block's column j (position c): quantized with group params s, z
+ * (per row), their errors spread over the block's later columns. */
+static void gptq_column(gptq_work *k, int64_t o0, int64_t o1, int64_t out, int64_t in,
+                        int64_t i1, int64_t cnt, int64_t j, const float *s, const uint8_t *z,
+                        int maxq) {
     int64_t c = i1 + j;
     const float *hrow = k->hinv + (size_t)c * (size_t)in;
     float dinv = 1.0f / hrow[c];
     const float *wc = k->w1 + (size_t)j * (size_t)out;
     float *ec = k->err + (size_t)j * (size_t)out;
     uint8_t *qc = k->code + (size_t)j * (size_t)out;
-    for (int64_t o = 0; o < out; o++) {
+    for (int64_t o = o0; o < o1; o++) {
         uint8_t q = qf_quant_code(wc[o], s[o], z[o], maxq);
         qc[o] = q;
         ec[o] = (wc[o] - s[o] * (float)((int)q - (int)z[o])) * dinv;
@@ -140,43 +142,67 @@ static void gptq_column(gptq_work *k, int64_t out, int64_t in, int64_t i1, int64
         float hv = hrow[i1 + t];
         float *wt = k->w1 + (size_t)t * (size_t)out;
 #pragma omp simd
-        for (int64_t o = 0; o < out; o++) wt[o] -= ec[o] * hv;
+        for (int64_t o = o0; o < o1; o++) wt[o] -= ec[o] * hv;
     }
 }
 
+/* One lazy block, columns i1 .. i1 + cnt - 1; rows are independent within it. */
+typedef struct gptq_block {
+    gptq_work *k;
+    int64_t out, in, i1, cnt;
+    const qf_quant_params *qp;
+    int is_static, maxq;
+    qf_qweight *dst;
+} gptq_block;
+
+/* Rows [o0, o1) of block b: copied out of wp, group parameters at each group start
+ * (dynamic groups, on W as of this block's start, as gptq.py), the column loop, codes
+ * into dst. Per row exactly the single-threaded arithmetic, so any split gives the same
+ * bits. */
+static void gptq_block_rows(const gptq_block *b, int64_t o0, int64_t o1) {
+    gptq_work *k = b->k;
+    const int64_t out = b->out, in = b->in, i1 = b->i1, cnt = b->cnt;
+    const int64_t g = b->dst->group_size;
+    for (int64_t o = o0; o < o1; o++) {
+        const float *src = k->wp + (size_t)o * (size_t)in + (size_t)i1;
+        for (int64_t j = 0; j < cnt; j++) k->w1[(size_t)j * (size_t)out + (size_t)o] = src[j];
+    }
+    for (int64_t j = 0; j < cnt; j++) {
+        const int64_t c = i1 + j, gi = b->is_static ? k->perm[c] / g : c / g;
+        float *s = b->dst->scales + (size_t)gi * (size_t)out;
+        uint8_t *z = b->dst->zeros + (size_t)gi * (size_t)out;
+        if (!b->is_static && c % g == 0)
+            qf_quant_find_params(k->wp + (size_t)o0 * (size_t)in + (size_t)c, o1 - o0,
+                                 in - c < g ? in - c : g, in, b->qp, s + o0, z + o0);
+        gptq_column(k, o0, o1, out, in, i1, cnt, j, s, z, b->maxq);
+    }
+    for (int64_t j = 0; j < cnt; j++) {
+        uint8_t *q = b->dst->q + k->perm[i1 + j];
+        const uint8_t *qc = k->code + (size_t)j * (size_t)out;
+        for (int64_t o = o0; o < o1; o++) q[(size_t)o * (size_t)in] = qc[o];
+    }
+}
+
+/* Thread ith of nth takes its share of the rows, in multiples of 16. */
+static void gptq_block_fn(void *arg, int ith, int nth) {
+    const gptq_block *b = arg;
+    const int64_t units = (b->out + 15) / 16;
+    const int64_t o0 = units * ith / nth * 16, o1 = units * (ith + 1) / nth * 16;
+    if (o0 < b->out) gptq_block_rows(b, o0, o1 < b->out ? o1 : b->out);
+}
+
 static void gptq_run(gptq_work *k, int64_t out, int64_t in, const qf_gptq_options *opt,
-                     int is_static, qf_qweight *dst) {
+                     int is_static, qf_qweight *dst, qf_cpu_pool *pool) {
     const qf_quant_params *qp = &opt->quant;
-    int maxq = (1 << qp->bits) - 1;
-    int64_t g = dst->group_size, bs = opt->block_size;
-    const float *s = dst->scales;
-    const uint8_t *z = dst->zeros;
+    const int64_t g = dst->group_size, bs = opt->block_size;
+    gptq_block b = {k, out, in, 0, 0, qp, is_static, (1 << qp->bits) - 1, dst};
     for (int64_t i1 = 0; i1 < in; i1 += bs) {
-        int64_t cnt = in - i1 < bs ? in - i1 : bs, i2 = i1 + cnt;
-        for (int64_t o = 0; o < out; o++) {
-            const float *src = k->wp + (size_t)o * (size_t)in + (size_t)i1;
-            for (int64_t j = 0; j < cnt; j++) k->w1[(size_t)j * (size_t)out + (size_t)o] = src[j];
-        }
-        for (int64_t j = 0; j < cnt; j++) {
-            int64_t c = i1 + j, gi;
-            if (is_static) {
-                gi = k->perm[c] / g;
-            } else {
-                gi = c / g;
-                if (c % g == 0) // on W as of this block's start, as gptq.py
-                    qf_quant_find_params(k->wp + c, out, in - c < g ? in - c : g, in, qp,
-                                         dst->scales + (size_t)gi * (size_t)out,
-                                         dst->zeros + (size_t)gi * (size_t)out);
-                if (dst->g_idx) dst->g_idx[k->perm[c]] = (int32_t)gi;
-            }
-            gptq_column(k, out, in, i1, cnt, j, s + (size_t)gi * (size_t)out,
-                        z + (size_t)gi * (size_t)out, maxq);
-        }
-        for (int64_t j = 0; j < cnt; j++) {
-            uint8_t *q = dst->q + k->perm[i1 + j];
-            const uint8_t *qc = k->code + (size_t)j * (size_t)out;
-            for (int64_t o = 0; o < out; o++) q[(size_t)o * (size_t)in] = qc[o];
-        }
+        const int64_t cnt = in - i1 < bs ? in - i1 : bs, i2 = i1 + cnt;
+        for (int64_t j = 0; j < cnt && dst->g_idx && !is_static; j++)
+            dst->g_idx[k->perm[i1 + j]] = (int32_t)((i1 + j) / g);
+        b.i1 = i1, b.cnt = cnt;
+        if (pool) qf_cpu_pool_run(pool, gptq_block_fn, &b);
+        else gptq_block_rows(&b, 0, out);
         if (i2 < in) // W[:, i2:] -= Err (out, cnt) . Hinv[i1:i2, i2:]
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)(in - i2),
                         (int)cnt, -1.0f, k->err, (int)out,
@@ -260,13 +286,17 @@ qf_status qf_gptq_quantize(const float *w, int64_t out, int64_t in, const qf_gpt
     if (st == QF_STATUS_OK)
         st = qf_gptq_factor_hinv(k.hp, in, opt->damp_percent, opt->damp_auto_increment, k.hinv,
                                  &damp);
+    qf_cpu_pool *pool = NULL; /* none: the column loop on this thread */
+    if (st == QF_STATUS_OK && opt->n_threads > 1 && out >= 32)
+        st = qf_cpu_pool_init(opt->n_threads, &pool);
     if (st == QF_STATUS_OK) {
         qf_gptq_options o = *opt; // the block clamped to the width
         o.block_size = bs;
-        gptq_run(&k, out, in, &o, is_static, dst);
+        gptq_run(&k, out, in, &o, is_static, dst, pool);
         if (dst->g_idx && is_static) // act-order with one group: every column in group 0
             memset(dst->g_idx, 0, (size_t)in * sizeof(int32_t));
     }
+    qf_cpu_pool_free(pool);
     gptq_work_free(&k);
     if (st == QF_STATUS_OK && stats) {
         stats->damp_percent = damp;

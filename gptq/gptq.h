@@ -34,6 +34,8 @@ typedef struct qf_gptq_options {
     int64_t block_size;    /* lazy batch width; 128 */
     int desc_act;          /* act-order: columns by diag(H) descending, g_idx stored */
     int static_groups;     /* with desc_act: groups fixed on the original W (g_idx = i/g) */
+    int n_threads;         /* threads of the column loop (<= 1: the caller's only); the
+                              result does not depend on it */
 } qf_gptq_options;
 
 /* The defaults above (4 bits, asym, g128, damp 0.01, block 128, no act-order). */

@@ -198,7 +198,8 @@ qf_status qf_quantize_model(const char *model_path, const char *outdir,
     QF_RETURN_IF(n < 0 || (size_t)n >= sizeof r.tmpdir - 64, QF_STATUS_INVALID_ARG,
                  "path too long: %s", outdir);
     const int threads = opt->n_threads > 0 ? opt->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    openblas_set_num_threads(threads > 0 ? threads : 1);
+    r.n_threads = threads > 0 ? threads : 1;
+    openblas_set_num_threads(r.n_threads);
     int checkpointed = 0;
     const int existed = qf_path_exists(r.tmpdir);
     qf_status st = qf_pipe_run(&r, &checkpointed);

@@ -64,6 +64,7 @@ static qf_status qf_pipe_quantize_linear(qf_qrun *r, qf_pipe_layer *L, int64_t l
     QF_FORWARD(qf_pipe_progress(r, layer, qf_layer_linear_name((qf_layer_linear)i)));
     qf_gptq_options o = r->opt->gptq;
     o.quant = qf_pipe_quant_params(r, L, i);
+    o.n_threads = r->n_threads;
     const int64_t out = L->lw.out[i], in = L->lw.in[i];
     const size_t n = (size_t)(out * in);
     float *deq = malloc(n * sizeof(float));

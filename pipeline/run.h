@@ -29,6 +29,7 @@ typedef struct qf_qrun {
     qf_act_budget budget;
     qf_act_store x;            /* (n_samples) layer inputs (seqlen, hidden) */
     int64_t n_layers;
+    int n_threads;             /* resolved opt->n_threads (>= 1) */
     uint64_t units_done, units_total; /* progress */
 } qf_qrun;
 

@@ -136,10 +136,22 @@ static void test_reference(const cJSON *m, const fixture *fx) {
             qf_gptq_stats st;
             CHECK_OK(qf_gptq_quantize(fx->w, fx->out, fx->in, &h, &o, &q, &st));
             CHECK(q.g_idx == NULL);
+            /* the column loop on 3 threads (rows split unevenly): the same bits */
+            qf_gptq_options o3 = o;
+            o3.n_threads = 3;
+            qf_qweight q3;
+            CHECK_OK(qf_gptq_quantize(fx->w, fx->out, fx->in, &h, &o3, &q3, NULL));
+            const size_t ng = (size_t)(q.n_groups * q.out);
+            CHECK_MSG(!memcmp(q.q, q3.q, (size_t)(q.out * q.in)) &&
+                          !memcmp(q.scales, q3.scales, ng * sizeof(float)) &&
+                          !memcmp(q.zeros, q3.zeros, ng),
+                      "%s: 3 threads give other codes / parameters than 1", name);
+            qf_qweight_free(&q3);
             bad = compare_case(c, &q, name);
-            /* the reference works in f32 (Cholesky included), we factor in double: a
-             * code could differ where a propagated weight lands within ~1e-5 of a
-             * rounding boundary (0 of 12288 per case observed); allow 0.1% */
+            /* the reference works in f32 (Cholesky included), as we do, with other
+             * summation orders: a code could differ where a propagated weight lands
+             * within ~1e-5 of a rounding boundary (0 of 12288 per case observed); allow
+             * 0.1% */
             CHECK_MSG(bad <= fx->out * fx->in / 1000, "%s: %lld codes differ", name,
                       (long long)bad);
             CHECK_MSG(st.gptq_error < st.rtn_error, "%s: gptq %g >= rtn %g", name,
@@ -174,7 +186,7 @@ static void test_hessian(const fixture *fx) {
 
 /* dynamic groups (gptq.py's default), with and without act-order: no reference, so
  * properties: valid, g_idx a partition in act order, beats RTN, dead column exact,
- * deterministic bytes */
+ * deterministic bytes (also with the column loop on two threads) */
 static void test_dynamic(const fixture *fx) {
     qf_gptq_hessian h = {fx->in, fx->rows, fx->h};
     for (int act = 0; act <= 1; act++) {
@@ -204,6 +216,7 @@ static void test_dynamic(const fixture *fx) {
         for (int64_t r = 0; r < fx->out; r++) dead_ok &= deq[r * fx->in + fx->dead] == 0.0f;
         CHECK(dead_ok);
         free(deq);
+        o.n_threads = 2; /* the same bytes again, the column loop on two threads */
         CHECK_OK(qf_gptq_quantize(fx->w, fx->out, fx->in, &h, &o, &b, NULL));
         CHECK(!memcmp(a.q, b.q, (size_t)(fx->out * fx->in)));
         CHECK(!memcmp(a.scales, b.scales, (size_t)(a.n_groups * fx->out) * 4));
