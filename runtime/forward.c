@@ -10,6 +10,9 @@
 
 #include "runtime/cpu/kernels.h"
 #include "runtime/runtime_impl.h"
+#ifdef QF_HAVE_CUDA
+#include "runtime/cuda/forward.h"
+#endif
 
 /* x (m, hidden) = embedding rows of tok[0..m). */
 static void qf_forward_embed(const qf_runtime *rt, const int32_t *tok, int64_t m, float *x) {
@@ -246,6 +249,13 @@ qf_status qf_runtime_forward(qf_runtime *rt, const int32_t *tokens, int64_t n, i
                              qf_logits_fn fn, void *user) {
     QF_RETURN_IF(!rt, QF_STATUS_INVALID_ARG, "qf_runtime_forward: runtime is NULL");
     QF_FORWARD(qf_forward_check(rt, tokens, n, logits_from));
+#ifdef QF_HAVE_CUDA
+    if (rt->cuda) {
+        QF_FORWARD(qf_cuda_runtime_forward(rt->cuda, tokens, n, rt->pos, logits_from, fn, user));
+        rt->pos += n;
+        return QF_STATUS_OK;
+    }
+#endif
     const int blas_threads = openblas_get_num_threads();
     if (blas_threads != 1) openblas_set_num_threads(1);
     qf_status st = qf_forward_run(rt, tokens, n, logits_from, fn, user);

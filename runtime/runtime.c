@@ -12,6 +12,9 @@
 #include "formats/packed_tensors.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/runtime_impl.h"
+#ifdef QF_HAVE_CUDA
+#include "runtime/cuda/forward.h"
+#endif
 
 #define QF_RUNTIME_DEFAULT_CTX 4096
 #define QF_RUNTIME_F16_OVERFLOW 65520.0f /* the smallest float that rounds to F16 inf */
@@ -289,6 +292,27 @@ static qf_status qf_runtime_alloc_buffers(qf_runtime *rt) {
                             "thread scratch");
 }
 
+/* A non-CPU device: the GPU runtime does the loading and the forward pass. */
+static qf_status qf_runtime_init_device(const qf_model *m, qf_runtime_device dev,
+                                        qf_runtime *rt) {
+    QF_RETURN_IF(dev != QF_RUNTIME_DEVICE_CUDA, QF_STATUS_INVALID_ARG,
+                 "runtime: unknown device %d", (int)dev);
+#ifdef QF_HAVE_CUDA
+    const qf_cuda_runtime_options o = {.max_ctx = rt->max_ctx,
+                                       .weight_dtype = rt->weight_dtype,
+                                       .weight_auto = rt->weight_auto};
+    qf_status st = qf_cuda_runtime_init(m, &o, &rt->cuda);
+    if (st == QF_STATUS_UNSUPPORTED) return qf_error_wrap(st, "device cuda: ");
+    return st;
+#else
+    (void)m;
+    (void)rt;
+    return qf_error_set(QF_STATUS_UNSUPPORTED,
+                        "device cuda: this qforge was built without CUDA support (QF_CUDA=OFF "
+                        "or no CUDA compiler at build time); use the CPU");
+#endif
+}
+
 qf_status qf_runtime_init(const qf_model *m, const qf_runtime_options *opt, qf_runtime **out) {
     QF_RETURN_IF(!out, QF_STATUS_INVALID_ARG, "qf_runtime_init: out is NULL");
     *out = NULL;
@@ -304,6 +328,15 @@ qf_status qf_runtime_init(const qf_model *m, const qf_runtime_options *opt, qf_r
     rt->cfg = m->config;
     const qf_model_config *c = &rt->cfg;
     st = qf_runtime_resolve_options(m, opt, rt);
+    if (st == QF_STATUS_OK && opt && opt->device != QF_RUNTIME_DEVICE_CPU) {
+        st = qf_runtime_init_device(m, opt->device, rt);
+        if (st != QF_STATUS_OK) {
+            qf_runtime_free(rt);
+            return st;
+        }
+        *out = rt;
+        return QF_STATUS_OK;
+    }
     if (st == QF_STATUS_OK)
         st = qf_runtime_load_linear(rt, m, "model.embed_tokens", c->vocab_size, c->hidden_size,
                                     0, &rt->embed);
@@ -335,6 +368,9 @@ qf_status qf_runtime_init(const qf_model *m, const qf_runtime_options *opt, qf_r
 
 void qf_runtime_free(qf_runtime *rt) {
     if (!rt) return;
+#ifdef QF_HAVE_CUDA
+    qf_cuda_runtime_free(rt->cuda);
+#endif
     qf_cpu_pool_free(rt->pool);
     qf_runtime_linear_free(&rt->embed);
     qf_runtime_linear_free(&rt->lm_head_own);

@@ -12,11 +12,19 @@
 #include "core/status.h"
 #include "formats/model.h"
 
+/* Where the forward pass runs. CUDA: runtime/cuda/forward.h (fails with UNSUPPORTED when
+ * the library was built without CUDA or no GPU is usable, the reason in the message). */
+typedef enum qf_runtime_device {
+    QF_RUNTIME_DEVICE_CPU = 0,
+    QF_RUNTIME_DEVICE_CUDA = 1,
+} qf_runtime_device;
+
 typedef struct qf_runtime_options {
     int n_threads;        /* 0 = every online core */
     int64_t max_ctx;      /* KV cache capacity in tokens; 0 = min(max_position_embeddings, 4096) */
     qf_dtype weight_dtype; /* linear weights in memory: QF_DTYPE_F32 or QF_DTYPE_F16; 0 (BOOL)
                               = F16 when the checkpoint is F16/BF16/quantized, else F32 */
+    qf_runtime_device device; /* 0 = CPU; CUDA ignores n_threads */
 } qf_runtime_options;
 
 typedef struct qf_runtime qf_runtime;

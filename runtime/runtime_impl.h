@@ -20,6 +20,9 @@ typedef struct qf_runtime_layer {
 
 struct qf_runtime {
     qf_model_config cfg;
+    /* non-NULL: a GPU runtime (runtime/cuda/forward.h) runs the forward pass; cfg, max_ctx
+     * and pos are kept here, none of the CPU weights and buffers below are allocated */
+    struct qf_cuda_runtime *cuda;
     int n_threads;
     qf_cpu_pool *pool; /* n_threads threads, the caller's included */
     int64_t max_ctx, pos;

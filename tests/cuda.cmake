@@ -23,3 +23,9 @@ qf_add_test(test_cuda_attention_ref SOURCES test_cuda_attention_ref.c LABELS uni
 if(QF_HAVE_CUDA)
   qf_add_test(test_cuda_attention SOURCES test_cuda_attention.c LABELS cuda)
 endif()
+# The GPU runtime (runtime/cuda/forward*.cu) vs the CPU runtime on checkpoints written by the
+# test (float with biases, sliding window, GPTQ 4-bit act-order): only with CUDA, and on a
+# GPU, else "CUDA forward: SKIPPED (no GPU: ...)" (77).
+if(QF_HAVE_CUDA)
+  qf_add_test(test_cuda_forward SOURCES test_cuda_forward.c LABELS cuda)
+endif()

@@ -1,7 +1,9 @@
 /* The qforge CLI as a user meets it: help for every command, exit codes (0 ok, 1 failed
  * work, 2 usage), inspect --json on a sharded checkpoint written by transformers
  * (tests/fixtures/hf, see make_hf_fixtures.py), and convert of that checkpoint to F16
- * (values equal to rounding the source; an existing output is never overwritten). */
+ * (values equal to rounding the source; an existing output is never overwritten), and
+ * eval / bench --device (cpu as before, unknown devices a usage error, cuda a clean exit 1
+ * naming the reason where no GPU is usable or the build has no CUDA). */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,8 @@
 
 #include "core/fileio.h"
 #include "formats/model.h"
+#include "runtime/backend.h"
+#include "runtime/runtime.h"
 #include "test.h"
 
 #define SHARDED QF_FIXTURES_DIR "/hf/tiny-mistral-sharded"
@@ -27,6 +31,38 @@ static void expect(const char *args, int code, const char *needle) {
               "qforge %s: exit %d (want %d), output lacks \"%s\":\n%s", args, rc, code,
               needle ? needle : "", out ? out : "");
     free(out);
+}
+
+/* --device: cpu as before, an unknown device a usage error, cuda a clean failure (exit 1,
+ * the reason named) on a machine without a usable GPU or a build without CUDA. */
+static void check_device(const char *text) {
+    char args[8192];
+    snprintf(args, sizeof args, "eval %s --text %s --device tpu", SHARDED, text);
+    expect(args, 2, "--device must be cpu or cuda, not 'tpu'");
+    expect("bench " SHARDED " --device tpu", 2, "--device must be cpu or cuda");
+    snprintf(args, sizeof args, "eval %s --text %s --device cpu", SHARDED, text);
+    expect(args, 1, "no tokenizer.json");
+    expect("bench " SHARDED " --device cpu --prompt 4 --gen 2 --repeats 1", 0, "prefill 4 tokens");
+    const qf_backend *cuda = qf_backend_find("cuda");
+    if (cuda && cuda->available()) {
+        printf("test_cli: a GPU is usable here; the no-GPU --device cuda checks are skipped\n");
+        return;
+    }
+    /* "no usable GPU (<CUDA error>)" with CUDA built, "built without CUDA support" without */
+    const char *why = cuda ? "no usable GPU" : "built without CUDA support";
+    snprintf(args, sizeof args, "eval %s --text %s --device cuda", SHARDED, text);
+    expect(args, 1, "--device cuda: ");
+    expect(args, 1, why);
+    expect("bench " SHARDED " --device cuda --prompt 4 --gen 2", 1, why);
+    /* the library refuses the same way, without a crash */
+    qf_model *m = NULL;
+    qf_runtime *rt = NULL;
+    CHECK_OK(qf_model_open(SHARDED, &m));
+    const qf_runtime_options o = {.device = QF_RUNTIME_DEVICE_CUDA};
+    CHECK(m && qf_runtime_init(m, &o, &rt) == QF_STATUS_UNSUPPORTED && rt == NULL);
+    CHECK_MSG(strstr(qf_error_message(), "device cuda: ") != NULL, "message: %s",
+              qf_error_message());
+    qf_model_free(m);
 }
 
 static void check_inspect_json(void) {
@@ -133,6 +169,7 @@ int main(void) {
     expect(args, 2, "missing --text");
     expect("generate " SHARDED, 2, "--prompt");
     expect("bench " SHARDED " --repeats x", 2, "not a non-negative integer");
+    check_device(text);
 
     snprintf(args, sizeof args, "rm -rf %s", tmp);
     CHECK(system(args) == 0);

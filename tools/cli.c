@@ -140,12 +140,48 @@ int qf_cli_parse_weights(const char *cmd, const char *weights, qf_dtype *out) {
     return QF_EXIT_OK;
 }
 
+int qf_cli_parse_device(const char *cmd, const char *device, qf_runtime_device *out) {
+    *out = QF_RUNTIME_DEVICE_CPU;
+    if (!device || strcmp(device, "cpu") == 0) return QF_EXIT_OK;
+    if (strcmp(device, "cuda") == 0) *out = QF_RUNTIME_DEVICE_CUDA;
+    else return qf_cli_usage_error(cmd, "--device must be cpu or cuda, not '%s'", device);
+    return QF_EXIT_OK;
+}
+
+int qf_cli_check_device(const char *cmd, qf_runtime_device device) {
+    if (device == QF_RUNTIME_DEVICE_CPU) return QF_EXIT_OK;
+    const qf_backend *b = qf_backend_find("cuda");
+    if (!b) {
+        fprintf(stderr,
+                "qforge %s: error: --device cuda: this qforge was built without CUDA support "
+                "(QF_CUDA=OFF or no CUDA compiler at build time)\n",
+                cmd);
+        return QF_EXIT_FAILURE;
+    }
+    if (!b->available()) {
+        char why[512];
+        b->describe(why, sizeof why);
+        fprintf(stderr, "qforge %s: error: --device cuda: %s\n", cmd, why);
+        return QF_EXIT_FAILURE;
+    }
+    return QF_EXIT_OK;
+}
+
 int qf_cli_open_runtime(const char *cmd, const char *path, int threads, int64_t max_ctx,
                         const char *weights, qf_model **m, qf_runtime **rt) {
+    return qf_cli_open_runtime_on(cmd, path, threads, max_ctx, weights, NULL, m, rt);
+}
+
+int qf_cli_open_runtime_on(const char *cmd, const char *path, int threads, int64_t max_ctx,
+                           const char *weights, const char *device, qf_model **m,
+                           qf_runtime **rt) {
     *m = NULL;
     *rt = NULL;
     qf_runtime_options o = {.n_threads = threads, .max_ctx = max_ctx};
     int rc = qf_cli_parse_weights(cmd, weights, &o.weight_dtype);
+    if (rc != QF_EXIT_OK) return rc;
+    rc = qf_cli_parse_device(cmd, device, &o.device);
+    if (rc == QF_EXIT_OK) rc = qf_cli_check_device(cmd, o.device);
     if (rc != QF_EXIT_OK) return rc;
     qf_status st = qf_model_open(path, m);
     if (st == QF_STATUS_OK) st = qf_runtime_init(*m, &o, rt);

@@ -34,11 +34,21 @@ extern const qf_cli_command qf_cmd_compare;
 /* "f32" -> F32, "f16" -> F16, NULL -> the runtime's default (0); else a usage error
  * (returned exit code). */
 int qf_cli_parse_weights(const char *cmd, const char *weights, qf_dtype *out);
+/* "cpu" or NULL -> CPU, "cuda" -> CUDA; else a usage error (returned exit code). */
+int qf_cli_parse_device(const char *cmd, const char *device, qf_runtime_device *out);
+/* For a non-CPU device, whether this build has it and it is usable now (the backend
+ * table of runtime/backend.h): else prints why (no CUDA in this build; no usable GPU and
+ * the CUDA error) and returns QF_EXIT_FAILURE. Lets a command fail before loading. */
+int qf_cli_check_device(const char *cmd, qf_runtime_device device);
 /* Opens a checkpoint and loads it into the runtime (threads 0 = all cores, max_ctx 0 =
  * default, weights "f32"/"f16"/NULL = default). On failure returns the exit code after
  * printing the error; on success returns QF_EXIT_OK and fills *m, *rt. */
 int qf_cli_open_runtime(const char *cmd, const char *path, int threads, int64_t max_ctx,
                         const char *weights, qf_model **m, qf_runtime **rt);
+/* The same on a device ("cpu" / "cuda" / NULL = cpu; parsed by qf_cli_parse_device). */
+int qf_cli_open_runtime_on(const char *cmd, const char *path, int threads, int64_t max_ctx,
+                           const char *weights, const char *device, qf_model **m,
+                           qf_runtime **rt);
 /* Parses a non-negative integer option value; returns 0 on garbage. */
 int qf_cli_parse_i64(const char *s, int64_t *out);
 

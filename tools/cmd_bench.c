@@ -9,7 +9,7 @@
 static void qf_bench_help(FILE *out) {
     fprintf(out,
             "Usage: qforge bench MODEL [--threads N] [--prompt N] [--gen N] [--repeats R]\n"
-            "                    [--weights f32|f16] [--json]\n"
+            "                    [--weights f32|f16] [--device cpu|cuda] [--json]\n"
             "\n"
             "Measures the runtime on MODEL: prefill tokens/s for a --prompt-token input, then\n"
             "decode tokens/s for --gen greedy tokens after it (the median of --repeats runs, each\n"
@@ -21,6 +21,7 @@ static void qf_bench_help(FILE *out) {
             "  --gen N        decoded tokens (default 128)\n"
             "  --repeats R    runs; the median is reported (default 3)\n"
             "  --weights T    in-memory weights f32 or f16\n"
+            "  --device D     cpu (default) or cuda (fails if this build has no CUDA or no GPU)\n"
             "  --json         print the result as JSON\n"
             "  -h, --help     this help\n");
 }
@@ -29,9 +30,10 @@ static int qf_bench_cmd_run(int argc, char **argv) {
     static const struct option opts[] = {{"threads", required_argument, 0, 'T'}, {"prompt", required_argument, 0, 'p'},
                                           {"gen", required_argument, 0, 'g'},     {"repeats", required_argument, 0, 'r'},
                                           {"weights", required_argument, 0, 'w'}, {"json", no_argument, 0, 'j'},
-                                          {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+                                          {"help", no_argument, 0, 'h'},          {"device", required_argument, 0, 'D'},
+                                          {0, 0, 0, 0}};
     int64_t threads = 0, prompt = 512, gen = 128, repeats = 3;
-    const char *weights = NULL;
+    const char *weights = NULL, *device = NULL;
     int json = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -43,6 +45,7 @@ static int qf_bench_cmd_run(int argc, char **argv) {
         }
         switch (c) {
         case 'w': weights = optarg; break;
+        case 'D': device = optarg; break;
         case 'j': json = 1; break;
         case 'h': qf_bench_help(stdout); return QF_EXIT_OK;
         default: return qf_cli_usage_error("bench", "bad option '%s'", argv[optind - 1]);
@@ -51,7 +54,7 @@ static int qf_bench_cmd_run(int argc, char **argv) {
     if (optind + 1 != argc) return qf_cli_usage_error("bench", "expected exactly one MODEL");
     qf_model *m = NULL;
     qf_runtime *rt = NULL;
-    int rc = qf_cli_open_runtime("bench", argv[optind], (int)threads, 0, weights, &m, &rt);
+    int rc = qf_cli_open_runtime_on("bench", argv[optind], (int)threads, 0, weights, device, &m, &rt);
     if (rc != QF_EXIT_OK) return rc;
     qf_bench_options o = {.prompt = prompt, .gen = gen, .repeats = (int)repeats};
     qf_bench_result r;

@@ -14,7 +14,7 @@ static void qf_eval_help(FILE *out) {
     fprintf(out,
             "Usage: qforge eval MODEL --text FILE [--ctx N] [--stride N] [--max-chunks N] [--bos]\n"
             "                   [--save-logits FILE | --kl-base FILE] [--kl-topk K]\n"
-            "                   [--threads N] [--weights f32|f16] [--json]\n"
+            "                   [--threads N] [--weights f32|f16] [--device cpu|cuda] [--json]\n"
             "\n"
             "Perplexity of MODEL (HF directory, safetensors with config, or GGUF) on a text file,\n"
             "by the protocol of the GPTQ/AWQ papers: the whole file is tokenized as one stream\n"
@@ -44,12 +44,14 @@ static void qf_eval_help(FILE *out) {
             "  --threads N        CPU threads (default: all cores)\n"
             "  --weights T        in-memory weights: f32 or f16 (default: f16 for F16/BF16/quantized\n"
             "                     checkpoints, else f32)\n"
+            "  --device D         cpu (default) or cuda: run the forward pass on the GPU (fp16 KV\n"
+            "                     cache; fails if this build has no CUDA or no GPU is usable)\n"
             "  --json             print the result as JSON\n"
             "  -h, --help         this help\n");
 }
 
 typedef struct qf_eval_args {
-    const char *text, *save, *kl_base, *weights;
+    const char *text, *save, *kl_base, *weights, *device;
     int64_t ctx, stride, max_chunks, threads, topk;
     int bos, json;
 } qf_eval_args;
@@ -62,6 +64,7 @@ static int qf_eval_parse(int argc, char **argv, qf_eval_args *a) {
         {"kl-base", required_argument, 0, 'K'},     {"kl-topk", required_argument, 0, 'k'},
         {"threads", required_argument, 0, 'T'},     {"weights", required_argument, 0, 'w'},
         {"json", no_argument, 0, 'j'},              {"help", no_argument, 0, 'h'},
+        {"device", required_argument, 0, 'D'},
         {0, 0, 0, 0}};
     int c;
     opterr = 0;
@@ -79,6 +82,7 @@ static int qf_eval_parse(int argc, char **argv, qf_eval_args *a) {
         case 'S': a->save = optarg; break;
         case 'K': a->kl_base = optarg; break;
         case 'w': a->weights = optarg; break;
+        case 'D': a->device = optarg; break;
         case 'j': a->json = 1; break;
         case 'h': qf_eval_help(stdout); return -1;
         default: return qf_cli_usage_error("eval", "bad option '%s'", argv[optind - 1]);
@@ -143,6 +147,10 @@ static int qf_eval_run(int argc, char **argv) {
     qf_dtype weights;
     rc = qf_cli_parse_weights("eval", a.weights, &weights);
     if (rc != QF_EXIT_OK) return rc;
+    qf_runtime_device device;
+    rc = qf_cli_parse_device("eval", a.device, &device);
+    if (rc == QF_EXIT_OK) rc = qf_cli_check_device("eval", device);
+    if (rc != QF_EXIT_OK) return rc;
     char *text = NULL;
     size_t text_len = 0;
     qf_status st = qf_file_read_all(a.text, QF_EVAL_TEXT_MAX, &text, &text_len);
@@ -175,7 +183,8 @@ static int qf_eval_run(int argc, char **argv) {
         bos = qf_tokenizer_bos_id(tok);
         if (bos < 0) st = qf_error_set(QF_STATUS_INVALID_ARG, "--bos: the tokenizer has no BOS token");
     }
-    qf_runtime_options ro = {.n_threads = (int)a.threads, .max_ctx = ctx, .weight_dtype = weights};
+    qf_runtime_options ro = {.n_threads = (int)a.threads, .max_ctx = ctx, .weight_dtype = weights,
+                             .device = device};
     if (st == QF_STATUS_OK) st = qf_runtime_init(m, &ro, &rt);
     qf_eval_result r;
     int64_t stride = a.stride ? a.stride : ctx - (a.bos ? 1 : 0);

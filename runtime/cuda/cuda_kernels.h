@@ -70,6 +70,18 @@ qf_status qf_cuda_rope_apply(float *x, int64_t m, int64_t stride, int64_t heads,
 /* qf_cpu_swiglu on the device: gate[i] = gate[i] / (1 + exp(-gate[i])) * up[i]. */
 qf_status qf_cuda_swiglu(float *gate, const float *up, int64_t n, void *stream);
 
+/* ---- forward-pass glue (forward_kernels.cu) -------------------------------------------- */
+/* x (device, (m, hid) fp32) = rows tok[0..m) (device, ids already checked < vocab) of the
+ * embedding table (device, (vocab, hid), fp16 bits when f16, else fp32). */
+qf_status qf_cuda_embed(const void *table, int f16, const int32_t *tok, int64_t m, int64_t hid,
+                        float *x, void *stream);
+/* y[t, i] += x[t * x_stride + i] for t < m, i < n (device, fp32): x_stride = n adds a
+ * matrix (residual), 0 adds one row to every row (bias). */
+qf_status qf_cuda_add_rows(float *y, const float *x, int64_t m, int64_t n, int64_t x_stride,
+                           void *stream);
+/* y (device, fp16 bits) = x (device, fp32) rounded to nearest even (inf past the range). */
+qf_status qf_cuda_f32_to_f16(const float *x, uint16_t *y, int64_t n, void *stream);
+
 /* ---- attention (attention_prefill.cu, attention_decode.cu, attention_kv.cu) ----------- */
 /* Shapes, cache layouts (fp16 and int8, per kv head position-major), the split plan and
  * the CPU references (runtime/cuda/attention_ref.c, in double) are in attention_host.h.
