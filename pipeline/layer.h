@@ -24,6 +24,8 @@ typedef enum qf_layer_linear {
     QF_LAYER_N_LINEARS,
 } qf_layer_linear;
 
+_Static_assert(QF_LAYER_N_LINEARS == QF_ARCH_N_LINEARS, "the pipeline's linears are the arch's");
+
 /* "self_attn.q_proj", ..., "mlp.down_proj" */
 const char *qf_layer_linear_name(qf_layer_linear i);
 

@@ -36,22 +36,20 @@ static qf_status qf_layer_read(const qf_model *m, const char *name, int ndim, in
 qf_status qf_layer_weights_load(const qf_model *m, int64_t index, qf_layer_weights *lw) {
     memset(lw, 0, sizeof *lw);
     lw->index = index;
-    const qf_model_config *c = &m->config;
-    const int64_t hid = c->hidden_size, inter = c->intermediate_size, d = c->head_dim;
-    const int64_t qd = c->num_attention_heads * d, kvd = c->num_key_value_heads * d;
-    const int64_t outs[QF_LAYER_N_LINEARS] = {qd, kvd, kvd, hid, inter, inter, hid};
-    const int64_t ins[QF_LAYER_N_LINEARS] = {hid, hid, hid, qd, hid, hid, inter};
+    const int64_t hid = m->config.hidden_size;
+    qf_arch_linear lin[QF_ARCH_N_LINEARS];
+    qf_arch_layer_linears(&m->config, lin);
     char name[160];
     qf_status st = QF_STATUS_OK;
     for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
-        lw->out[i] = outs[i];
-        lw->in[i] = ins[i];
+        lw->out[i] = lin[i].out;
+        lw->in[i] = lin[i].in;
         snprintf(name, sizeof name, "model.layers.%lld.%s.weight", (long long)index,
                  qf_layer_names[i]);
-        st = qf_layer_read(m, name, 2, outs[i], ins[i], 0, &lw->w[i]);
+        st = qf_layer_read(m, name, 2, lin[i].out, lin[i].in, 0, &lw->w[i]);
         snprintf(name, sizeof name, "model.layers.%lld.%s.bias", (long long)index,
                  qf_layer_names[i]);
-        if (st == QF_STATUS_OK) st = qf_layer_read(m, name, 1, outs[i], 0, 1, &lw->b[i]);
+        if (st == QF_STATUS_OK) st = qf_layer_read(m, name, 1, lin[i].out, 0, 1, &lw->b[i]);
     }
     snprintf(name, sizeof name, "model.layers.%lld.input_layernorm.weight", (long long)index);
     if (st == QF_STATUS_OK) st = qf_layer_read(m, name, 1, hid, 0, 0, &lw->ln1);

@@ -177,10 +177,8 @@ qf_status qf_pipe_awq_config(const qf_qrun *r, qf_awq_config *c) {
     c->zero_point = 1;
     QF_RETURN_IF(o->gptq.desc_act && !o->gptq.static_groups, QF_STATUS_INVALID_ARG,
                  "--format awq cannot store act-order without --static-groups (no g_idx)");
-    const int64_t hid = m->hidden_size, inter = m->intermediate_size;
-    const int64_t qd = m->num_attention_heads * m->head_dim, kvd = m->num_key_value_heads * m->head_dim;
-    const int64_t outs[QF_LAYER_N_LINEARS] = {qd, kvd, kvd, hid, inter, inter, hid};
-    const int64_t ins[QF_LAYER_N_LINEARS] = {hid, hid, hid, qd, hid, hid, inter};
+    qf_arch_linear lin[QF_ARCH_N_LINEARS];
+    qf_arch_layer_linears(m, lin);
     qf_status st = qf_pipe_skipped(r, &c->not_convert, &c->n_not_convert);
     for (int64_t l = 0; l < m->num_hidden_layers && st == QF_STATUS_OK; l++)
         for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
@@ -195,7 +193,7 @@ qf_status qf_pipe_awq_config(const qf_qrun *r, qf_awq_config *c) {
                 st = qf_error_set(QF_STATUS_INVALID_ARG, "--format awq: '%s' would get group "
                                   "%lld; the AWQ layout has one group size", name, (long long)group);
             else
-                st = qf_awq_check_shape(bits, group, outs[i], ins[i], 0, name);
+                st = qf_awq_check_shape(bits, group, lin[i].out, lin[i].in, 0, name);
             if (st != QF_STATUS_OK && group == c->group_size) st = qf_error_wrap(st, "--format awq: ");
         }
     if (st != QF_STATUS_OK) qf_awq_config_free(c);

@@ -146,43 +146,45 @@ static void qf_arch_spec_linear(qf_tensor_spec *specs, size_t *n, const char *pr
 
 #define QF_ARCH_SPECS_PER_LAYER 16 /* 2 norms + 7 linears with biases */
 
+void qf_arch_layer_linears(const qf_model_config *cfg, qf_arch_linear lin[QF_ARCH_N_LINEARS]) {
+    const int64_t hid = cfg->hidden_size, inter = cfg->intermediate_size;
+    const int64_t qd = cfg->num_attention_heads * cfg->head_dim;
+    const int64_t kvd = cfg->num_key_value_heads * cfg->head_dim;
+    const int qkv_bias = cfg->arch->qkv_bias || cfg->attention_bias;
+    const int o_bias = cfg->attention_bias && cfg->arch->config_biases; /* Llama: q/k/v/o */
+    const qf_arch_linear t[QF_ARCH_N_LINEARS] = {
+        {"self_attn.q_proj", qd, hid, qkv_bias},    {"self_attn.k_proj", kvd, hid, qkv_bias},
+        {"self_attn.v_proj", kvd, hid, qkv_bias},   {"self_attn.o_proj", hid, qd, o_bias},
+        {"mlp.gate_proj", inter, hid, cfg->mlp_bias}, {"mlp.up_proj", inter, hid, cfg->mlp_bias},
+        {"mlp.down_proj", hid, inter, cfg->mlp_bias},
+    };
+    memcpy(lin, t, sizeof t);
+}
+
 qf_status qf_arch_tensor_specs(const qf_model_config *cfg, qf_tensor_spec **out, size_t *n_out) {
     *out = NULL;
     *n_out = 0;
     QF_FORWARD(qf_model_config_check(cfg));
     const int64_t L = cfg->num_hidden_layers, hidden = cfg->hidden_size;
-    const int64_t q_out = cfg->num_attention_heads * cfg->head_dim;
-    const int64_t kv_out = cfg->num_key_value_heads * cfg->head_dim;
-    const int64_t inter = cfg->intermediate_size;
-    const int qkv_bias = cfg->arch->qkv_bias || cfg->attention_bias;
-    const int o_bias = cfg->attention_bias && cfg->arch->config_biases; /* Llama: q/k/v/o */
-    const int mlp_bias = cfg->mlp_bias;
+    qf_arch_linear lin[QF_ARCH_N_LINEARS];
+    qf_arch_layer_linears(cfg, lin);
 
     size_t cap = 3 + (size_t)L * QF_ARCH_SPECS_PER_LAYER;
     qf_tensor_spec *specs = calloc(cap, sizeof *specs);
     QF_RETURN_IF(!specs, QF_STATUS_NOMEM, "tensor specs: out of memory (%zu entries)", cap);
     size_t n = 0;
-    char p[QF_TENSOR_NAME_MAX];
+    char p[QF_TENSOR_NAME_MAX - 8]; /* room for ".weight" */
     qf_arch_spec_add(specs, &n, "model.embed_tokens.weight", 2, cfg->vocab_size, hidden, 0);
     for (int64_t l = 0; l < L; l++) {
-        snprintf(p, sizeof p, "model.layers.%lld.input_layernorm.weight", (long long)l);
-        qf_arch_spec_add(specs, &n, p, 1, hidden, 0, 0);
-        snprintf(p, sizeof p, "model.layers.%lld.self_attn.q_proj", (long long)l);
-        qf_arch_spec_linear(specs, &n, p, q_out, hidden, qkv_bias);
-        snprintf(p, sizeof p, "model.layers.%lld.self_attn.k_proj", (long long)l);
-        qf_arch_spec_linear(specs, &n, p, kv_out, hidden, qkv_bias);
-        snprintf(p, sizeof p, "model.layers.%lld.self_attn.v_proj", (long long)l);
-        qf_arch_spec_linear(specs, &n, p, kv_out, hidden, qkv_bias);
-        snprintf(p, sizeof p, "model.layers.%lld.self_attn.o_proj", (long long)l);
-        qf_arch_spec_linear(specs, &n, p, hidden, q_out, o_bias);
-        snprintf(p, sizeof p, "model.layers.%lld.post_attention_layernorm.weight", (long long)l);
-        qf_arch_spec_add(specs, &n, p, 1, hidden, 0, 0);
-        snprintf(p, sizeof p, "model.layers.%lld.mlp.gate_proj", (long long)l);
-        qf_arch_spec_linear(specs, &n, p, inter, hidden, mlp_bias);
-        snprintf(p, sizeof p, "model.layers.%lld.mlp.up_proj", (long long)l);
-        qf_arch_spec_linear(specs, &n, p, inter, hidden, mlp_bias);
-        snprintf(p, sizeof p, "model.layers.%lld.mlp.down_proj", (long long)l);
-        qf_arch_spec_linear(specs, &n, p, hidden, inter, mlp_bias);
+        for (int i = 0; i < QF_ARCH_N_LINEARS; i++) {
+            if (i == 0 || i == 4) { /* the norm before the attention, before the MLP */
+                snprintf(p, sizeof p, "model.layers.%lld.%s.weight", (long long)l,
+                         i == 0 ? "input_layernorm" : "post_attention_layernorm");
+                qf_arch_spec_add(specs, &n, p, 1, hidden, 0, 0);
+            }
+            snprintf(p, sizeof p, "model.layers.%lld.%s", (long long)l, lin[i].name);
+            qf_arch_spec_linear(specs, &n, p, lin[i].out, lin[i].in, lin[i].bias);
+        }
     }
     qf_arch_spec_add(specs, &n, "model.norm.weight", 1, hidden, 0, 0);
     qf_arch_spec_add(specs, &n, "lm_head.weight", 2, cfg->vocab_size, hidden,

@@ -87,6 +87,18 @@ typedef struct qf_tensor_spec {
     int optional;     /* e.g. lm_head.weight when embeddings are tied */
 } qf_tensor_spec;
 
+/* The linears of one decoder layer, in the order q, k, v, o, gate, up, down: the name
+ * within the layer ("self_attn.q_proj"), the weight's (out, in) and whether the
+ * architecture gives it a bias. One table for the tensor specs, both runtimes and the
+ * quantize pipeline. */
+#define QF_ARCH_N_LINEARS 7
+typedef struct qf_arch_linear {
+    const char *name;
+    int64_t out, in;
+    int bias;
+} qf_arch_linear;
+void qf_arch_layer_linears(const qf_model_config *cfg, qf_arch_linear lin[QF_ARCH_N_LINEARS]);
+
 /* Every tensor the architecture needs for this config, HF names, in a stable
  * order (embeddings, layers 0..n-1, final norm, lm_head). Caller frees *out. */
 qf_status qf_arch_tensor_specs(const qf_model_config *cfg, qf_tensor_spec **out, size_t *n);

@@ -168,35 +168,19 @@ static void qf_runtime_linear_free(qf_cpu_linear *l) {
 
 static qf_status qf_runtime_load_layer(const qf_model *m, qf_runtime *rt, int64_t i,
                                        qf_runtime_layer *ly) {
-    const qf_model_config *c = &rt->cfg;
-    const int64_t hid = c->hidden_size, qd = c->num_attention_heads * c->head_dim;
-    const int64_t kvd = c->num_key_value_heads * c->head_dim, inter = c->intermediate_size;
-    /* the same bias rules as qf_arch_tensor_specs */
-    const int qkv_bias = c->arch->qkv_bias || c->attention_bias;
-    const int o_bias = c->attention_bias && c->arch->config_biases;
-    const struct {
-        const char *name;
-        qf_cpu_linear *l;
-        int64_t out, in;
-        int bias;
-    } lin[] = {
-        {"self_attn.q_proj", &ly->q, qd, hid, qkv_bias},
-        {"self_attn.k_proj", &ly->k, kvd, hid, qkv_bias},
-        {"self_attn.v_proj", &ly->v, kvd, hid, qkv_bias},
-        {"self_attn.o_proj", &ly->o, hid, qd, o_bias},
-        {"mlp.gate_proj", &ly->gate, inter, hid, c->mlp_bias},
-        {"mlp.up_proj", &ly->up, inter, hid, c->mlp_bias},
-        {"mlp.down_proj", &ly->down, hid, inter, c->mlp_bias},
-    };
+    const int64_t hid = rt->cfg.hidden_size;
+    qf_arch_linear lin[QF_ARCH_N_LINEARS];
+    qf_arch_layer_linears(&rt->cfg, lin);
+    qf_cpu_linear *const dst[QF_ARCH_N_LINEARS] = {&ly->q,  &ly->k,    &ly->v,   &ly->o,
+                                                   &ly->gate, &ly->up, &ly->down};
     char p[QF_TENSOR_NAME_MAX];
     snprintf(p, sizeof p, "model.layers.%lld.input_layernorm.weight", (long long)i);
     QF_FORWARD(qf_runtime_load_vec(m, p, hid, &ly->attn_norm));
     snprintf(p, sizeof p, "model.layers.%lld.post_attention_layernorm.weight", (long long)i);
     QF_FORWARD(qf_runtime_load_vec(m, p, hid, &ly->mlp_norm));
-    for (size_t j = 0; j < sizeof lin / sizeof lin[0]; j++) {
+    for (int j = 0; j < QF_ARCH_N_LINEARS; j++) {
         snprintf(p, sizeof p, "model.layers.%lld.%s", (long long)i, lin[j].name);
-        QF_FORWARD(qf_runtime_load_linear(rt, m, p, lin[j].out, lin[j].in, lin[j].bias,
-                                          lin[j].l));
+        QF_FORWARD(qf_runtime_load_linear(rt, m, p, lin[j].out, lin[j].in, lin[j].bias, dst[j]));
     }
     return QF_STATUS_OK;
 }
