@@ -58,15 +58,12 @@ static int gptq_diag_cmp(const void *a, const void *b) {
     return (x->i > y->i) - (x->i < y->i);
 }
 
-static qf_status gptq_check(const float *w, int64_t out, int64_t in, const qf_gptq_hessian *h,
-                            const qf_gptq_options *opt) {
+qf_status qf_gptq_check_args(const float *w, int64_t out, int64_t in, int64_t count,
+                             const qf_gptq_options *opt) {
     QF_RETURN_IF(out <= 0 || in <= 0 || out > INT_MAX || in > INT_MAX, QF_STATUS_INVALID_ARG,
                  "gptq: weight shape (%lld, %lld) outside [1, %d]", (long long)out,
                  (long long)in, INT_MAX);
-    QF_RETURN_IF(!h || !h->h || h->n != in, QF_STATUS_INVALID_ARG,
-                 "gptq: Hessian width %lld != weight input width %lld",
-                 (long long)(h ? h->n : 0), (long long)in);
-    QF_RETURN_IF(h->count <= 0, QF_STATUS_INVALID_ARG, "gptq: Hessian has no calibration rows");
+    QF_RETURN_IF(count <= 0, QF_STATUS_INVALID_ARG, "gptq: Hessian has no calibration rows");
     QF_RETURN_IF(opt->block_size <= 0, QF_STATUS_INVALID_ARG, "gptq: block_size %lld <= 0",
                  (long long)opt->block_size);
     QF_RETURN_IF(!(opt->damp_percent >= 0.0 && opt->damp_percent < 1.0), QF_STATUS_INVALID_ARG,
@@ -80,6 +77,18 @@ static qf_status gptq_check(const float *w, int64_t out, int64_t in, const qf_gp
         QF_RETURN_IF(!isfinite(w[k]), QF_STATUS_INVALID_ARG,
                      "gptq: weight (%zu, %zu) = %g is not finite", k / (size_t)in,
                      k % (size_t)in, (double)w[k]);
+    return QF_STATUS_OK;
+}
+
+static qf_status gptq_check(const float *w, int64_t out, int64_t in, const qf_gptq_hessian *h,
+                            const qf_gptq_options *opt) {
+    QF_RETURN_IF(out <= 0 || in <= 0 || out > INT_MAX || in > INT_MAX, QF_STATUS_INVALID_ARG,
+                 "gptq: weight shape (%lld, %lld) outside [1, %d]", (long long)out,
+                 (long long)in, INT_MAX);
+    QF_RETURN_IF(!h || !h->h || h->n != in, QF_STATUS_INVALID_ARG,
+                 "gptq: Hessian width %lld != weight input width %lld",
+                 (long long)(h ? h->n : 0), (long long)in);
+    QF_FORWARD(qf_gptq_check_args(w, out, in, h->count, opt));
     for (int64_t i = 0; i < in; i++)
         for (int64_t j = i; j < in; j++)
             QF_RETURN_IF(!isfinite(h->h[i * in + j]), QF_STATUS_INVALID_ARG,
@@ -88,19 +97,32 @@ static qf_status gptq_check(const float *w, int64_t out, int64_t in, const qf_gp
     return QF_STATUS_OK;
 }
 
-/* perm, wp and hp: dead columns (H[d,d] == 0) get H[d,d] = 1 and W[:,d] = 0; with
- * desc_act the columns are ordered by diag(H) descending */
-static qf_status gptq_prepare(const float *w, int64_t out, int64_t in, const float *h,
-                              int desc_act, gptq_work *k) {
+qf_status qf_gptq_order(const float *diag, int64_t stride, int64_t in, int desc_act,
+                        int64_t *perm, float *diag_sorted) {
     gptq_diag *dg = malloc((size_t)in * sizeof *dg);
     QF_RETURN_IF(!dg, QF_STATUS_NOMEM, "gptq: out of memory for %lld columns", (long long)in);
     for (int64_t i = 0; i < in; i++) {
-        float d = h[i * in + i];
+        float d = diag[i * stride];
         dg[i].d = d == 0.0f ? 1.0f : d;
         dg[i].i = i;
     }
     if (desc_act) qsort(dg, (size_t)in, sizeof *dg, gptq_diag_cmp);
-    for (int64_t c = 0; c < in; c++) k->perm[c] = dg[c].i;
+    for (int64_t c = 0; c < in; c++) perm[c] = dg[c].i, diag_sorted[c] = dg[c].d;
+    free(dg);
+    return QF_STATUS_OK;
+}
+
+/* perm, wp and hp: dead columns (H[d,d] == 0) get H[d,d] = 1 and W[:,d] = 0; with
+ * desc_act the columns are ordered by diag(H) descending */
+static qf_status gptq_prepare(const float *w, int64_t out, int64_t in, const float *h,
+                              int desc_act, gptq_work *k) {
+    float *dg = malloc((size_t)in * sizeof *dg);
+    QF_RETURN_IF(!dg, QF_STATUS_NOMEM, "gptq: out of memory for %lld columns", (long long)in);
+    qf_status st = qf_gptq_order(h, in + 1, in, desc_act, k->perm, dg);
+    if (st != QF_STATUS_OK) {
+        free(dg);
+        return st;
+    }
     for (int64_t c = 0; c < in; c++) { // hp[c][j] = H[perm c][perm j] from the upper triangle
         int64_t pc = k->perm[c];
         float *hr = k->hp + (size_t)c * (size_t)in;
@@ -108,7 +130,7 @@ static qf_status gptq_prepare(const float *w, int64_t out, int64_t in, const flo
             int64_t pj = k->perm[j], a = pc < pj ? pc : pj, b = pc < pj ? pj : pc;
             hr[j] = h[(size_t)a * (size_t)in + (size_t)b];
         }
-        hr[c] = dg[c].d;
+        hr[c] = dg[c];
     }
     for (int64_t o = 0; o < out; o++) {
         const float *src = w + (size_t)o * (size_t)in;

@@ -11,36 +11,7 @@
 
 qf_status qf_cuda_gptq_check(const float *w, int64_t out, int64_t in, int64_t count,
                              const qf_gptq_options *opt) {
-    QF_RETURN_IF(out <= 0 || in <= 0 || out > INT_MAX || in > INT_MAX, QF_STATUS_INVALID_ARG,
-                 "gptq: weight shape (%lld, %lld) outside [1, %d]", (long long)out,
-                 (long long)in, INT_MAX);
-    QF_RETURN_IF(count <= 0, QF_STATUS_INVALID_ARG, "gptq: Hessian has no calibration rows");
-    QF_RETURN_IF(opt->block_size <= 0, QF_STATUS_INVALID_ARG, "gptq: block_size %lld <= 0",
-                 (long long)opt->block_size);
-    QF_RETURN_IF(!(opt->damp_percent >= 0.0 && opt->damp_percent < 1.0), QF_STATUS_INVALID_ARG,
-                 "gptq: damp_percent %g outside [0, 1)", opt->damp_percent);
-    QF_RETURN_IF(!(opt->damp_auto_increment >= 0.0), QF_STATUS_INVALID_ARG,
-                 "gptq: damp_auto_increment %g < 0", opt->damp_auto_increment);
-    QF_RETURN_IF((uint64_t)out > SIZE_MAX / sizeof(float) / (uint64_t)in, QF_STATUS_NOMEM,
-                 "gptq: weight (%lld, %lld) overflows", (long long)out, (long long)in);
-    size_t nw = (size_t)out * (size_t)in;
-    for (size_t k = 0; k < nw; k++)
-        QF_RETURN_IF(!isfinite(w[k]), QF_STATUS_INVALID_ARG,
-                     "gptq: weight (%zu, %zu) = %g is not finite", k / (size_t)in,
-                     k % (size_t)in, (double)w[k]);
-    return QF_STATUS_OK;
-}
-
-typedef struct plan_diag {
-    float d;
-    int64_t i;
-} plan_diag;
-
-/* diag descending, ties in the original order (gptq.c's stable argsort) */
-static int plan_diag_cmp(const void *a, const void *b) {
-    const plan_diag *x = a, *y = b;
-    if (x->d != y->d) return x->d > y->d ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
+    return qf_gptq_check_args(w, out, in, count, opt);
 }
 
 qf_status qf_cuda_gptq_plan_init(qf_cuda_gptq_plan *p, const float *diag, int64_t in,
@@ -56,26 +27,23 @@ qf_status qf_cuda_gptq_plan_init(qf_cuda_gptq_plan *p, const float *diag, int64_
     p->perm = malloc((size_t)in * sizeof *p->perm);
     p->diag = malloc((size_t)in * sizeof *p->diag);
     p->group = malloc((size_t)in * sizeof *p->group);
-    plan_diag *dg = malloc((size_t)in * sizeof *dg);
-    if (!p->perm || !p->diag || !p->group || !dg) {
-        free(dg);
+    int64_t *order = malloc((size_t)in * sizeof *order);
+    qf_status st = p->perm && p->diag && p->group && order
+                       ? qf_gptq_order(diag, 1, in, opt->desc_act, order, p->diag)
+                       : qf_error_set(QF_STATUS_NOMEM, "gptq: out of memory for %lld columns",
+                                      (long long)in);
+    if (st != QF_STATUS_OK) {
+        free(order);
         qf_cuda_gptq_plan_free(p);
-        return qf_error_set(QF_STATUS_NOMEM, "gptq: out of memory for %lld columns",
-                            (long long)in);
+        return st;
     }
-    for (int64_t i = 0; i < in; i++) {
-        dg[i].d = diag[i] == 0.0f ? 1.0f : diag[i];
-        dg[i].i = i;
-    }
-    if (opt->desc_act) qsort(dg, (size_t)in, sizeof *dg, plan_diag_cmp);
     for (int64_t c = 0; c < in; c++) {
-        p->perm[c] = (int32_t)dg[c].i;
-        p->diag[c] = dg[c].d;
-        p->group[c] = (int32_t)((p->is_static ? dg[c].i : c) / p->group_size);
-        p->mean += dg[c].d;
+        p->perm[c] = (int32_t)order[c];
+        p->group[c] = (int32_t)((p->is_static ? order[c] : c) / p->group_size);
+        p->mean += p->diag[c];
     }
     p->mean /= (double)in;
-    free(dg);
+    free(order);
     return QF_STATUS_OK;
 }
 
