@@ -1,11 +1,13 @@
-/* SHA-256 per FIPS 180-4. */
+/* SHA-256 per FIPS 180-4; the block function is the SHA-NI one (core/sha256_ni.c) when
+ * the CPU has the SHA extensions, else the portable one below. */
 #include "core/sha256.h"
 
 #include <string.h>
 
 #include "core/fileio.h"
+#include "core/sha256_internal.h"
 
-static const uint32_t qf_sha256_k[64] = {
+const uint32_t qf_sha256_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
     0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
     0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
@@ -19,7 +21,7 @@ static const uint32_t qf_sha256_k[64] = {
 
 static uint32_t qf_rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
-static void qf_sha256_block(qf_sha256 *s, const uint8_t *p) {
+static void qf_sha256_block(uint32_t hs[8], const uint8_t *p) {
     uint32_t w[64];
     for (int i = 0; i < 16; i++)
         w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
@@ -29,8 +31,8 @@ static void qf_sha256_block(qf_sha256 *s, const uint8_t *p) {
         uint32_t s1 = qf_rotr(w[i - 2], 17) ^ qf_rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    uint32_t a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3];
-    uint32_t e = s->h[4], f = s->h[5], g = s->h[6], h = s->h[7];
+    uint32_t a = hs[0], b = hs[1], c = hs[2], d = hs[3];
+    uint32_t e = hs[4], f = hs[5], g = hs[6], h = hs[7];
     for (int i = 0; i < 64; i++) {
         uint32_t t1 = h + (qf_rotr(e, 6) ^ qf_rotr(e, 11) ^ qf_rotr(e, 25)) + ((e & f) ^ (~e & g)) +
                       qf_sha256_k[i] + w[i];
@@ -44,14 +46,35 @@ static void qf_sha256_block(qf_sha256 *s, const uint8_t *p) {
         b = a;
         a = t1 + t2;
     }
-    s->h[0] += a;
-    s->h[1] += b;
-    s->h[2] += c;
-    s->h[3] += d;
-    s->h[4] += e;
-    s->h[5] += f;
-    s->h[6] += g;
-    s->h[7] += h;
+    hs[0] += a;
+    hs[1] += b;
+    hs[2] += c;
+    hs[3] += d;
+    hs[4] += e;
+    hs[5] += f;
+    hs[6] += g;
+    hs[7] += h;
+}
+
+void qf_sha256_blocks_portable(uint32_t h[8], const uint8_t *p, size_t nblocks) {
+    for (; nblocks; nblocks--, p += 64) qf_sha256_block(h, p);
+}
+
+/* -1: not chosen yet; 0: portable; 1: SHA-NI. */
+static int qf_sha256_impl = -1;
+
+int qf_sha256_use_ni(int on) {
+    const int prev = qf_sha256_impl < 0 ? qf_sha256_ni_supported() : qf_sha256_impl;
+    qf_sha256_impl = on && qf_sha256_ni_supported();
+    return prev;
+}
+
+static void qf_sha256_blocks(uint32_t h[8], const uint8_t *p, size_t nblocks) {
+    if (qf_sha256_impl < 0) qf_sha256_impl = qf_sha256_ni_supported();
+    if (qf_sha256_impl)
+        qf_sha256_blocks_ni(h, p, nblocks);
+    else
+        qf_sha256_blocks_portable(h, p, nblocks);
 }
 
 void qf_sha256_init(qf_sha256 *s) {
@@ -73,10 +96,12 @@ void qf_sha256_update(qf_sha256 *s, const void *data, size_t n) {
         p += take;
         n -= take;
         if (s->nbuf < 64) return;
-        qf_sha256_block(s, s->buf);
+        qf_sha256_blocks(s->h, s->buf, 1);
         s->nbuf = 0;
     }
-    for (; n >= 64; n -= 64, p += 64) qf_sha256_block(s, p);
+    qf_sha256_blocks(s->h, p, n / 64);
+    p += n / 64 * 64;
+    n %= 64;
     if (n) memcpy(s->buf, p, n);
     s->nbuf = n;
 }

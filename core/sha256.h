@@ -22,5 +22,9 @@ void qf_sha256_hex(const void *data, size_t n, char out[65]);
 void qf_sha256_to_hex(const uint8_t digest[32], char out[65]);
 /* Digest of a whole file (mapped). */
 qf_status qf_sha256_file(const char *path, char out[65]);
+/* Chooses the block function: on = 1 the SHA-NI one where the CPU has it (the default),
+ * 0 the portable one; returns whether SHA-NI was in use. For tests and benchmarks; not
+ * thread-safe against concurrent hashing. */
+int qf_sha256_use_ni(int on);
 
 #endif
