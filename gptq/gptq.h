@@ -25,6 +25,11 @@ void qf_gptq_hessian_free(qf_gptq_hessian *h);
 /* Adds m rows x (m, n) row-major (cblas_ssyrk), keeping the running mean as gptq.py's
  * add_batch does. */
 qf_status qf_gptq_hessian_add(qf_gptq_hessian *h, const float *x, int64_t m);
+/* The same with row t weighted by w[t] >= 0 (finite): it contributes w[t] x_t x_t^T and
+ * counts as one row of the running mean (so weights are relative: all 1 = the unweighted
+ * add). w NULL = all 1. */
+qf_status qf_gptq_hessian_add_weighted(qf_gptq_hessian *h, const float *x, int64_t m,
+                                       const float *w);
 
 typedef struct qf_gptq_options {
     qf_quant_params quant; /* bits, sym, group_size, mse, scale dtype */

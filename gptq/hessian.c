@@ -1,6 +1,7 @@
 /* The running GPTQ Hessian H = (2/n) sum x x^T of a linear's calibration inputs. */
 #include <cblas.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,4 +40,25 @@ qf_status qf_gptq_hessian_add(qf_gptq_hessian *h, const float *x, int64_t m) {
                 h->h, (int)n); // the upper triangle only: no O(n^2) strided mirror per batch
     h->count = total;
     return QF_STATUS_OK;
+}
+
+qf_status qf_gptq_hessian_add_weighted(qf_gptq_hessian *h, const float *x, int64_t m,
+                                       const float *w) {
+    if (!w || m <= 0) return qf_gptq_hessian_add(h, x, m);
+    QF_RETURN_IF(!h->h, QF_STATUS_INVALID_ARG, "gptq hessian: not initialised");
+    QF_RETURN_IF((uint64_t)m > SIZE_MAX / sizeof(float) / (uint64_t)h->n, QF_STATUS_NOMEM,
+                 "gptq hessian: %lld rows overflow", (long long)m);
+    for (int64_t t = 0; t < m; t++)
+        QF_RETURN_IF(!(w[t] >= 0.0f) || isinf(w[t]), QF_STATUS_INVALID_ARG,
+                     "gptq hessian: row weight %g is not a finite number >= 0", (double)w[t]);
+    float *xs = malloc((size_t)m * (size_t)h->n * sizeof(float));
+    QF_RETURN_IF(!xs, QF_STATUS_NOMEM, "gptq hessian: out of memory for %lld rows",
+                 (long long)m);
+    for (int64_t t = 0; t < m; t++) {
+        const float r = sqrtf(w[t]);
+        for (int64_t k = 0; k < h->n; k++) xs[t * h->n + k] = r * x[t * h->n + k];
+    }
+    qf_status st = qf_gptq_hessian_add(h, xs, m);
+    free(xs);
+    return st;
 }

@@ -19,6 +19,7 @@ qf_quantize_options qf_quantize_options_default(void) {
     o.gptq = qf_gptq_options_default();
     o.awq = qf_awq_options_default();
     o.sq_alpha = 0.5f;
+    o.sink_weight = QF_SINK_WEIGHT;
     o.true_sequential = 1;
     o.format = QF_QUANT_FORMAT_GPTQ;
     o.calib.n_samples = QF_CALIB_DEFAULT_SAMPLES;
@@ -232,6 +233,7 @@ qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
         cJSON_AddNumberToObject(j, "damp_auto_increment", o->gptq.damp_auto_increment);
         cJSON_AddNumberToObject(j, "block_size", (double)o->gptq.block_size);
         cJSON_AddBoolToObject(j, "true_sequential", o->true_sequential);
+        cJSON_AddNumberToObject(j, "sink_weight", o->sink_weight);
     }
     if (awq) {
         cJSON *a = cJSON_AddObjectToObject(j, "awq");

@@ -48,6 +48,9 @@ typedef enum qf_quant_format {
                                 in the calibration forward too */
 } qf_quant_format;
 
+/* Default --sink-weight (bench/results/quantize-smollm2.md "attention sink"). */
+#define QF_SINK_WEIGHT 1.0f
+
 typedef struct qf_quantize_options {
     qf_quant_method method;
     qf_gptq_options gptq;   /* quant params (bits, group, sym, mse) + GPTQ settings; RTN
@@ -57,6 +60,9 @@ typedef struct qf_quantize_options {
     float sq_alpha;         /* smoothquant: migration strength in [0, 1]; 0.5; < 0: auto
                                (per layer, by the W8A8 layer output error on the first
                                awq.search_samples windows) */
+    float sink_weight;      /* GPTQ: Hessian weight of each calibration window's first
+                               token (the model's attention sink, attended by every later
+                               token) relative to the others' 1; default QF_SINK_WEIGHT */
     int true_sequential;    /* 1 (default): [k,v,q] -> o -> [up,gate] -> down, each group
                                seeing the already-quantized ones' outputs */
     qf_quant_format format; /* output layout */

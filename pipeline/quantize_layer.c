@@ -109,67 +109,93 @@ static const char *const qf_pipe_pass_what[] = {
     "(quantized forward)",
 };
 
-static qf_status qf_pipe_hadd(qf_gptq_hessian *h, const float *x, int64_t m) {
-    return h->h ? qf_gptq_hessian_add(h, x, m) : QF_STATUS_OK;
+/* row_w: the per-position Hessian weights (NULL: all 1). */
+static qf_status qf_pipe_hadd(qf_gptq_hessian *h, const float *x, int64_t m, const float *row_w) {
+    return h->h ? qf_gptq_hessian_add_weighted(h, x, m, row_w) : QF_STATUS_OK;
+}
+
+/* The Hessian weight of each window position: --sink-weight for the first token (the
+ * one the model makes its attention sink), 1 for the rest; NULL when all are 1. */
+static qf_status qf_pipe_row_weights(const qf_qrun *r, float **out) {
+    *out = NULL;
+    if (r->opt->sink_weight == 1.0f) return QF_STATUS_OK;
+    float *w = malloc((size_t)r->seqlen * sizeof *w);
+    QF_RETURN_IF(!w, QF_STATUS_NOMEM, "out of memory");
+    for (int64_t t = 0; t < r->seqlen; t++) w[t] = 1.0f;
+    w[0] = r->opt->sink_weight;
+    *out = w;
+    return QF_STATUS_OK;
+}
+
+/* One calibration sample i through pass p (H: as qf_pipe_run_pass's). */
+static qf_status qf_pipe_sample_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
+                                     qf_pipe_pass p, qf_gptq_hessian H[4], const float *rw,
+                                     int64_t i) {
+    qf_layer_ctx *c = &L->ctx;
+    const qf_layer_weights *lw = &L->lw;
+    const int64_t S = r->seqlen;
+    QF_FORWARD(qf_pipe_progress(r, layer, qf_pipe_pass_what[p]));
+    QF_FORWARD(qf_act_store_get(&r->x, i, L->x));
+    switch (p) {
+    case QF_PIPE_PASS_QKV:
+        qf_layer_attn_norm(c, lw, L->x, L->xn);
+        QF_FORWARD(qf_pipe_hadd(&H[0], L->xn, S, rw));
+        break;
+    case QF_PIPE_PASS_O:
+        qf_layer_attn_norm(c, lw, L->x, L->xn);
+        qf_layer_attention(c, lw, L->xn, L->att);
+        QF_FORWARD(qf_pipe_hadd(&H[1], L->att, S, rw));
+        QF_FORWARD(qf_act_store_put(&L->att_store, i, L->att));
+        break;
+    case QF_PIPE_PASS_GU:
+        QF_FORWARD(qf_act_store_get(&L->att_store, i, L->att));
+        qf_layer_o_residual(c, lw, L->att, L->x);
+        QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
+        qf_layer_mlp_norm(c, lw, L->x, L->xn);
+        QF_FORWARD(qf_pipe_hadd(&H[2], L->xn, S, rw));
+        break;
+    case QF_PIPE_PASS_DOWN:
+        qf_layer_mlp_norm(c, lw, L->x, L->xn);
+        qf_layer_mlp_hidden(c, lw, L->xn, L->h);
+        QF_FORWARD(qf_pipe_hadd(&H[3], L->h, S, rw));
+        QF_FORWARD(qf_act_store_put(&L->h_store, i, L->h));
+        break;
+    case QF_PIPE_PASS_OUT:
+        QF_FORWARD(qf_act_store_get(&L->h_store, i, L->h));
+        qf_layer_down_residual(c, lw, L->h, L->x);
+        QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
+        break;
+    case QF_PIPE_PASS_ALL_H:
+        qf_layer_attn_norm(c, lw, L->x, L->xn);
+        QF_FORWARD(qf_pipe_hadd(&H[0], L->xn, S, rw));
+        qf_layer_attention(c, lw, L->xn, L->att);
+        QF_FORWARD(qf_pipe_hadd(&H[1], L->att, S, rw));
+        qf_layer_o_residual(c, lw, L->att, L->x);
+        qf_layer_mlp_norm(c, lw, L->x, L->xn);
+        QF_FORWARD(qf_pipe_hadd(&H[2], L->xn, S, rw));
+        qf_layer_mlp_hidden(c, lw, L->xn, L->h);
+        QF_FORWARD(qf_pipe_hadd(&H[3], L->h, S, rw));
+        break;
+    case QF_PIPE_PASS_FULL:
+        qf_layer_forward(c, lw, L->x, L->xn, L->att, L->h);
+        QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
+        break;
+    }
+    return QF_STATUS_OK;
 }
 
 /* H: Hessians of the qkv, o, gate/up and down inputs (unallocated ones are not needed). */
 static qf_status qf_pipe_run_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer, qf_pipe_pass p,
                                   qf_gptq_hessian H[4]) {
-    qf_layer_ctx *c = &L->ctx;
-    const qf_layer_weights *lw = &L->lw;
-    const int64_t S = r->seqlen;
-    for (int64_t i = 0; i < r->n_samples; i++) {
-        QF_FORWARD(qf_pipe_progress(r, layer, qf_pipe_pass_what[p]));
-        QF_FORWARD(qf_act_store_get(&r->x, i, L->x));
-        switch (p) {
-        case QF_PIPE_PASS_QKV:
-            qf_layer_attn_norm(c, lw, L->x, L->xn);
-            QF_FORWARD(qf_pipe_hadd(&H[0], L->xn, S));
-            break;
-        case QF_PIPE_PASS_O:
-            qf_layer_attn_norm(c, lw, L->x, L->xn);
-            qf_layer_attention(c, lw, L->xn, L->att);
-            QF_FORWARD(qf_pipe_hadd(&H[1], L->att, S));
-            QF_FORWARD(qf_act_store_put(&L->att_store, i, L->att));
-            break;
-        case QF_PIPE_PASS_GU:
-            QF_FORWARD(qf_act_store_get(&L->att_store, i, L->att));
-            qf_layer_o_residual(c, lw, L->att, L->x);
-            QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
-            qf_layer_mlp_norm(c, lw, L->x, L->xn);
-            QF_FORWARD(qf_pipe_hadd(&H[2], L->xn, S));
-            break;
-        case QF_PIPE_PASS_DOWN:
-            qf_layer_mlp_norm(c, lw, L->x, L->xn);
-            qf_layer_mlp_hidden(c, lw, L->xn, L->h);
-            QF_FORWARD(qf_pipe_hadd(&H[3], L->h, S));
-            QF_FORWARD(qf_act_store_put(&L->h_store, i, L->h));
-            break;
-        case QF_PIPE_PASS_OUT:
-            QF_FORWARD(qf_act_store_get(&L->h_store, i, L->h));
-            qf_layer_down_residual(c, lw, L->h, L->x);
-            QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
-            break;
-        case QF_PIPE_PASS_ALL_H:
-            qf_layer_attn_norm(c, lw, L->x, L->xn);
-            QF_FORWARD(qf_pipe_hadd(&H[0], L->xn, S));
-            qf_layer_attention(c, lw, L->xn, L->att);
-            QF_FORWARD(qf_pipe_hadd(&H[1], L->att, S));
-            qf_layer_o_residual(c, lw, L->att, L->x);
-            qf_layer_mlp_norm(c, lw, L->x, L->xn);
-            QF_FORWARD(qf_pipe_hadd(&H[2], L->xn, S));
-            qf_layer_mlp_hidden(c, lw, L->xn, L->h);
-            QF_FORWARD(qf_pipe_hadd(&H[3], L->h, S));
-            break;
-        case QF_PIPE_PASS_FULL:
-            qf_layer_forward(c, lw, L->x, L->xn, L->att, L->h);
-            QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
-            break;
-        }
+    float *rw = NULL;
+    QF_FORWARD(qf_pipe_row_weights(r, &rw));
+    qf_status st = QF_STATUS_OK;
+    for (int64_t i = 0; i < r->n_samples && st == QF_STATUS_OK; i++) {
+        st = qf_pipe_sample_pass(r, L, layer, p, H, rw, i);
         r->units_done++;
     }
-    return QF_STATUS_OK;
+    free(rw);
+    return st;
 }
 
 /* Which Hessian feeds linear i, and the order linears are quantized in

@@ -184,6 +184,46 @@ static void test_hessian(const fixture *fx) {
     CHECK_FAILS(qf_gptq_hessian_init(&h, 0), QF_STATUS_INVALID_ARG, "width");
 }
 
+/* Row weights: all 1 = gptq.py's H; otherwise (2/rows) sum w_t x_t x_t^T, summed here in
+ * double; bad weights refused. */
+static void test_hessian_weighted(const fixture *fx) {
+    const int64_t n = fx->in, m = fx->rows;
+    float *w = malloc((size_t)m * sizeof *w);
+    CHECK(w != NULL);
+    if (!w) return;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int64_t t = 0; t < m; t++) w[t] = pass == 0 ? 1.0f : (float)(t % 5) * 0.75f;
+        if (pass) w[0] = 37.0f; /* a heavy first token, as --sink-weight makes */
+        qf_gptq_hessian h;
+        CHECK_OK(qf_gptq_hessian_init(&h, n));
+        CHECK_OK(qf_gptq_hessian_add_weighted(&h, fx->x, 7, w));
+        CHECK_OK(qf_gptq_hessian_add_weighted(&h, fx->x + 7 * n, m - 7, w + 7));
+        CHECK(h.count == m);
+        double maxd = 0, maxh = 0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = i; j < n; j++) {
+                double want = 0;
+                for (int64_t t = 0; t < m; t++)
+                    want += (double)w[t] * fx->x[t * n + i] * fx->x[t * n + j];
+                want *= 2.0 / (double)m;
+                if (pass == 0) CHECK_NEAR(want, fx->h[i * n + j], 1e-4 * fabs(want) + 1e-6);
+                maxd = fmax(maxd, fabs(h.h[i * n + j] - want));
+                maxh = fmax(maxh, fabs(want));
+            }
+        CHECK_MSG(maxd <= 2e-5 * maxh, "weighted hessian (pass %d) max diff %g (max %g)", pass,
+                  maxd, maxh);
+        const float bad[] = {-1.0f, NAN, INFINITY};
+        for (int b = 0; b < 3; b++) {
+            w[3] = bad[b];
+            CHECK_FAILS(qf_gptq_hessian_add_weighted(&h, fx->x, 5, w), QF_STATUS_INVALID_ARG,
+                        "weight");
+        }
+        CHECK(h.count == m); /* a refused batch adds nothing */
+        qf_gptq_hessian_free(&h);
+    }
+    free(w);
+}
+
 /* dynamic groups (gptq.py's default), with and without act-order: no reference, so
  * properties: valid, g_idx a partition in act order, beats RTN, dead column exact,
  * deterministic bytes (also with the column loop on two threads) */
@@ -413,6 +453,7 @@ int main(void) {
     test_qweight();
     test_rtn_edges();
     test_hessian(&fx);
+    test_hessian_weighted(&fx);
     test_reference(m, &fx);
     test_error_estimate(&fx);
     test_dynamic(&fx);

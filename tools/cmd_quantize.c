@@ -68,6 +68,11 @@ static void qf_quantize_help(FILE *out) {
             "                      --desc-act the groups stay contiguous (g_idx = i / g)\n"
             "  --damp F            GPTQ dampening, fraction of the mean Hessian diagonal\n"
             "                      (default 0.01; raised automatically if H is singular)\n"
+            "  --sink-weight W     GPTQ: Hessian weight of each calibration window's first\n"
+            "                      token, relative to 1 for the others (default %g). The\n"
+            "                      model turns that token into an attention sink which every\n"
+            "                      later token reads, so its errors cost far more than one\n"
+            "                      token's share; 1 = plain GPTQ\n"
             "  --no-true-sequential  collect all Hessians of a layer from its unquantized\n"
             "                      forward (default: true-sequential, [k,v,q] -> o ->\n"
             "                      [up,gate] -> down, each seeing the quantized previous ones)\n"
@@ -113,7 +118,8 @@ static void qf_quantize_help(FILE *out) {
             "Default: GPTQ, 4 bits, group size 128, asymmetric, true-sequential, format\n"
             "gptq (v1), 128 x 2048 tokens of the built-in corpus, seed 0.\n"
             "Example: qforge quantize ./SmolLM2 ./SmolLM2-awq --method awq --bits 4\n"
-            "Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted (resumable).\n");
+            "Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted (resumable).\n",
+            (double)QF_SINK_WEIGHT);
 }
 
 /* "4G", "512M", "64K", "1000" -> bytes; 0 on garbage. */
@@ -168,7 +174,8 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
         {"save-calib", required_argument, 0, 'C'}, {"awq-grid", required_argument, 0, 'G'},
         {"awq-no-duo", no_argument, 0, 'U'},       {"awq-no-clip", no_argument, 0, 'P'},
         {"awq-search-samples", required_argument, 0, 'A'}, {"alpha", required_argument, 0, 'L'},
-        {"act-quant", required_argument, 0, 'Q'},  {"help", no_argument, 0, 'h'},
+        {"act-quant", required_argument, 0, 'Q'},  {"sink-weight", required_argument, 0, 'W'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     qf_quantize_options *o = &c->o;
     int ch, seqlen_set = 0, format_set = 0, bits_set = 0, group_set = 0;
@@ -218,6 +225,13 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
                 o->gptq.damp_percent >= 1.0)
                 return qf_cli_usage_error("quantize", "--damp must be in (0, 1)");
             break;
+        case 'W': {
+            const double w = strtod(optarg, &end);
+            if (end == optarg || *end || !(w >= 1.0 && w <= 1e6))
+                return qf_cli_usage_error("quantize", "--sink-weight must be in [1, 1e6]");
+            o->sink_weight = (float)w;
+            break;
+        }
         case 'T': o->true_sequential = 0; break;
         case 'f':
             if (!strcmp(optarg, "gptq")) o->format = QF_QUANT_FORMAT_GPTQ;
