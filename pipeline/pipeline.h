@@ -49,7 +49,7 @@ typedef enum qf_quant_format {
 } qf_quant_format;
 
 /* Default --sink-weight (bench/results/quantize-smollm2.md "attention sink"). */
-#define QF_SINK_WEIGHT 1.0f
+#define QF_SINK_WEIGHT 32.0f
 
 typedef struct qf_quantize_options {
     qf_quant_method method;
