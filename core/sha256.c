@@ -2,6 +2,7 @@
  * the CPU has the SHA extensions, else the portable one below. */
 #include "core/sha256.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/fileio.h"
@@ -60,18 +61,21 @@ void qf_sha256_blocks_portable(uint32_t h[8], const uint8_t *p, size_t nblocks) 
     for (; nblocks; nblocks--, p += 64) qf_sha256_block(h, p);
 }
 
-/* -1: not chosen yet; 0: portable; 1: SHA-NI. */
-static int qf_sha256_impl = -1;
+/* -1: not chosen yet; 0: portable; 1: SHA-NI (atomic: threads may hash at once). */
+static _Atomic int qf_sha256_impl = -1;
 
 int qf_sha256_use_ni(int on) {
-    const int prev = qf_sha256_impl < 0 ? qf_sha256_ni_supported() : qf_sha256_impl;
-    qf_sha256_impl = on && qf_sha256_ni_supported();
-    return prev;
+    const int prev = atomic_exchange(&qf_sha256_impl, on && qf_sha256_ni_supported());
+    return prev < 0 ? qf_sha256_ni_supported() : prev;
 }
 
 static void qf_sha256_blocks(uint32_t h[8], const uint8_t *p, size_t nblocks) {
-    if (qf_sha256_impl < 0) qf_sha256_impl = qf_sha256_ni_supported();
-    if (qf_sha256_impl)
+    int impl = atomic_load_explicit(&qf_sha256_impl, memory_order_relaxed);
+    if (impl < 0) {
+        impl = qf_sha256_ni_supported();
+        atomic_store_explicit(&qf_sha256_impl, impl, memory_order_relaxed);
+    }
+    if (impl)
         qf_sha256_blocks_ni(h, p, nblocks);
     else
         qf_sha256_blocks_portable(h, p, nblocks);
