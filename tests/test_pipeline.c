@@ -11,7 +11,6 @@
 #include "core/quant.h"
 #include "formats/gptq.h"
 #include "formats/model.h"
-#include "formats/safetensors.h"
 #include "pipeline/pipeline.h"
 #include "tests/test.h"
 #include "tests/test_pipeline_util.h"
@@ -160,54 +159,32 @@ static void test_gptq(const char *model) {
     }
 }
 
-/* Tensor `name` of m as F32 (malloc'ed), or NULL. */
-static float *read_f32(const qf_model *m, const char *name) {
-    const qf_model_tensor *t = qf_model_find_tensor(m, name);
-    CHECK_MSG(t != NULL, "missing %s", name);
-    float *v = t ? malloc(t->numel * sizeof *v) : NULL;
-    if (v) CHECK_OK(qf_model_tensor_read_f32(t, v));
-    return v;
-}
-
 /* Layer 0's k_proj (the first linear quantized; it sees the source's inputs) with the
  * Hessian built here from the saved calibration windows, rmsnorm(embedding) * ln1 in
  * double, each window's first row weighted by w0: the number of its dequantized weights
  * that differ from the artifact's. */
 static int64_t k_proj_mismatches(const char *model, const char *calib, const char *artifact,
                                  float w0, const qf_quantize_options *o) {
+    int64_t rows = 0, S = 0, bad = -1;
+    float *x = qf_test_layer0_inputs(model, calib, &rows, &S);
+    CHECK_MSG(x != NULL, "layer 0 inputs of %s", calib);
     qf_model *m = NULL, *q = NULL;
-    qf_st_file *f = NULL;
     CHECK_OK(qf_model_open(model, &m));
     CHECK_OK(qf_model_open(artifact, &q));
-    CHECK_OK(qf_st_open(calib, &f));
-    const qf_st_tensor *tok = f ? qf_st_find(f, "tokens", 6) : NULL;
-    CHECK(tok && tok->dtype == QF_DTYPE_I32 && tok->ndim == 2);
-    int64_t bad = -1;
-    if (m && q && tok) {
-        const int64_t hid = m->config.hidden_size, S = tok->shape[1], rows = tok->numel;
-        float *emb = read_f32(m, "model.embed_tokens.weight");
-        float *ln1 = read_f32(m, "model.layers.0.input_layernorm.weight");
-        float *wk = read_f32(m, "model.layers.0.self_attn.k_proj.weight");
-        const qf_model_tensor *kt = qf_model_find_tensor(m, "model.layers.0.self_attn.k_proj.weight");
-        float *x = malloc((size_t)(rows * hid) * sizeof *x), *w = malloc((size_t)rows * sizeof *w);
-        const int32_t *ids = tok->data;
-        for (int64_t t = 0; emb && ln1 && t < rows; t++) {
-            const float *e = emb + (int64_t)ids[t] * hid;
-            double ss = 0.0;
-            for (int64_t k = 0; k < hid; k++) ss += (double)e[k] * e[k];
-            const double inv = 1.0 / sqrt(ss / (double)hid + m->config.rms_norm_eps);
-            for (int64_t k = 0; k < hid; k++) x[t * hid + k] = (float)(e[k] * inv * ln1[k]);
-            w[t] = t % S == 0 ? w0 : 1.0f;
-        }
+    const char *kn = "model.layers.0.self_attn.k_proj.weight";
+    const qf_model_tensor *kt = m ? qf_model_find_tensor(m, kn) : NULL;
+    float *wk = m ? qf_test_read_tensor(m, kn) : NULL;
+    float *w = malloc((size_t)rows * sizeof *w);
+    if (x && q && kt && wk && w) {
+        const int64_t out = kt->shape[0], hid = kt->shape[1], n = out * hid;
+        for (int64_t t = 0; t < rows; t++) w[t] = t % S == 0 ? w0 : 1.0f;
         qf_gptq_hessian h;
         CHECK_OK(qf_gptq_hessian_init(&h, hid));
         CHECK_OK(qf_gptq_hessian_add_weighted(&h, x, rows, w));
-        qf_gptq_options g = o->gptq;
         qf_qweight want = {0}, got = {0};
         float *bias = NULL;
-        CHECK_OK(qf_gptq_quantize(wk, kt->shape[0], hid, &h, &g, &want, NULL));
+        CHECK_OK(qf_gptq_quantize(wk, out, hid, &h, &o->gptq, &want, NULL));
         CHECK_OK(qf_gptq_model_read(q, "model.layers.0.self_attn.k_proj", &got, &bias));
-        const int64_t n = kt->shape[0] * hid;
         float *dw = malloc((size_t)n * sizeof *dw), *dg = malloc((size_t)n * sizeof *dg);
         qf_qweight_dequant_ref(&want, dw);
         qf_qweight_dequant_ref(&got, dg);
@@ -215,9 +192,9 @@ static int64_t k_proj_mismatches(const char *model, const char *calib, const cha
         for (int64_t i = 0; i < n; i++) bad += fabsf(dw[i] - dg[i]) > 1e-3f * (fabsf(dw[i]) + 1e-3f);
         qf_qweight_free(&want), qf_qweight_free(&got);
         qf_gptq_hessian_free(&h);
-        free(emb), free(ln1), free(wk), free(x), free(w), free(dw), free(dg), free(bias);
+        free(dw), free(dg), free(bias);
     }
-    qf_st_close(f);
+    free(x), free(wk), free(w);
     qf_model_free(q);
     qf_model_free(m);
     return bad;

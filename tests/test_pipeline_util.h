@@ -4,6 +4,7 @@
 #ifndef QF_TEST_PIPELINE_UTIL_H
 #define QF_TEST_PIPELINE_UTIL_H
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "core/fileio.h"
 #include "formats/hf_config.h"
+#include "formats/model.h"
 #include "formats/safetensors.h"
 
 static qf_status qf_test_copy_file(const char *src, const char *dst) {
@@ -82,6 +84,58 @@ static qf_status qf_test_make_model_kv(const char *dir, int layers, int64_t hidd
 static inline qf_status qf_test_make_model(const char *dir, int layers, int64_t hidden,
                                            uint32_t seed) {
     return qf_test_make_model_kv(dir, layers, hidden, 2, 0, seed);
+}
+
+/* Tensor `name` of m as F32 (malloc'ed), or NULL (missing / unreadable). */
+static inline float *qf_test_read_tensor(const qf_model *m, const char *name) {
+    const qf_model_tensor *t = qf_model_find_tensor(m, name);
+    float *v = t ? malloc(t->numel * sizeof *v) : NULL;
+    if (v && qf_model_tensor_read_f32(t, v) != QF_STATUS_OK) {
+        free(v);
+        v = NULL;
+    }
+    return v;
+}
+
+/* Layer 0's attention input for every token of the calibration windows that
+ * `--save-calib` wrote to calib: rmsnorm(embedding) * input_layernorm, computed in double,
+ * (rows, hidden) f32 malloc'ed; *rows = samples * seqlen, *seqlen from the file. NULL on
+ * any failure. An independent reference for what the pipeline sees first. */
+static inline float *qf_test_layer0_inputs(const char *model, const char *calib, int64_t *rows,
+                                           int64_t *seqlen) {
+    qf_model *m = NULL;
+    qf_st_file *f = NULL;
+    float *x = NULL, *emb = NULL, *ln1 = NULL;
+    if (qf_model_open(model, &m) != QF_STATUS_OK || qf_st_open(calib, &f) != QF_STATUS_OK)
+        goto done;
+    const qf_st_tensor *tok = qf_st_find(f, "tokens", 6);
+    if (!tok || tok->dtype != QF_DTYPE_I32 || tok->ndim != 2) goto done;
+    const int64_t hid = m->config.hidden_size, vocab = m->config.vocab_size;
+    emb = qf_test_read_tensor(m, "model.embed_tokens.weight");
+    ln1 = qf_test_read_tensor(m, "model.layers.0.input_layernorm.weight");
+    x = emb && ln1 ? malloc(tok->numel * (size_t)hid * sizeof *x) : NULL;
+    const int32_t *ids = tok->data;
+    for (uint64_t t = 0; x && t < tok->numel; t++) {
+        if (ids[t] < 0 || ids[t] >= vocab) {
+            free(x);
+            x = NULL;
+            break;
+        }
+        const float *e = emb + (int64_t)ids[t] * hid;
+        double ss = 0.0;
+        for (int64_t k = 0; k < hid; k++) ss += (double)e[k] * e[k];
+        const double inv = 1.0 / sqrt(ss / (double)hid + m->config.rms_norm_eps);
+        for (int64_t k = 0; k < hid; k++) x[t * hid + k] = (float)(e[k] * inv * ln1[k]);
+    }
+    if (x) {
+        *rows = (int64_t)tok->numel;
+        *seqlen = tok->shape[1];
+    }
+done:
+    free(emb), free(ln1);
+    qf_st_close(f);
+    qf_model_free(m);
+    return x;
 }
 
 #endif

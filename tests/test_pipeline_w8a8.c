@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "formats/model.h"
-#include "formats/safetensors.h"
 #include "pipeline/pipeline.h"
 #include "runtime/runtime.h"
 #include "tests/test.h"
@@ -51,44 +50,19 @@ static qf_quantize_options w8a8(qf_quant_method m, float alpha) {
 
 
 
-/* Tensor `name` of the model at dir as F32 (malloc'ed), or NULL. */
-static float *read_f32(const qf_model *m, const char *name, int64_t *n) {
-    const qf_model_tensor *t = qf_model_find_tensor(m, name);
-    CHECK_MSG(t != NULL, "missing %s", name);
-    if (!t) return NULL;
-    *n = 1;
-    for (int d = 0; d < t->ndim; d++) *n *= t->shape[d];
-    float *v = malloc((size_t)*n * sizeof *v);
-    CHECK_OK(qf_model_tensor_read_f32(t, v));
-    return v;
-}
-
-/* max over the saved calibration tokens of |rmsnorm(embed[t]) * ln1| (layer 0), double */
+/* max over the saved calibration tokens of |layer 0's attention input|, in double */
 static double layer0_input_absmax(const char *model, const char *calib) {
-    qf_model *m = NULL;
-    qf_st_file *f = NULL;
-    CHECK_OK(qf_model_open(model, &m));
-    CHECK_OK(qf_st_open(calib, &f));
-    const qf_st_tensor *tok = f ? qf_st_find(f, "tokens", 6) : NULL;
-    CHECK(tok && tok->dtype == QF_DTYPE_I32 && tok->ndim == 2);
+    int64_t rows = 0, seqlen = 0;
+    float *x = qf_test_layer0_inputs(model, calib, &rows, &seqlen);
+    CHECK_MSG(x != NULL, "layer 0 inputs of %s", calib);
+    qf_model_config cfg = {0};
     double mx = 0.0;
-    if (m && tok) {
-        const int64_t hid = m->config.hidden_size;
-        int64_t ne = 0, nl = 0;
-        float *emb = read_f32(m, "model.embed_tokens.weight", &ne);
-        float *ln1 = read_f32(m, "model.layers.0.input_layernorm.weight", &nl);
-        const int32_t *ids = tok->data;
-        for (uint64_t t = 0; emb && ln1 && t < tok->numel; t++) {
-            const float *e = emb + (int64_t)ids[t] * hid;
-            double ss = 0.0;
-            for (int64_t k = 0; k < hid; k++) ss += (double)e[k] * e[k];
-            const double inv = 1.0 / sqrt(ss / (double)hid + m->config.rms_norm_eps);
-            for (int64_t k = 0; k < hid; k++) mx = fmax(mx, fabs(e[k] * inv * ln1[k]));
-        }
-        free(emb), free(ln1);
-    }
-    qf_st_close(f);
+    qf_model *m = NULL;
+    CHECK_OK(qf_model_open(model, &m));
+    if (m) cfg = m->config;
     qf_model_free(m);
+    for (int64_t i = 0; x && i < rows * cfg.hidden_size; i++) mx = fmax(mx, fabs(x[i]));
+    free(x);
     return mx;
 }
 
