@@ -51,14 +51,19 @@ qf_status qf_gptq_hessian_add_weighted(qf_gptq_hessian *h, const float *x, int64
     for (int64_t t = 0; t < m; t++)
         QF_RETURN_IF(!(w[t] >= 0.0f) || isinf(w[t]), QF_STATUS_INVALID_ARG,
                      "gptq hessian: row weight %g is not a finite number >= 0", (double)w[t]);
-    float *xs = malloc((size_t)m * (size_t)h->n * sizeof(float));
-    QF_RETURN_IF(!xs, QF_STATUS_NOMEM, "gptq hessian: out of memory for %lld rows",
-                 (long long)m);
-    for (int64_t t = 0; t < m; t++) {
+    /* only the rows up to the last weight != 1 are scaled (a copy); the all-1 tail is
+     * added in place: two running-mean updates equal one */
+    int64_t k = m;
+    while (k > 0 && w[k - 1] == 1.0f) k--;
+    float *xs = k ? malloc((size_t)k * (size_t)h->n * sizeof(float)) : NULL;
+    QF_RETURN_IF(k && !xs, QF_STATUS_NOMEM, "gptq hessian: out of memory for %lld rows",
+                 (long long)k);
+    for (int64_t t = 0; t < k; t++) {
         const float r = sqrtf(w[t]);
-        for (int64_t k = 0; k < h->n; k++) xs[t * h->n + k] = r * x[t * h->n + k];
+        for (int64_t c = 0; c < h->n; c++) xs[t * h->n + c] = r * x[t * h->n + c];
     }
-    qf_status st = qf_gptq_hessian_add(h, xs, m);
+    qf_status st = qf_gptq_hessian_add(h, xs, k);
+    if (st == QF_STATUS_OK) st = qf_gptq_hessian_add(h, x + k * h->n, m - k);
     free(xs);
     return st;
 }

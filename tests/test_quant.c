@@ -191,8 +191,8 @@ static void test_hessian_weighted(const fixture *fx) {
     float *w = malloc((size_t)m * sizeof *w);
     CHECK(w != NULL);
     if (!w) return;
-    for (int pass = 0; pass < 2; pass++) {
-        for (int64_t t = 0; t < m; t++) w[t] = pass == 0 ? 1.0f : (float)(t % 5) * 0.75f;
+    for (int pass = 0; pass < 3; pass++) { /* all 1; varied; one heavy row then all 1 */
+        for (int64_t t = 0; t < m; t++) w[t] = pass == 1 ? (float)(t % 5) * 0.75f : 1.0f;
         if (pass) w[0] = 37.0f; /* a heavy first token, as --sink-weight makes */
         qf_gptq_hessian h;
         CHECK_OK(qf_gptq_hessian_init(&h, n));
