@@ -5,7 +5,11 @@ Usage: make_deep_model.py OUTDIR LAYERS [HIDDEN]     narrow: F32, intermediate 3
                                                      8 heads, 4 kv heads
        make_deep_model.py OUTDIR LAYERS --llama2-7b  Llama-2-7B shapes: hidden 4096,
                                                      intermediate 11008, 32 heads (MHA),
-                                                     vocab 32000, F16 (as Meta ships it)"""
+                                                     vocab 32000, F16 (as Meta ships it);
+                                                     each tensor a window of one pool of
+                                                     2^27 normal draws (6.7e9 fresh draws
+                                                     take minutes; these models are for
+                                                     time and memory, not quality)"""
 import json, os, shutil, struct, sys
 
 import numpy as np
@@ -31,6 +35,7 @@ shared = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "tokenize
 for f in ("tokenizer.json", "tokenizer_config.json"):
     shutil.copy(os.path.join(shared, f), out)
 rng = np.random.default_rng(0)
+pool = rng.standard_normal(1 << 27, dtype=np.float32) if big else None
 shapes = {"model.embed_tokens.weight": (vocab, hid), "model.norm.weight": (hid,),
           "lm_head.weight": (vocab, hid)}
 for l in range(layers):
@@ -56,5 +61,12 @@ with open(os.path.join(out, "model.safetensors"), "wb") as f:
         s = shapes[name]
         # 2-d: 0.05 (narrow), 1/sqrt(in) (7B shapes: outputs of unit-RMS inputs stay O(1))
         scale = s[-1] ** -0.5 if big else 0.05
-        x = (1.0 + 0.1 * rng.standard_normal(s)) if len(s) == 1 else scale * rng.standard_normal(s)
+        if len(s) == 1:
+            x = 1.0 + 0.1 * rng.standard_normal(s)
+        elif big:
+            n = int(np.prod(s))
+            start = int(rng.integers(0, pool.size - n + 1))
+            x = scale * pool[start:start + n].reshape(s)
+        else:
+            x = scale * rng.standard_normal(s)
         f.write(x.astype(dtype).tobytes())

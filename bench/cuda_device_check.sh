@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs on a lent GPU machine, in one call, everything the CUDA backend can be checked for,
+# from the binaries bench/cuda_device_pack.sh put in .dev/: the machine (GPU, clocks, CPU
+# flags); the W8A8 CPU kernels incl. AVX-512 VNNI (scripts/check-i8-kernels.sh); every CUDA
+# test (kernels, attention, GPTQ, forward against their CPU references); the W4A16 GEMV
+# bench; the GPTQ solve bench; compute-sanitizer memcheck over the kernel tests; then a
+# Llama-2-7B-shaped model (synthetic, F16) through `qforge bench --device cuda`, F16 and RTN
+# W4 g128. Each step has a time limit and the whole run a budget (seconds, $1, default
+# 450): steps that no longer fit are skipped and said so. The full log goes to
+# $OUT/device.log, one line per step to $OUT/summary.txt (printed last).
+# Usage (device tool): bench/cuda_device_check.sh [budget_s]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/qf-device-out}
+mkdir -p "$OUT"
+LOG=$OUT/device.log
+SUM=$OUT/summary.txt
+: >"$LOG"
+: >"$SUM"
+T0=$(date +%s)
+BUDGET=${1:-450}
+left() { echo $((BUDGET - ($(date +%s) - T0))); }
+
+# step NAME LIMIT_S CMD...: runs CMD (output to the log, its tail to stdout) within LIMIT_S
+# and what is left of the budget.
+step() {
+    local name=$1 lim=$2 l s rc
+    shift 2
+    l=$(left)
+    if [ "$l" -lt 20 ]; then
+        echo "$name: SKIPPED (budget spent)" | tee -a "$SUM"
+        return
+    fi
+    [ "$lim" -gt "$l" ] && lim=$l
+    echo "=== $name (limit ${lim}s): $*" | tee -a "$LOG"
+    s=$(date +%s)
+    timeout -k 5 "$lim" "$@" >>"$LOG" 2>&1
+    rc=$?
+    echo "=== $name: rc $rc, $(($(date +%s) - s)) s" | tee -a "$LOG" | tee -a "$SUM"
+}
+
+# the carried libraries, then CUDA's own from the image (toolkit or pip wheels)
+mkdir -p /tmp/qfdev && tar xJf .dev/lib.txz -C /tmp/qfdev
+LIBS=/tmp/qfdev/lib
+for n in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcusolver.so.12 \
+         libcusparse.so.12 libnvJitLink.so.13; do
+    f=$(find /usr/local /usr/lib /opt -name "$n" -print -quit 2>/dev/null)
+    [ -n "$f" ] && LIBS=$LIBS:$(dirname "$f") || echo "not found on this machine: $n" | tee -a "$SUM"
+done
+export LD_LIBRARY_PATH=$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export OPENBLAS_NUM_THREADS=$(nproc)
+# the tests read fixtures from where they were built (/work/main/tests/fixtures)
+[ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
+[ -e ../shared ] || ln -s "$PWD/.dev/shared" ../shared
+B=.dev/bin
+
+{
+    date -u
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem,clocks.max.sm,power.draw,temperature.gpu --format=csv
+    nvcc --version 2>/dev/null | tail -1
+    lscpu | grep -E 'Model name|^CPU\(s\)'
+    echo "CPU flags: $(grep -o -w -E 'avx2|avx512f|avx512_vnni|avx_vnni|amx_int8' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+    ldd $B/* | grep 'not found' | sort -u
+} 2>&1 | tee -a "$LOG" | tee -a "$SUM"
+
+step vnni 60 scripts/check-i8-kernels.sh
+for t in test_cuda_w4_layout test_cuda_attention_ref test_cuda_gptq_host test_cuda_kernels \
+         test_cuda_attention test_cuda_gptq test_cuda_forward; do
+    step "$t" 120 "$B/$t"
+done
+step cuda_gemv 120 "$B/cuda_gemv"
+step cuda_gptq 120 "$B/cuda_gptq"
+step cuda_gptq_act 120 "$B/cuda_gptq" --act
+if command -v compute-sanitizer >/dev/null; then
+    for t in test_cuda_kernels test_cuda_attention; do
+        step "memcheck_$t" 90 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/$t"
+    done
+fi
+D=/dev/shm # 13.5 GB F16 + 3.6 GB W4; /tmp where shared memory is smaller
+[ "$(df --output=avail -k $D | tail -1)" -gt 20000000 ] || D=/tmp
+M=${QF_7B_DIR:-$D/l7b}
+step make_7b 120 python3 bench/make_deep_model.py "$M" 32 --llama2-7b
+if [ -f "$M/model.safetensors" ]; then
+    step bench_7b_f16 120 "$B/qforge" bench "$M" --device cuda --weights f16 --prompt 512 --gen 128 --repeats 3
+    step quantize_7b_w4 120 "$B/qforge" quantize "$M" $D/l7b-w4 --method rtn --bits 4 --group-size 128 --threads "$(nproc)"
+    rm -rf "$M"
+    [ -d $D/l7b-w4 ] && step bench_7b_w4 120 "$B/qforge" bench $D/l7b-w4 --device cuda --prompt 512 --gen 128 --repeats 3
+fi
+echo "--- total $(($(date +%s) - T0)) s" | tee -a "$SUM"
+grep -E 'GB/s|tokens/s|PASS|FAIL|fail|error|SKIPPED|ratio|seconds|differ|s/it| s ' "$LOG" | grep -v '^===' | tail -n 60
+echo "--- summary"
+cat "$SUM"
