@@ -3,9 +3,8 @@
 # from the binaries bench/cuda_device_pack.sh put in .dev/: the machine (GPU, clocks, CPU
 # flags); the W8A8 CPU kernels incl. AVX-512 VNNI (scripts/check-i8-kernels.sh); every CUDA
 # test (kernels, attention, GPTQ, forward against their CPU references); the W4A16 GEMV
-# bench; the GPTQ solve bench; compute-sanitizer memcheck over the kernel tests; then a
-# Llama-2-7B-shaped model (synthetic, F16) through `qforge bench --device cuda`, F16 and RTN
-# W4 g128. Each step has a time limit and the whole run a budget (seconds, $1, default
+# bench; the GPTQ solve bench; a Llama-2-7B-shaped model (synthetic, F16) through `qforge bench
+# --device cuda`, F16 and RTN W4 g128; compute-sanitizer memcheck over the kernel tests. Each step has a time limit and the whole run a budget (seconds, $1, default
 # 450): steps that no longer fit are skipped and said so. The full log goes to
 # $OUT/device.log, one line per step to $OUT/summary.txt (printed last).
 # Usage (device tool): bench/cuda_device_check.sh [budget_s]
@@ -71,11 +70,6 @@ done
 step cuda_gemv 120 "$B/cuda_gemv"
 step cuda_gptq 120 "$B/cuda_gptq"
 step cuda_gptq_act 120 "$B/cuda_gptq" --act
-if command -v compute-sanitizer >/dev/null; then
-    for t in test_cuda_kernels test_cuda_attention; do
-        step "memcheck_$t" 90 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/$t"
-    done
-fi
 D=/dev/shm # 13.5 GB F16 + 3.6 GB W4; /tmp where shared memory is smaller
 [ "$(df --output=avail -k $D | tail -1)" -gt 20000000 ] || D=/tmp
 M=${QF_7B_DIR:-$D/l7b}
@@ -85,6 +79,11 @@ if [ -f "$M/model.safetensors" ]; then
     step quantize_7b_w4 120 "$B/qforge" quantize "$M" $D/l7b-w4 --method rtn --bits 4 --group-size 128 --threads "$(nproc)"
     rm -rf "$M"
     [ -d $D/l7b-w4 ] && step bench_7b_w4 120 "$B/qforge" bench $D/l7b-w4 --device cuda --prompt 512 --gen 128 --repeats 3
+fi
+if command -v compute-sanitizer >/dev/null; then
+    for t in test_cuda_kernels test_cuda_attention; do
+        step "memcheck_$t" 60 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/$t"
+    done
 fi
 echo "--- total $(($(date +%s) - T0)) s" | tee -a "$SUM"
 grep -E 'GB/s|tokens/s|PASS|FAIL|fail|error|SKIPPED|ratio|seconds|differ|s/it| s ' "$LOG" | grep -v '^===' | tail -n 60
