@@ -4,8 +4,10 @@
 # flags); the W8A8 CPU kernels incl. AVX-512 VNNI (scripts/check-i8-kernels.sh); every CUDA
 # test (kernels, attention, GPTQ, forward against their CPU references); the W4A16 GEMV
 # bench; the GPTQ solve bench; a Llama-2-7B-shaped model (synthetic, F16) through `qforge bench
-# --device cuda`, F16 and RTN W4 g128; compute-sanitizer memcheck over the kernel tests. Each step has a time limit and the whole run a budget (seconds, $1, default
-# 450): steps that no longer fit are skipped and said so. The full log goes to
+# --device cuda`, F16 and GPTQ W4 g128 (random codes); compute-sanitizer memcheck over the
+# kernel tests. Each step has a time limit and the whole run a budget (seconds, $1, default
+# 450): steps that no longer fit are skipped and said so; QF_STEPS="name ..." runs only
+# the steps named. The full log goes to
 # $OUT/device.log, one line per step to $OUT/summary.txt (printed last).
 # Usage (device tool): bench/cuda_device_check.sh [budget_s]
 set -uo pipefail
@@ -25,6 +27,7 @@ left() { echo $((BUDGET - ($(date +%s) - T0))); }
 step() {
     local name=$1 lim=$2 l s rc
     shift 2
+    if [ -n "${QF_STEPS:-}" ] && [[ " $QF_STEPS " != *" $name "* ]]; then return; fi
     l=$(left)
     if [ "$l" -lt 20 ]; then
         echo "$name: SKIPPED (budget spent)" | tee -a "$SUM"
@@ -70,18 +73,19 @@ done
 step cuda_gemv 120 "$B/cuda_gemv"
 step cuda_gptq 120 "$B/cuda_gptq"
 step cuda_gptq_act 120 "$B/cuda_gptq" --act
-D=/dev/shm # 13.5 GB F16 + 3.6 GB W4; /tmp where shared memory is smaller
+D=/dev/shm # 13.5 GB F16, then 3.9 GB W4; /tmp where shared memory is smaller
 [ "$(df --output=avail -k $D | tail -1)" -gt 20000000 ] || D=/tmp
 M=${QF_7B_DIR:-$D/l7b}
 step make_7b 120 python3 bench/make_deep_model.py "$M" 32 --llama2-7b
-if [ -f "$M/model.safetensors" ]; then
+[ -f "$M/model.safetensors" ] &&
     step bench_7b_f16 120 "$B/qforge" bench "$M" --device cuda --weights f16 --prompt 512 --gen 128 --repeats 3
-    step quantize_7b_w4 120 "$B/qforge" quantize "$M" $D/l7b-w4 --method rtn --bits 4 --group-size 128 --threads "$(nproc)"
-    rm -rf "$M"
-    [ -d $D/l7b-w4 ] && step bench_7b_w4 120 "$B/qforge" bench $D/l7b-w4 --device cuda --prompt 512 --gen 128 --repeats 3
-fi
+rm -rf "$M"
+step make_7b_w4 120 python3 bench/make_deep_model.py "$M-w4" 32 --llama2-7b --w4
+[ -f "$M-w4/model.safetensors" ] &&
+    step bench_7b_w4 120 "$B/qforge" bench "$M-w4" --device cuda --prompt 512 --gen 128 --repeats 3
+rm -rf "$M-w4"
 if command -v compute-sanitizer >/dev/null; then
-    for t in test_cuda_kernels test_cuda_attention; do
+    for t in test_cuda_kernels test_cuda_attention test_cuda_forward test_cuda_gptq; do
         step "memcheck_$t" 60 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/$t"
     done
 fi

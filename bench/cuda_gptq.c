@@ -3,7 +3,9 @@
  * rows, 4-bit g128 asym (act-order with --act). Timed apart: the Hessian (the GPU's from
  * activations already on the device) and the quantization (the GPU's including the
  * weight's upload and the result's download; no statistics on either side). Prints the
- * share of codes that differ (tests/test_cuda_gptq_util.h: expected < 1%). Exits 77
+ * share of codes that differ (tests/test_cuda_gptq_util.h: expected < 1%) and, from a
+ * second untimed run with statistics, each side's relative output error
+ * tr((W - Q) H (W - Q)^T) / tr(W H W^T) with its own Hessian, and RTN's. Exits 77
  * without a GPU. Built by CMake (target cuda_gptq), run by bench/cuda_gptq.sh. */
 #include <math.h>
 #include <stdio.h>
@@ -74,10 +76,19 @@ static void run(int64_t out, int64_t in, int64_t rows, int act) {
 
     int64_t diff = 0;
     for (int64_t k = 0; k < out * in; k++) diff += qc.q[k] != qg.q[k];
+    /* untimed again with statistics: each side's relative output error (its own Hessian) */
+    qf_qweight qs;
+    qf_gptq_stats sc, sg;
+    TRY(qf_gptq_quantize(w, out, in, &h, &o, &qs, &sc));
+    qf_qweight_free(&qs);
+    TRY(qf_cuda_gptq_quantize_dev(w, out, in, &dh, &o, &qs, &sg));
+    qf_qweight_free(&qs);
     printf("%5lld x %5lld, %lld rows, act-order %d: Hessian CPU %.3f s GPU %.3f s | "
-           "quantize CPU %.3f s GPU %.3f s (x%.1f) | codes differing %.4f%%\n",
+           "quantize CPU %.3f s GPU %.3f s (x%.1f) | codes differing %.4f%% | output error "
+           "CPU %.6f GPU %.6f (RTN %.6f)\n",
            (long long)out, (long long)in, (long long)rows, act, t1 - t0, g1 - g0, t2 - t1,
-           g2 - g1, (t2 - t1) / (g2 - g1), 100.0 * (double)diff / (double)(out * in));
+           g2 - g1, (t2 - t1) / (g2 - g1), 100.0 * (double)diff / (double)(out * in),
+           sc.gptq_error, sg.gptq_error, sc.rtn_error);
     qf_cuda_gptq_hessian_free(&dh);
     qf_cuda_free(dx);
     qf_gptq_hessian_free(&h);

@@ -73,12 +73,12 @@ static void run_options(const gq_problem *p, const qf_cuda_gptq_hessian *dh,
         qf_gptq_stats sr, sg;
         CHECK_OK(qf_gptq_quantize(p->w, p->out, p->in, &p->h, &opts[i], &ref, &sr));
         CHECK_OK(qf_cuda_gptq_quantize(p->w, p->out, p->in, &p->h, &opts[i], &got, &sg));
-        gq_compare("gpu", p, &opts[i], &ref, &sr, &got, &sg);
+        gq_compare("gpu", p, &opts[i], &ref, &sr, &got, &sg, GQ_RTN_SAME_H);
         CHECK_OK(qf_qweight_validate(&got, p->name));
         qf_qweight_free(&got);
         if (dh && (i % 4 == 0)) { /* from the GPU's Hessian: another perturbation of H */
             CHECK_OK(qf_cuda_gptq_quantize_dev(p->w, p->out, p->in, dh, &opts[i], &got, &sg));
-            gq_compare("gpu-H", p, &opts[i], &ref, &sr, &got, &sg);
+            gq_compare("gpu-H", p, &opts[i], &ref, &sr, &got, &sg, GQ_RTN_GPU_H);
             qf_qweight_free(&got);
         }
         qf_qweight_free(&ref);

@@ -258,13 +258,13 @@ static void run_problem(const gq_problem *p, const qf_gptq_options *opts, int n,
         /* LAPACK's factor: the emulation is the CPU GPTQ (OpenBLAS may sum the GEMM in
          * another order for the other layout: then the bounds apply) */
         const double before = gq_worst_code_frac;
-        gq_compare("emulated", p, &opts[i], &ref, &sr, &emu, &se);
+        gq_compare("emulated", p, &opts[i], &ref, &sr, &emu, &se, GQ_RTN_SAME_H);
         gq_worst_code_frac = before;
         const int64_t nq = p->out * p->in;
         CHECK_MSG(memcmp(ref.q, emu.q, (size_t)nq) == 0, "%s option set %d: emulation's codes",
                   p->name, i);
         /* double factor: the perturbation the bounds are derived from */
-        gq_compare("dbl-hinv", p, &opts[i], &ref, &sr, &dbl, &sd);
+        gq_compare("dbl-hinv", p, &opts[i], &ref, &sr, &dbl, &sd, GQ_RTN_SAME_H);
         if (gq_worst_code_frac > *worst_dbl) *worst_dbl = gq_worst_code_frac;
         qf_qweight_free(&ref), qf_qweight_free(&emu), qf_qweight_free(&dbl);
     }

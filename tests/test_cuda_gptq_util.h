@@ -48,6 +48,8 @@
 #define GQ_SCALE_REL 1e-4      /* a dynamic scale this close is the same */
 #define GQ_PARAM_MSE_FRAC 0.01 /* fixed parameters that may differ with the MSE search */
 #define GQ_ERR_REL 0.01        /* |err_gpu - err_cpu| <= GQ_ERR_REL err_cpu */
+#define GQ_RTN_SAME_H 1e-12    /* RTN errors through one Hessian: summation order only */
+#define GQ_RTN_GPU_H 1e-6      /* ... through the GPU's float Hessian: 3.7e-8 worst, H200 */
 
 static uint64_t gq_rng = 0x2545F4914F6CDD1Dull;
 
@@ -218,10 +220,12 @@ static void gq_describe(const qf_gptq_options *o, char *buf, size_t size) {
 /* Observed extremes over every comparison (printed at the end). */
 static double gq_worst_code_frac, gq_worst_err_rel;
 
-/* Holds got to ref (both of problem p with options o) under the bounds above. */
+/* Holds got to ref (both of problem p with options o) under the bounds above; their RTN
+ * errors (the same W and grid through each side's Hessian) within rtn_rel relative:
+ * GQ_RTN_SAME_H where both used one Hessian, GQ_RTN_GPU_H where got's was built on the GPU. */
 static void gq_compare(const char *what, const gq_problem *p, const qf_gptq_options *o,
                        const qf_qweight *ref, const qf_gptq_stats *sr, const qf_qweight *got,
-                       const qf_gptq_stats *sg) {
+                       const qf_gptq_stats *sg, double rtn_rel) {
     char cfg[128];
     gq_describe(o, cfg, sizeof cfg);
     CHECK_MSG(got->group_size == ref->group_size && got->n_groups == ref->n_groups &&
@@ -270,7 +274,7 @@ static void gq_compare(const char *what, const gq_problem *p, const qf_gptq_opti
               sg->gptq_error, sr->gptq_error);
     CHECK_MSG(sg->damp_percent == sr->damp_percent, "%s %s %s: damping %g vs %g", what,
               p->name, cfg, sg->damp_percent, sr->damp_percent);
-    CHECK_MSG(fabs(sg->rtn_error - sr->rtn_error) <= 1e-12 * sr->rtn_error,
+    CHECK_MSG(fabs(sg->rtn_error - sr->rtn_error) <= rtn_rel * sr->rtn_error,
               "%s %s %s: RTN error %.17g vs %.17g", what, p->name, cfg, sg->rtn_error,
               sr->rtn_error);
 }
