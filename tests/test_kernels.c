@@ -12,11 +12,17 @@
  *    reference, with GQA, MQA and a sliding window, queries at an offset into the cache:
  *    1e-5 absolute (outputs are convex combinations of values in [-1, 1]; float32 sums in
  *    another order and a polynomial exp within ~2e-7 relative of expf); also the decode
- *    split (partial states over key ranges, one of them empty, merged). */
+ *    split (partial states over key ranges, one of them empty, merged);
+ *  - the F16 linear's prefill path with exactly the scratch qf_cpu_linear_scratch gives for
+ *    a wider layer of the same model (4096 inside 11008 once overflowed it: the tile is not
+ *    monotone in the width): a canary after the buffer stays, y within the GEMV bound. */
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "core/dtype.h"
 #include "runtime/cpu/kernels.h"
+#include "runtime/cpu/linear.h"
 #include "tests/test.h"
 
 static uint64_t rng = 88172645463325252ull;
@@ -201,6 +207,35 @@ static void test_attention(void) {
     test_attention_case(2, 2, 8, 1, 5, 20);    /* window of one: attends to itself only */
 }
 
+/* One F16 linear of width `in` (out rows, m tokens) run with the scratch sized for `widest`. */
+static void test_linear_scratch(int64_t in, int64_t widest) {
+    const int64_t out = 272, m = 3, canary = 64; /* a full tile of 256 rows, then 16 */
+    const int64_t sf = qf_cpu_linear_scratch(widest);
+    uint16_t *w = malloc((size_t)(out * in) * 2);
+    float *x = malloc((size_t)(m * in) * 4), *y = malloc((size_t)(m * out) * 4);
+    float *scratch = malloc((size_t)(sf + canary) * 4), *wf = malloc((size_t)in * 4);
+    for (int64_t k = 0; k < out * in; k++) w[k] = qf_fp32_to_fp16(frand());
+    for (int64_t k = 0; k < m * in; k++) x[k] = frand();
+    for (int64_t k = 0; k < canary; k++) scratch[sf + k] = -7.0f;
+    const qf_cpu_linear l = {.dtype = QF_DTYPE_F16, .out = out, .in = in, .w = w};
+    qf_cpu_linear_rows(&l, x, m, y, 0, out, scratch);
+    int64_t hit = 0, bad = 0;
+    for (int64_t k = 0; k < canary; k++) hit += scratch[sf + k] != -7.0f;
+    for (int64_t r = 0; r < out; r++) {
+        for (int64_t i = 0; i < in; i++) wf[i] = qf_fp16_to_fp32(w[r * in + i]);
+        for (int64_t t = 0; t < m; t++) {
+            double ref = 0.0, mag = 0.0;
+            for (int64_t i = 0; i < in; i++)
+                ref += (double)wf[i] * x[t * in + i], mag += fabs((double)wf[i] * x[t * in + i]);
+            bad += fabs(y[t * out + r] - ref) > 1e-5 * mag;
+        }
+    }
+    CHECK_MSG(hit == 0, "linear in %lld, scratch for %lld: %lld canary floats overwritten",
+              (long long)in, (long long)widest, (long long)hit);
+    CHECK_MSG(bad == 0, "linear in %lld: %lld outputs off", (long long)in, (long long)bad);
+    free(w), free(x), free(y), free(scratch), free(wf);
+}
+
 int main(void) {
     printf("SIMD level %d\n", qf_cpu_simd_level());
     test_gemv("ref-vs-dispatch", qf_cpu_gemv_f16);
@@ -223,5 +258,9 @@ int main(void) {
     test_rmsnorm();
     test_rope();
     test_attention();
+    test_linear_scratch(4096, 11008); /* Llama-2-7B: hidden inside intermediate */
+    test_linear_scratch(4096, 4352);
+    test_linear_scratch(200, 1000);
+    test_linear_scratch(11008, 11008);
     TEST_END();
 }

@@ -14,7 +14,10 @@ static int64_t qf_cpu_linear_tile(int64_t in) {
     return rows < 16 ? 16 : rows > QF_CPU_LINEAR_TILE_MAX ? QF_CPU_LINEAR_TILE_MAX : rows;
 }
 
-int64_t qf_cpu_linear_scratch(int64_t in) { return qf_cpu_linear_tile(in) * in; }
+int64_t qf_cpu_linear_scratch(int64_t in) {
+    /* tile * in <= QF_CPU_LINEAR_TILE_FLOATS unless the tile is 16 rows */
+    return 16 * in > QF_CPU_LINEAR_TILE_FLOATS ? 16 * in : QF_CPU_LINEAR_TILE_FLOATS;
+}
 
 void qf_cpu_share(int64_t units, int ith, int nth, int64_t *u0, int64_t *u1) {
     *u0 = units * ith / nth;

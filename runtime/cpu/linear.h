@@ -25,8 +25,10 @@ typedef struct qf_cpu_linear {
 #define QF_CPU_LINEAR_TILE_MAX 256
 #define QF_CPU_LINEAR_TILE_FLOATS (1 << 20)
 
-/* Floats of per-thread scratch qf_cpu_linear_forward needs for an input width `in`
- * (F32 / F16 / W8A8 weights; quantized ones need qf_cpu_qlinear_scratch). */
+/* Floats of per-thread scratch qf_cpu_linear_forward needs for every input width up to
+ * `in` (F32 / F16 / W8A8 weights; quantized ones need qf_cpu_qlinear_scratch). The F16
+ * tile's size is not monotone in the width (4096 needs 256 rows = 2^20 floats, 11008 80
+ * rows = 880,640), so this is the bound max(2^20, 16 in), not one width's tile. */
 int64_t qf_cpu_linear_scratch(int64_t in);
 
 /* y[:, r0..r1) = x (m, in) W[r0..r1)^T + bias; y is (m, out). m == 1 uses the GEMV
