@@ -6,8 +6,12 @@
  * given for back-to-back launches on a stream and for the same launches replayed as a
  * CUDA graph (less launch overhead), and for prep + GEMV (the act-order gather and fp16
  * conversion of x included). Before timing, each shape's result is checked against
- * qf_cuda_w4_gemv_ref. Exits 77 without a GPU. Built by CMake (target cuda_gemv) and
- * by bench/cuda_gemv.sh. */
+ * qf_cuda_w4_gemv_ref. Then the prefill (the issue's batch 16 and 128): the runtime's W4
+ * path (GEMV calls of 8 tokens below QF_CUDA_W4_GEMM_MIN_M, else dequantize + cuBLAS fp16
+ * GEMM), both timed at each size, against cuBLAS on the same weight already in fp16 (what
+ * an F16 model runs); ratio = cuBLAS fp16 time / W4 time. Exits 77 without a GPU. Built by
+ * CMake (target cuda_gemv) and by bench/cuda_gemv.sh. */
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdio.h>
@@ -80,9 +84,8 @@ static double copy_gbs(cudaStream_t s) {
     return gbs;
 }
 
-/* One shape: checks the m-token GEMV once, then times it (stream, graph, with prep). */
-static void bench_shape(cudaStream_t s, int l2, double copy, int64_t out, int64_t in, int act,
-                        int64_t m, int target) {
+/* A random 4-bit g128 weight (act-order g_idx with a random permutation when act). */
+static qf_qweight make_weight(int64_t out, int64_t in, int act) {
     qf_qweight w;
     TRY(qf_qweight_init(&w, 4, 0, out, in, 128, act));
     for (int64_t k = 0; k < out * in; k++) w.q[k] = (uint8_t)(next() % 16);
@@ -101,6 +104,101 @@ static void bench_shape(cudaStream_t s, int l2, double copy, int64_t out, int64_
         for (int64_t r = 0; r < in; r++) w.g_idx[perm[r]] = (int32_t)(r / 128);
         free(perm);
     }
+    return w;
+}
+
+/* y^T (out, m) = alpha wh (col-major (kp, out)) op T times xh^T (kp, m), fp32 out. */
+static void gemm_f16(cublasHandle_t h, const uint16_t *wh, const uint16_t *xh, float *y,
+                     int64_t out, int64_t kp, int64_t m, float alpha) {
+    const float beta = 0.0f;
+    if (cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)m, (int)kp, &alpha, wh,
+                     CUDA_R_16F, (int)kp, xh, CUDA_R_16F, (int)kp, &beta, y, CUDA_R_32F,
+                     (int)out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS) {
+        fprintf(stderr, "cublasGemmEx failed\n");
+        exit(1);
+    }
+}
+
+/* Prefill of m tokens through one (out, in) W4 weight: GEMV calls, dequantize + GEMM, and
+ * cuBLAS on the fp16 weight; weights rotated over copies that overflow L2. */
+static void bench_prefill(cudaStream_t s, cublasHandle_t h, int l2, int64_t out, int64_t in,
+                          int64_t m) {
+    qf_qweight w = make_weight(out, in, 1);
+    qf_cuda_w4 l;
+    TRY(qf_cuda_w4_init(&l, &w, "bench"));
+    const size_t nwh = (size_t)(out * l.kp);
+    int copies = (int)(4.0 * l2 / (double)(nwh * 2)) + 2;
+    if (copies > 16) copies = 16;
+    qf_cuda_w4_dev d[16];
+    uint16_t *wh16[16], *scratch, *dxh;
+    float *dx, *dy;
+    for (int c = 0; c < copies; c++) {
+        TRY(qf_cuda_w4_upload(&d[c], &l));
+        TRY(qf_cuda_malloc((void **)&wh16[c], nwh * 2, "fp16 weight"));
+        TRY(qf_cuda_w4_dequant(&d[c], wh16[c], s));
+    }
+    TRY(qf_cuda_malloc((void **)&scratch, nwh * 2, "dequant scratch"));
+    float *x = (float *)malloc((size_t)(m * in) * 4), *y = (float *)malloc((size_t)(m * out) * 4);
+    float *y_ref = (float *)malloc((size_t)(m * out) * 4);
+    for (int64_t k = 0; k < m * in; k++) x[k] = frand();
+    TRY(qf_cuda_malloc((void **)&dx, (size_t)(m * in) * 4, "x"));
+    TRY(qf_cuda_malloc((void **)&dy, (size_t)(m * out) * 4, "y"));
+    TRY(qf_cuda_malloc((void **)&dxh, (size_t)(m * l.kp) * 2, "xh"));
+    TRY(qf_cuda_upload(dx, x, (size_t)(m * in) * 4));
+    TRY(qf_cuda_w4_prep(&d[0], dx, m, dxh, s));
+    const float up = (float)(1 << QF_CUDA_W4_XSHIFT);
+    auto gemv_path = [&](int i) {
+        for (int64_t t0 = 0; t0 < m; t0 += QF_CUDA_W4_MAX_M) {
+            const int64_t mm = m - t0 < QF_CUDA_W4_MAX_M ? m - t0 : QF_CUDA_W4_MAX_M;
+            TRY(qf_cuda_w4_gemv(&d[i % copies], dxh + t0 * l.kp, mm, dy + t0 * out, s));
+        }
+    };
+    auto deq_path = [&](int i) {
+        TRY(qf_cuda_w4_dequant(&d[i % copies], scratch, s));
+        gemm_f16(h, scratch, dxh, dy, out, l.kp, m, up);
+    };
+    deq_path(0); /* checked: the dequantize + GEMM result */
+    TRY(qf_cuda_sync());
+    TRY(qf_cuda_download(y, dy, (size_t)(m * out) * 4));
+    qf_cuda_w4_gemv_ref(&l, x, m, y_ref);
+    double err = 0, big = 0;
+    for (int64_t k = 0; k < m * out; k++) {
+        err = fmax(err, fabs((double)y[k] - y_ref[k]));
+        big = fmax(big, fabs((double)y_ref[k]));
+    }
+    const int iters = 20 * copies;
+    const double t_gemv = time_ms(s, iters, gemv_path) * 1e3 / iters;
+    const double t_deq = time_ms(s, iters, deq_path) * 1e3 / iters;
+    const double t_f16 = time_ms(s, iters, [&](int i) {
+        gemm_f16(h, wh16[i % copies], dxh, dy, out, l.kp, m, up);
+    }) * 1e3 / iters;
+    const double t_path = m >= QF_CUDA_W4_GEMM_MIN_M ? t_deq : t_gemv;
+    printf("W4 prefill %5lld x %5lld g128 act-order m=%3lld: GEMV x%lld %7.1f us | dequant+GEMM "
+           "%7.1f us | cuBLAS fp16 %7.1f us | runtime path (%s) ratio %.2f | max err %.2g of "
+           "max|y| %s\n",
+           (long long)out, (long long)in, (long long)m,
+           (long long)((m + QF_CUDA_W4_MAX_M - 1) / QF_CUDA_W4_MAX_M), t_gemv, t_deq, t_f16,
+           m >= QF_CUDA_W4_GEMM_MIN_M ? "dequant+GEMM" : "GEMV", t_f16 / t_path, err / big,
+           err <= 1e-2 * big ? "ok" : "WRONG");
+    for (int c = 0; c < copies; c++) {
+        qf_cuda_w4_dev_free(&d[c]);
+        qf_cuda_free(wh16[c]);
+    }
+    qf_cuda_free(scratch);
+    qf_cuda_free(dx);
+    qf_cuda_free(dy);
+    qf_cuda_free(dxh);
+    free(x);
+    free(y);
+    free(y_ref);
+    qf_cuda_w4_free(&l);
+    qf_qweight_free(&w);
+}
+
+/* One shape: checks the m-token GEMV once, then times it (stream, graph, with prep). */
+static void bench_shape(cudaStream_t s, int l2, double copy, int64_t out, int64_t in, int act,
+                        int64_t m, int target) {
+    qf_qweight w = make_weight(out, in, act);
     qf_cuda_w4 l;
     TRY(qf_cuda_w4_init(&l, &w, "bench"));
     const size_t wbytes = qf_cuda_w4_bytes(&l);
@@ -190,6 +288,15 @@ int main(void) {
         for (int act = 0; act < 2; act++)
             bench_shape(s, p.l2CacheSize, copy, shapes[i].out, shapes[i].in, act, shapes[i].m,
                         shapes[i].target);
+    cublasHandle_t h;
+    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS || cublasSetStream(h, s) != CUBLAS_STATUS_SUCCESS) {
+        fprintf(stderr, "cuBLAS handle\n");
+        return 1;
+    }
+    static const int64_t pshapes[][2] = {{4096, 4096}, {4096, 11008}, {11008, 4096}};
+    for (int i = 0; i < 3; i++)
+        for (int64_t m = 16; m <= 128; m *= 8) bench_prefill(s, h, p.l2CacheSize, pshapes[i][0], pshapes[i][1], m);
+    cublasDestroy(h);
     copy_gbs(s); /* again: the copy rate should not have drifted */
     CUTRY(cudaStreamDestroy(s));
     return 0;

@@ -3,7 +3,7 @@
 # the W4A16 GEMV bench with nvcc + cc alone (no CMake, none of qforge's other
 # dependencies: a bare machine with the CUDA toolkit will do), runs the tests (the layout
 # on the CPU, every kernel against its CPU reference on the GPU, the attention kernels
-# too), then the bench (GEMV GB/s vs device-to-device copy GB/s).
+# too), then the bench (GEMV GB/s vs device-to-device copy GB/s; W4 prefill vs cuBLAS fp16).
 # Usage: bench/cuda_gemv.sh [out dir, default build-cuda-bench]
 # QF_CUDA_ARCH (default native: the GPU present) is passed to nvcc -arch.
 set -e
@@ -22,7 +22,7 @@ for f in core/status.c core/dtype.c core/qweight.c runtime/cuda/w4_layout.c \
     pids="$pids $!"
     objs="$objs $o"
 done
-for f in runtime/cuda/cuda_mem.cu runtime/cuda/w4_gemv.cu runtime/cuda/rmsnorm.cu \
+for f in runtime/cuda/cuda_mem.cu runtime/cuda/w4_gemv.cu runtime/cuda/w4_dequant.cu runtime/cuda/rmsnorm.cu \
          runtime/cuda/rope.cu runtime/cuda/swiglu.cu runtime/cuda/attention_kv.cu \
          runtime/cuda/attention_prefill.cu runtime/cuda/attention_decode.cu; do
     o="$B/$(echo "$f" | tr / _).o"
@@ -40,7 +40,7 @@ for p in $pids; do wait "$p"; done # set -e: stop at the first failed compile
 nvcc -arch="$ARCH" -o "$B/test_cuda_kernels" "$B/test_cuda_kernels.o" $objs -lm
 nvcc -arch="$ARCH" -o "$B/test_cuda_w4_layout" "$B/test_cuda_w4_layout.o" $objs -lm
 nvcc -arch="$ARCH" -o "$B/test_cuda_attention" "$B/test_cuda_attention.o" $objs -lm
-nvcc -arch="$ARCH" -o "$B/cuda_gemv" "$B/cuda_gemv.o" $objs -lm
+nvcc -arch="$ARCH" -o "$B/cuda_gemv" "$B/cuda_gemv.o" $objs -lcublas -lm
 rc=0 # 1 if anything failed, else 77 if anything skipped (no GPU), else 0
 for prog in test_cuda_w4_layout test_cuda_kernels test_cuda_attention cuda_gemv; do
     s=0

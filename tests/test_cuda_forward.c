@@ -10,8 +10,10 @@
  * 320): (a) Llama, untied lm_head, attention + MLP biases, linear RoPE scaling; (b) Mistral,
  * sliding window 12, YaRN RoPE; (c) (a)'s weights without biases, every layer linear RTN
  * 4-bit, group 64, shuffled act-order g_idx, written as a GPTQ v1 checkpoint with tied
- * embeddings. Each runs a 16-token prefill (all logits) then 8 decode steps fed the CPU's
- * greedy tokens; (a) also with the prefill split 10 + 6 (a prefill at p0 > 0).
+ * embeddings. Each runs a 40-token prefill (all logits) then 8 decode steps fed the CPU's
+ * greedy tokens; (a) and (c) also with the prefill split 10 + 30 (a prefill at p0 > 0; for
+ * (c) the W4 GEMV path for the 10, the dequantize + cuBLAS path, from
+ * QF_CUDA_W4_GEMM_MIN_M = 17 tokens on, for the 30 and the unsplit 40).
  *
  * Tolerance: |logit_gpu - logit_cpu| <= 2e-2 * max(1, rms of the CPU logits). The CPU runs
  * F32 weights and activations and an F32 KV cache. The GPU rounds the weights (F16 runs)
@@ -46,9 +48,11 @@
 #define INTER 512
 #define VOCAB 320
 #define NLAYER 2
-#define NPRE 16
+#define NPRE 40
 #define NDEC 8
 #define TOL_REL 2e-2
+_Static_assert(10 < QF_CUDA_W4_GEMM_MIN_M && NPRE - 10 >= QF_CUDA_W4_GEMM_MIN_M,
+               "the split prefill covers both W4 paths");
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static float frand(void) { /* uniform in [-1, 1) */
@@ -290,9 +294,10 @@ int main(void) {
     write_model(gptq, MODEL_GPTQ);
     compare(llama, "llama bias, F16 weights", QF_DTYPE_F16, 0);
     compare(llama, "llama bias, F32 weights", QF_DTYPE_F32, 0);
-    compare(llama, "llama bias, F16, prefill 10 + 6", QF_DTYPE_F16, 10);
+    compare(llama, "llama bias, F16, prefill 10 + 30", QF_DTYPE_F16, 10);
     compare(mistral, "mistral sliding 12, F16", QF_DTYPE_F16, 0);
     compare(gptq, "gptq w4 g64 act-order, tied", QF_DTYPE_F16, 0);
+    compare(gptq, "gptq w4, prefill 10 + 30", QF_DTYPE_F16, 10);
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     CHECK(system(cmd) == 0);
     if (!have_gpu && qf_test_failures == 0) { /* the checkpoints and CPU runs were fine */

@@ -27,6 +27,10 @@
  *    observed error is printed as a fraction of it); test_cuda_w4_layout.c checks the
  *    bound on a CPU emulation of the kernel's arithmetic.
  *
+ * W4 dequantization (the prefill path's fp16 weight): bit-identical to
+ * qf_cuda_w4_dequant_ref on every shape above (one exact fp32 product, one rounding to
+ * nearest even on both sides); a layout whose dequant_ok is 0 is refused.
+ *
  * RMSNorm vs qf_cpu_rmsnorm_ref: only the sum of squares' order differs; both sums of n
  * non-negative terms are within gamma_n ~ n 2^-24 of the exact one, the square root
  * halves that, division / sqrt / 2 products add a few 2^-24 on each side:
@@ -94,12 +98,32 @@ static void run_gemv(const qf_cuda_w4 *l, const qf_cuda_w4_dev *d, const float *
     free(mag);
 }
 
+static void check_dequant(const qf_cuda_w4 *l, const qf_cuda_w4_dev *d) {
+    const size_t n = (size_t)(l->out * l->kp);
+    uint16_t *dwh = dev_alloc(n * 2), *wh = malloc(n * 2), *ref = malloc(n * 2);
+    CHECK_OK(qf_cuda_w4_dequant(d, dwh, NULL));
+    CHECK_OK(qf_cuda_sync());
+    CHECK_OK(qf_cuda_download(wh, dwh, n * 2));
+    qf_cuda_w4_dequant_ref(l, ref);
+    size_t bad = 0;
+    for (size_t k = 0; k < n; k++) bad += wh[k] != ref[k];
+    CHECK_MSG(bad == 0, "W4 dequant (%lld, %lld): %zu of %zu weights differ", (long long)l->out,
+              (long long)l->in, bad, n);
+    qf_cuda_w4_dev off = *d;
+    off.dequant_ok = 0;
+    CHECK_FAILS(qf_cuda_w4_dequant(&off, dwh, NULL), QF_STATUS_INVALID_ARG, "overflows fp16");
+    qf_cuda_free(dwh);
+    free(wh);
+    free(ref);
+}
+
 static void check_w4(int sym, int64_t out, int64_t in, int64_t gs, int order) {
     qf_qweight w = cu_make_qweight(sym, out, in, gs, order, 1);
     qf_cuda_w4 l;
     qf_cuda_w4_dev d;
     CHECK_OK(qf_cuda_w4_init(&l, &w, "t"));
     CHECK_OK(qf_cuda_w4_upload(&d, &l));
+    check_dequant(&l, &d);
     const int64_t M = QF_CUDA_W4_MAX_M;
     float *dx = dev_alloc((size_t)(M * in) * 4), *dy = dev_alloc((size_t)(M * out) * 4);
     uint16_t *dxh = dev_alloc((size_t)(M * l.kp) * 2);

@@ -15,6 +15,10 @@
  *  - an emulation of the GPU kernel's arithmetic (fp16 products and sums of 4, fp32
  *    accumulation) stays within the tolerance test_cuda_kernels.c states for the kernel,
  *    and does not overflow at |x| = 65504;
+ *  - qf_cuda_w4_dequant_ref (fp16 scales): every packed column's weight is the fp16 of
+ *    qf_qweight_dequant_ref's (exact in fp32, so one rounding on both sides; padding:
+ *    code 0 of its group); dequant_ok is set, and cleared from a scale of 15 * 65504 / 15
+ *    ... i.e. where scale * 15 overflows fp16 (4367.0 passes, 4368.0 does not);
  *  - refusals: 3-bit weights, scales that are 0 or inf in fp16, invalid codes. */
 #include <math.h>
 #include <stdint.h>
@@ -111,6 +115,27 @@ static float emulate_row(const qf_cuda_w4 *l, const uint16_t *xh, int64_t o) {
 
 static double worst_emul;
 
+static void check_dequant(const qf_qweight *w, const qf_cuda_w4 *l) {
+    float *wd = malloc((size_t)(w->out * w->in) * sizeof *wd);
+    uint16_t *wh = malloc((size_t)(l->out * l->kp) * sizeof *wh);
+    qf_qweight_dequant_ref(w, wd);
+    qf_cuda_w4_dequant_ref(l, wh);
+    int bad = 0;
+    for (int64_t o = 0; o < w->out; o++)
+        for (int64_t c = 0; c < l->kp; c++) {
+            const int64_t i = l->perm[c], g = c / l->gp; /* packed group g = layout group */
+            const int64_t k = g * w->out + o;
+            const float want =
+                i >= 0 ? wd[o * w->in + i] : w->scales[k] * (float)(0 - (int)w->zeros[k]);
+            bad += wh[o * l->kp + c] != qf_fp32_to_fp16(want);
+        }
+    CHECK_MSG(bad == 0, "%d dequantized weights differ (%lld x %lld)", bad, (long long)w->out,
+              (long long)w->in);
+    CHECK(l->dequant_ok);
+    free(wd);
+    free(wh);
+}
+
 static void check_case(int sym, int64_t out, int64_t in, int64_t gs, int order) {
     for (int fp16_scales = 1; fp16_scales >= 0; fp16_scales--) {
         qf_qweight w = cu_make_qweight(sym, out, in, gs, order, fp16_scales);
@@ -122,6 +147,7 @@ static void check_case(int sym, int64_t out, int64_t in, int64_t gs, int order) 
         }
         check_columns(&w, &l);
         check_codes(&w, &l);
+        if (fp16_scales) check_dequant(&w, &l);
 
         const int64_t m = 3;
         float *x = malloc((size_t)(m * in) * sizeof *x);
@@ -207,6 +233,14 @@ static void check_refusals(void) {
     CHECK_FAILS(qf_cuda_w4_init(&l, &w, "tiny"), QF_STATUS_INVALID_ARG, "fp16");
     w.scales[5] = 1e6f;
     CHECK_FAILS(qf_cuda_w4_init(&l, &w, "huge"), QF_STATUS_INVALID_ARG, "(group 1, row 1)");
+    w.scales[5] = 4364.0f; /* an fp16 (steps of 4 here); 15 * 4364 = 65460: finite */
+    CHECK_OK(qf_cuda_w4_init(&l, &w, "large"));
+    CHECK(l.dequant_ok);
+    qf_cuda_w4_free(&l);
+    w.scales[5] = 4368.0f; /* the next fp16; 65520 rounds to inf; the GEMV path holds it */
+    CHECK_OK(qf_cuda_w4_init(&l, &w, "larger"));
+    CHECK(!l.dequant_ok);
+    qf_cuda_w4_free(&l);
     w.scales[5] = 1.0f;
     w.q[3] = 16;
     CHECK_FAILS(qf_cuda_w4_init(&l, &w, "bad code"), QF_STATUS_FORMAT, "bad code");

@@ -36,9 +36,15 @@ typedef struct qf_cuda_w4_dev {
     uint32_t *qw;  /* (device) (out, kp / 8) */
     uint32_t *sz;  /* (device) (out, n_groups) fp16 pairs: scale, 1024 + zero */
     int32_t *perm; /* (device) (kp) */
+    int dequant_ok; /* qf_cuda_w4's: the fp16 dequantization is finite */
 } qf_cuda_w4_dev;
 
 #define QF_CUDA_W4_MAX_M 8 /* tokens per GEMV call */
+/* From this many tokens on, a W4 linear dequantizes its weight to fp16 (qf_cuda_w4_dequant)
+ * and runs a cuBLAS tensor-core GEMM instead of GEMV calls of 8 tokens (each of which
+ * streams the whole weight): 2.5 bytes a weight written and read once against 0.5 per
+ * 8 tokens. */
+#define QF_CUDA_W4_GEMM_MIN_M 17
 
 qf_status qf_cuda_w4_upload(qf_cuda_w4_dev *d, const qf_cuda_w4 *l);
 void qf_cuda_w4_dev_free(qf_cuda_w4_dev *d); /* NULL and zeroed structs are fine */
@@ -55,6 +61,12 @@ qf_status qf_cuda_w4_prep(const qf_cuda_w4_dev *d, const float *x, int64_t m, ui
  * rounding (derivation in tests/test_cuda_kernels.c). */
 qf_status qf_cuda_w4_gemv(const qf_cuda_w4_dev *d, const uint16_t *xh, int64_t m, float *y,
                           void *stream);
+
+/* wh (device, (out, kp) fp16 bits, 16-byte aligned) = the weight dequantized in the
+ * packed column order, bit-identical to qf_cuda_w4_dequant_ref (w4_dequant.cu). The
+ * prefill GEMM is then y = 2^XSHIFT (xh wh^T) with xh from qf_cuda_w4_prep. Refuses a
+ * layout whose dequant_ok is 0. */
+qf_status qf_cuda_w4_dequant(const qf_cuda_w4_dev *d, uint16_t *wh, void *stream);
 
 /* ---- fused elementwise / row kernels (rmsnorm.cu, rope.cu, swiglu.cu) ------------------ */
 /* qf_cpu_rmsnorm_ref on the device: y = w * (x * (1 / sqrt(mean(x^2) + eps))) per row of

@@ -27,7 +27,18 @@ static qf_status qf_cuda_linear_forward(qf_cuda_runtime *rt, const qf_cuda_linea
                                         const float *x, int64_t m, float *y, int acc) {
     cublasHandle_t h = (cublasHandle_t)rt->cublas;
     const float one = 1.0f, beta = acc ? 1.0f : 0.0f;
-    if (l->kind == QF_CUDA_LINEAR_W4) {
+    if (l->kind == QF_CUDA_LINEAR_W4 && m >= QF_CUDA_W4_GEMM_MIN_M && l->w4.dequant_ok) {
+        /* prefill: y^T (out, m) = 2^XSHIFT wh (col-major (kp, out)) op T times xh^T (kp, m) */
+        const float up = (float)(1 << QF_CUDA_W4_XSHIFT);
+        QF_FORWARD(qf_cuda_w4_prep(&l->w4, x, m, rt->xh, NULL));
+        QF_FORWARD(qf_cuda_w4_dequant(&l->w4, rt->w4_wh, NULL));
+        QF_FORWARD(qf_cublas_status(
+            cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)l->out, (int)m, (int)l->w4.kp, &up,
+                         rt->w4_wh, CUDA_R_16F, (int)l->w4.kp, rt->xh, CUDA_R_16F,
+                         (int)l->w4.kp, &beta, y, CUDA_R_32F, (int)l->out, CUBLAS_COMPUTE_32F,
+                         CUBLAS_GEMM_DEFAULT),
+            "W4 prefill GEMM"));
+    } else if (l->kind == QF_CUDA_LINEAR_W4) {
         QF_FORWARD(qf_cuda_w4_prep(&l->w4, x, m, rt->xh, NULL));
         float *dst = acc ? rt->lin_tmp : y;
         for (int64_t t0 = 0; t0 < m; t0 += QF_CUDA_W4_MAX_M) {

@@ -55,6 +55,8 @@ struct qf_cuda_runtime {
     float *gate, *up;        /* (chunk, intermediate) */
     float *lin_tmp;          /* (chunk, widest) W4 output before it is added to x */
     uint16_t *xh;            /* (chunk, max(widest input, widest W4 kp)) fp16 activations */
+    uint16_t *w4_wh;         /* (largest W4 out * kp) fp16: a W4 weight dequantized for the
+                              * prefill GEMM; NULL without W4 linears */
     float *rope_cos, *rope_sin; /* (chunk, head_dim / 2) */
     float *work;             /* decode attention workspace, QF_CUDA_ATTN_MAX_SPLITS ranges */
     int64_t logits_rows;

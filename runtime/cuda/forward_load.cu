@@ -191,17 +191,22 @@ static qf_status qf_cuda_rt_load_layer(const qf_model *m, qf_cuda_runtime *rt, i
     return QF_STATUS_OK;
 }
 
-/* Widest input and widest W4 packed row over every linear (sizes of xh). */
-static void qf_cuda_rt_widths(const qf_cuda_runtime *rt, int64_t *in_max, int64_t *kp_max) {
-    *in_max = rt->lm_head->in;
-    *kp_max = rt->lm_head->kind == QF_CUDA_LINEAR_W4 ? rt->lm_head->w4.kp : 0;
+/* Widest input, widest W4 packed row (sizes of xh) and largest W4 weight in packed
+ * columns, out * kp (size of w4_wh), over every linear: w[0..2], updated by l. */
+static void qf_cuda_rt_width(const qf_cuda_linear *l, int64_t w[3]) {
+    if (l->in > w[0]) w[0] = l->in;
+    if (l->kind != QF_CUDA_LINEAR_W4) return;
+    if (l->w4.kp > w[1]) w[1] = l->w4.kp;
+    if (l->w4.out * l->w4.kp > w[2]) w[2] = l->w4.out * l->w4.kp;
+}
+
+static void qf_cuda_rt_widths(const qf_cuda_runtime *rt, int64_t w[3]) {
+    w[0] = w[1] = w[2] = 0;
+    qf_cuda_rt_width(rt->lm_head, w);
     for (int64_t i = 0; i < rt->cfg.num_hidden_layers; i++) {
         const qf_cuda_layer *ly = &rt->layers[i];
         const qf_cuda_linear *ls[] = {&ly->q, &ly->k, &ly->v, &ly->o, &ly->gate, &ly->up, &ly->down};
-        for (size_t j = 0; j < sizeof ls / sizeof ls[0]; j++) {
-            if (ls[j]->in > *in_max) *in_max = ls[j]->in;
-            if (ls[j]->kind == QF_CUDA_LINEAR_W4 && ls[j]->w4.kp > *kp_max) *kp_max = ls[j]->w4.kp;
-        }
+        for (size_t j = 0; j < sizeof ls / sizeof ls[0]; j++) qf_cuda_rt_width(ls[j], w);
     }
 }
 
@@ -216,9 +221,9 @@ static qf_status qf_cuda_rt_alloc_buffers(qf_cuda_runtime *rt) {
     const size_t qd = (size_t)c->num_attention_heads * d, inter = (size_t)c->intermediate_size;
     size_t widest = hid > qd ? hid : qd;
     widest = widest > inter ? widest : inter;
-    int64_t in_max, kp_max;
-    qf_cuda_rt_widths(rt, &in_max, &kp_max);
-    const size_t xh = (size_t)(in_max > kp_max ? in_max : kp_max);
+    int64_t w[3]; /* widest input, widest W4 kp, largest W4 out * kp */
+    qf_cuda_rt_widths(rt, w);
+    const size_t xh = (size_t)(w[0] > w[1] ? w[0] : w[1]);
     const struct {
         void **p;
         size_t n, size;
@@ -233,6 +238,9 @@ static qf_status qf_cuda_rt_alloc_buffers(qf_cuda_runtime *rt) {
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         QF_FORWARD(qf_cuda_rt_alloc(bufs[i].p, bufs[i].n, 1, bufs[i].size, "activations"));
+    if (w[2] > 0)
+        QF_FORWARD(qf_cuda_rt_alloc((void **)&rt->w4_wh, (size_t)w[2], 1, 2,
+                                    "the W4 prefill weight buffer"));
     const qf_cuda_attn a = {c->num_attention_heads, c->num_key_value_heads, c->head_dim,
                             rt->max_ctx, c->sliding_window, 1.0f};
     QF_FORWARD(qf_cuda_rt_alloc((void **)&rt->work, qf_cuda_attn_work_floats(&a, QF_CUDA_ATTN_MAX_SPLITS),
@@ -333,7 +341,7 @@ extern "C" void qf_cuda_runtime_free(qf_cuda_runtime *rt) {
     void *dev[] = {rt->k_cache, rt->v_cache, rt->tok,     rt->x,        rt->xn,
                    rt->q,       rt->att,     rt->k,       rt->v,        rt->gate,
                    rt->up,      rt->lin_tmp, rt->xh,      rt->rope_cos, rt->rope_sin,
-                   rt->work,    rt->logits};
+                   rt->work,    rt->logits,  rt->w4_wh};
     for (size_t j = 0; j < sizeof dev / sizeof dev[0]; j++) qf_cuda_free(dev[j]);
     free(rt->h_cos);
     free(rt->h_sin);

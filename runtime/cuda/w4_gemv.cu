@@ -143,6 +143,7 @@ extern "C" qf_status qf_cuda_w4_upload(qf_cuda_w4_dev *d, const qf_cuda_w4 *l) {
     d->n_groups = l->n_groups;
     d->gp = l->gp;
     d->kp = l->kp;
+    d->dequant_ok = l->dequant_ok;
     return QF_STATUS_OK;
 }
 

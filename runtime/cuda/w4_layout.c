@@ -67,6 +67,7 @@ qf_status qf_cuda_w4_init(qf_cuda_w4 *l, const qf_qweight *w, const char *what) 
         qf_cuda_w4_free(l);
         return qf_error_set(QF_STATUS_NOMEM, "%s: out of memory for the CUDA W4 layout", what);
     }
+    float smax = 0.0f;
     for (int64_t o = 0; o < w->out; o++) {
         uint32_t *row = l->qw + o * (l->kp / 8);
         const uint8_t *q = w->q + o * w->in;
@@ -85,8 +86,10 @@ qf_status qf_cuda_w4_init(qf_cuda_w4 *l, const qf_qweight *w, const char *what) 
             }
             l->sz[(o * w->n_groups + g) * 2] = s;
             l->sz[(o * w->n_groups + g) * 2 + 1] = qf_fp32_to_fp16(1024.0f + w->zeros[k]);
+            smax = sf > smax ? sf : smax;
         }
     }
+    l->dequant_ok = smax * 15.0f < 65520.0f; /* |q - zero| <= 15; 65520 rounds to inf */
     return QF_STATUS_OK;
 }
 
@@ -128,5 +131,14 @@ void qf_cuda_w4_gemv_ref(const qf_cuda_w4 *l, const float *x, int64_t m, float *
                 acc += s * sum;
             }
             y[t * l->out + o] = (float)acc;
+        }
+}
+
+void qf_cuda_w4_dequant_ref(const qf_cuda_w4 *l, uint16_t *wh) {
+    for (int64_t o = 0; o < l->out; o++)
+        for (int64_t c = 0; c < l->kp; c++) {
+            const uint16_t *sz = l->sz + (o * l->n_groups + c / l->gp) * 2;
+            const float s = qf_fp16_to_fp32(sz[0]), z = qf_fp16_to_fp32(sz[1]) - 1024.0f;
+            wh[o * l->kp + c] = qf_fp32_to_fp16(s * ((float)qf_cuda_w4_code(l, o, c) - z));
         }
 }

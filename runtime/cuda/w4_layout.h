@@ -51,6 +51,7 @@ typedef struct qf_cuda_w4 {
     uint32_t *qw;      /* (out, kp / 8) codes, 8 a word (see above) */
     uint16_t *sz;      /* (out, n_groups, 2) fp16 bits: scale, 1024 + zero */
     int32_t *perm;     /* (kp) input column of each packed column, -1 = padding */
+    int dequant_ok;    /* every scale * (q - zero) is finite in fp16 (the prefill path) */
 } qf_cuda_w4;
 
 /* Repacks w (validated here; 4 bits only, else UNSUPPORTED) into l. Fails with
@@ -74,6 +75,11 @@ static inline QF_CUDA_HD uint32_t qf_cuda_w4_pair_bits(uint32_t word, int k) {
 /* The activations in the kernel's form: xh (m, kp) = fp16(x[t, perm[c]] * 2^-XSHIFT),
  * round to nearest even, 0 for padding. x is (m, in). The reference of the prep kernel. */
 void qf_cuda_w4_prep_ref(const qf_cuda_w4 *l, const float *x, int64_t m, uint16_t *xh);
+
+/* wh (out, kp) fp16 bits = fp16(scale * (q - zero)) for every packed column (padding: code
+ * 0), the product exact in fp32 and rounded once to nearest even: the weight dequantized in
+ * the packed column order, the reference of qf_cuda_w4_dequant (bit-identical). */
+void qf_cuda_w4_dequant_ref(const qf_cuda_w4 *l, uint16_t *wh);
 
 /* y (m, out) = x (m, in) W^T from the layout (fp16 scales, exact zeros), accumulated in
  * double: the ground truth the GEMV kernel is tested against. */
