@@ -4,8 +4,8 @@
 # flags); the W8A8 CPU kernels incl. AVX-512 VNNI (scripts/check-i8-kernels.sh); every CUDA
 # test (kernels, attention, GPTQ, forward against their CPU references); the W4A16 GEMV
 # bench; the GPTQ solve bench; a Llama-2-7B-shaped model (synthetic, F16) through `qforge bench
-# --device cuda`, F16 and GPTQ W4 g128 (random codes); compute-sanitizer memcheck over the
-# kernel tests. Each step has a time limit and the whole run a budget (seconds, $1, default
+# --device cuda`, F16 and GPTQ W4 g128 (random codes); the real model when sent (see
+# cuda_device_pack.sh --model); compute-sanitizer memcheck over the kernel tests. Each step has a time limit and the whole run a budget (seconds, $1, default
 # 450): steps that no longer fit are skipped and said so; QF_STEPS="name ..." runs only
 # the steps named. The full log goes to
 # $OUT/device.log, one line per step to $OUT/summary.txt (printed last).
@@ -54,6 +54,7 @@ export OPENBLAS_NUM_THREADS=$(nproc)
 # the tests read fixtures from where they were built (/work/main/tests/fixtures)
 [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
 [ -e ../shared ] || ln -s "$PWD/.dev/shared" ../shared
+[ -e /work/shared ] || ln -s "$PWD/.dev/shared" /work/shared
 B=.dev/bin
 
 {
@@ -67,7 +68,7 @@ B=.dev/bin
 
 step vnni 60 scripts/check-i8-kernels.sh
 for t in test_cuda_w4_layout test_cuda_attention_ref test_cuda_gptq_host test_cuda_kernels \
-         test_cuda_attention test_cuda_gptq test_cuda_forward; do
+         test_cuda_attention test_cuda_gptq test_cuda_forward test_pipeline_device; do
     step "$t" 120 "$B/$t"
 done
 step cuda_gemv 120 "$B/cuda_gemv"
@@ -84,6 +85,31 @@ step make_7b_w4 120 python3 bench/make_deep_model.py "$M-w4" 32 --llama2-7b --w4
 [ -f "$M-w4/model.safetensors" ] &&
     step bench_7b_w4 120 "$B/qforge" bench "$M-w4" --device cuda --prompt 512 --gen 128 --repeats 3
 rm -rf "$M-w4"
+# The real model (bench/cuda_device_pack.sh --model, halves sent ahead into /dev/shm): F16
+# and GPTQ W4 (CPU- and GPU-solved) perplexity on the first 8 windows of WikiText-2 test
+# through the CPU and the GPU runtime, KL of the GPU run against the CPU's; the whole test
+# on the GPU.
+R=/dev/shm/real
+if [ -f /dev/shm/model.part1 ] && [ -f /dev/shm/model.part2 ] && [ -f .dev/model.sha256 ]; then
+    cat /dev/shm/model.part1 /dev/shm/model.part2 >$R.gguf
+    if [ "$(sha256sum <$R.gguf | cut -d' ' -f1)" = "$(cat .dev/model.sha256)" ]; then
+        T=.dev/shared/data/wikitext-2/wiki.test.raw
+        Q="$B/qforge"
+        step real_convert 60 "$Q" convert $R.gguf --to hf $R-f16 --dtype f16
+        for m in f16 w4 w4gpu; do
+            case $m in
+            w4) step real_quantize_w4 120 "$Q" quantize $R-f16 $R-w4 --calib-samples 32 --calib-seqlen 512 --threads "$(nproc)" ;;
+            w4gpu) step real_quantize_w4gpu 120 "$Q" quantize $R-f16 $R-w4gpu --calib-samples 32 --calib-seqlen 512 --threads "$(nproc)" --device cuda ;;
+            esac
+            [ -d $R-$m ] || continue
+            step "real_eval_${m}_cpu" 90 "$Q" eval $R-$m --text $T --max-chunks 8 --save-logits $R-$m.base --threads "$(nproc)"
+            step "real_eval_${m}_cuda" 60 "$Q" eval $R-$m --text $T --max-chunks 8 --device cuda --kl-base $R-$m.base
+        done
+        step real_eval_f16_cuda_all 120 "$Q" eval $R-f16 --text $T --device cuda
+    else
+        echo "real model: sha256 mismatch, skipped" | tee -a "$SUM"
+    fi
+fi
 if command -v compute-sanitizer >/dev/null; then
     for t in test_cuda_kernels test_cuda_attention test_cuda_forward test_cuda_gptq; do
         step "memcheck_$t" 60 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/$t"

@@ -14,6 +14,9 @@
 #include "formats/hf_config.h"
 #include "runtime/model_tokenizer.h"
 #include "pipeline/run.h"
+#ifdef QF_HAVE_CUDA
+#include "runtime/cuda/cuda_kernels.h"
+#endif
 
 /* sha256 over the config and every tensor's name, dtype, shape and bytes. */
 static qf_status qf_pipe_model_sha(qf_qrun *r) {
@@ -130,6 +133,15 @@ static qf_status qf_pipe_check_options(const qf_quantize_options *o, const char 
                       !(o->awq.clip_max_shrink > 0.0f && o->awq.clip_max_shrink < 1.0f)),
                  QF_STATUS_INVALID_ARG, "AWQ options out of range");
     QF_RETURN_IF(o->n_threads < 0, QF_STATUS_INVALID_ARG, "threads must be >= 0");
+    QF_RETURN_IF(o->gptq_cuda && !qf_quant_method_gptq(o->method), QF_STATUS_INVALID_ARG,
+                 "--device cuda: only GPTQ's solves run on the GPU so far (methods gptq, "
+                 "awq+gptq), not %s", qf_quant_method_name(o->method));
+#ifdef QF_HAVE_CUDA
+    if (o->gptq_cuda) QF_FORWARD(qf_error_wrap(qf_cuda_device_check(), "--device cuda: "));
+#else
+    QF_RETURN_IF(o->gptq_cuda, QF_STATUS_UNSUPPORTED,
+                 "--device cuda: this qforge was built without CUDA support");
+#endif
     QF_RETURN_IF(qf_path_exists(outdir), QF_STATUS_IO, "'%s': already exists (refusing to overwrite)",
                  outdir);
     return QF_STATUS_OK;

@@ -63,6 +63,10 @@ typedef struct qf_quantize_options {
     float sink_weight;      /* GPTQ: Hessian weight of each calibration window's first
                                token (the model's attention sink, attended by every later
                                token) relative to the others' 1; default QF_SINK_WEIGHT */
+    int gptq_cuda;          /* GPTQ's solves (damping, Cholesky, inverse, the column sweep)
+                               on the GPU (gptq/cuda) from the CPU-built Hessians; the
+                               layer forwards and everything else stay on the CPU. Fails
+                               without CUDA or a usable GPU */
     int true_sequential;    /* 1 (default): [k,v,q] -> o -> [up,gate] -> down, each group
                                seeing the already-quantized ones' outputs */
     qf_quant_format format; /* output layout */

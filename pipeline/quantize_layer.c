@@ -16,6 +16,9 @@
 #include "core/dtype.h"
 #include "formats/compressed_tensors.h"
 #include "pipeline/pipe_layer.h"
+#ifdef QF_HAVE_CUDA
+#include "gptq/cuda/gptq_cuda.h"
+#endif
 
 static void qf_pipe_layer_free(qf_pipe_layer *L) {
     qf_layer_weights_free(&L->lw);
@@ -72,7 +75,12 @@ static qf_status qf_pipe_quantize_linear(qf_qrun *r, qf_pipe_layer *L, int64_t l
     qf_status st;
     if (h) {
         qf_gptq_stats stats;
-        st = qf_gptq_quantize(L->lw.w[i], out, in, h, &o, &L->q[i], &stats);
+#ifdef QF_HAVE_CUDA
+        if (r->opt->gptq_cuda)
+            st = qf_cuda_gptq_quantize(L->lw.w[i], out, in, h, &o, &L->q[i], &stats);
+        else
+#endif
+            st = qf_gptq_quantize(L->lw.w[i], out, in, h, &o, &L->q[i], &stats);
         rep->rtn_error = stats.rtn_error;
         rep->gptq_error = stats.gptq_error;
         rep->damp_percent = stats.damp_percent;

@@ -6,3 +6,7 @@ qf_add_test(test_pipeline SOURCES test_pipeline.c LABELS unit)
 qf_add_test(test_pipeline_cli SOURCES test_pipeline_cli.c LABELS unit)
 qf_add_test(test_pipeline_awq SOURCES test_pipeline_awq.c LABELS unit)
 qf_add_test(test_pipeline_w8a8 SOURCES test_pipeline_w8a8.c LABELS unit)
+# quantize --device cuda: the refusals on every machine; GPU vs CPU GPTQ / AWQ+GPTQ reports
+# on a GPU (with CUDA built and no GPU: SKIPPED, 77, after the refusals pass).
+qf_add_test(test_pipeline_device SOURCES test_pipeline_device.c LABELS unit cuda)
+target_link_libraries(test_pipeline_device PRIVATE PkgConfig::CJSON)

@@ -40,6 +40,11 @@ int main(void) {
     expect(args, 2, "--mem-budget");
     snprintf(args, sizeof args, "%s %s/o --calib /nonexistent.txt", tiny, tmp);
     expect(args, 1, "error:");
+    expect("--help", 0, "--device D");
+    snprintf(args, sizeof args, "%s %s/o --device gpu", tiny, tmp);
+    expect(args, 2, "--device must be cpu or cuda");
+    snprintf(args, sizeof args, "%s %s/o --device cuda --method rtn", tiny, tmp);
+    expect(args, 1, "only GPTQ's solves run on the GPU");
     snprintf(args, sizeof args, "%s/o", tmp);
     CHECK(!qf_path_exists(args));
     snprintf(args, sizeof args, "%s %s/o --method rtn --group-size 16", tiny, tmp);

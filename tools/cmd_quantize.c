@@ -113,6 +113,11 @@ static void qf_quantize_help(FILE *out) {
             "  --resume            continue the interrupted run found in OUTDIR.qforge-tmp\n"
             "                      (refused if the parameters, model or calibration differ)\n"
             "  --threads N         threads (default 0 = every core)\n"
+            "  --device D          cpu (default) or cuda: GPTQ's solves (damping, Cholesky,\n"
+            "                      inverse, the column sweep) on the GPU, from the Hessians\n"
+            "                      built on the CPU; the layer forwards stay on the CPU (methods\n"
+            "                      gptq and awq+gptq). Results equal the CPU's in quality, not\n"
+            "                      bit for bit (rounding ties, float sums in another order)\n"
             "  -h, --help          this help\n"
             "\n"
             "Default: GPTQ, 4 bits, group size 128, asymmetric, true-sequential, format\n"
@@ -175,6 +180,7 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
         {"awq-no-duo", no_argument, 0, 'U'},       {"awq-no-clip", no_argument, 0, 'P'},
         {"awq-search-samples", required_argument, 0, 'A'}, {"alpha", required_argument, 0, 'L'},
         {"act-quant", required_argument, 0, 'Q'},  {"sink-weight", required_argument, 0, 'W'},
+        {"device", required_argument, 0, 'V'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     qf_quantize_options *o = &c->o;
@@ -297,6 +303,13 @@ static int qf_quantize_parse(int argc, char **argv, qf_quantize_cli *c) {
                 return qf_cli_usage_error("quantize", "--threads must be a number >= 0");
             o->n_threads = (int)v;
             break;
+        case 'V': {
+            qf_runtime_device d;
+            const int rc = qf_cli_parse_device("quantize", optarg, &d);
+            if (rc != QF_EXIT_OK) return rc;
+            o->gptq_cuda = d == QF_RUNTIME_DEVICE_CUDA;
+            break;
+        }
         case 'h': qf_quantize_help(stdout); return QF_EXIT_OK;
         default: return qf_cli_usage_error("quantize", "bad option '%s'", argv[optind - 1]);
         }

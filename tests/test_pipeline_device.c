@@ -1,0 +1,137 @@
+/* quantize --device cuda (qf_quantize_options.gptq_cuda: GPTQ's solves on the GPU).
+ * Everywhere: refused for methods without GPTQ (rtn, awq, smoothquant); refused cleanly
+ * where it cannot run (built without CUDA, or no usable GPU) with the reason, leaving
+ * nothing at OUTDIR. On a GPU: GPTQ and AWQ+GPTQ on a tiny random Llama (3 layers,
+ * hidden 64) from the GPU and from the CPU; the report's per-linear numbers are held to
+ * each other: RTN errors (the same weights through the same Hessian; the first
+ * divergent rounding can move later layers' inputs, so 1e-3 relative) and GPTQ output
+ * errors within 2% relative (tests/test_cuda_gptq_util.h's 1% per solve, two layers of
+ * drift on top); the params record "gptq_device": "cuda" and both artifacts open. Without
+ * a GPU the GPU half prints SKIPPED and the test exits 77 after the refusals passed. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <unistd.h>
+
+#include "formats/model.h"
+#include "pipeline/pipeline.h"
+#include "tests/test.h"
+#include "tests/test_pipeline_util.h"
+#include "tests/test_quantize_util.h"
+
+static char tmp[] = "/tmp/qf_test_pipeline_device_XXXXXX";
+#define path_in(name) qf_test_path(tmp, name)
+
+static qf_quantize_options small(qf_quant_method m) {
+    static const char *paths[1] = {QF_SHARED_DIR "/data/calib/tinystories-sample.txt"};
+    qf_quantize_options o = qf_quantize_options_default();
+    o.method = m;
+    o.calib_paths = paths;
+    o.n_calib_paths = 1;
+    o.calib.n_samples = 4;
+    o.calib.seqlen = 48;
+    o.gptq.quant.group_size = 32;
+    o.n_threads = 1;
+    o.gptq_cuda = 1;
+    return o;
+}
+
+static cJSON *report_of(const char *dir) {
+    char path[600], *text = NULL;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/quantize_report.json", dir);
+    CHECK_OK(qf_file_read_all(path, 16u << 20, &text, &n));
+    cJSON *j = text ? cJSON_ParseWithLength(text, n) : NULL;
+    free(text);
+    CHECK(j != NULL);
+    return j;
+}
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* GPU run vs CPU run of method m: per-linear errors and the recorded device. */
+static void compare_devices(const char *model, qf_quant_method m, const char *tag) {
+    char g[64], c[64];
+    snprintf(g, sizeof g, "%s-gpu", tag);
+    snprintf(c, sizeof c, "%s-cpu", tag);
+    const char *gd = strdup(path_in(g)), *cd = strdup(path_in(c));
+    qf_quantize_options o = small(m);
+    CHECK_OK(qf_quantize_model(model, gd, &o));
+    o.gptq_cuda = 0;
+    CHECK_OK(qf_quantize_model(model, cd, &o));
+    cJSON *jg = report_of(gd), *jc = report_of(cd);
+    const cJSON *pg = cJSON_GetObjectItem(jg, "params"), *pc = cJSON_GetObjectItem(jc, "params");
+    CHECK(cJSON_IsString(cJSON_GetObjectItem(pg, "gptq_device")) &&
+          !strcmp(cJSON_GetObjectItem(pg, "gptq_device")->valuestring, "cuda"));
+    CHECK(cJSON_GetObjectItem(pc, "gptq_device") == NULL);
+    int n = 0;
+    double worst = 0.0;
+    const cJSON *lg = cJSON_GetObjectItem(jg, "layers")->child;
+    const cJSON *lc = cJSON_GetObjectItem(jc, "layers")->child;
+    for (; lg && lc; lg = lg->next, lc = lc->next) {
+        const cJSON *a = cJSON_GetObjectItem(lg, "linears")->child;
+        const cJSON *b = cJSON_GetObjectItem(lc, "linears")->child;
+        for (; a && b; a = a->next, b = b->next, n++) {
+            const double eg = num(a, "gptq_error"), ec = num(b, "gptq_error");
+            const double rg = num(a, "rtn_error"), rc = num(b, "rtn_error");
+            CHECK_MSG(fabs(rg - rc) <= 1e-3 * rc, "%s %s: RTN error %g vs %g", tag, a->string,
+                      rg, rc);
+            CHECK_MSG(fabs(eg - ec) <= 2e-2 * ec, "%s %s: GPTQ error %g (GPU) vs %g (CPU)", tag,
+                      a->string, eg, ec);
+            worst = fmax(worst, fabs(eg - ec) / ec);
+        }
+    }
+    CHECK_MSG(n == 3 * 7, "%s: %d linears compared", tag, n);
+    printf("%s: %d linears, worst GPTQ error difference %.2e relative\n", tag, n, worst);
+    qf_model *q = NULL;
+    CHECK_OK(qf_model_open(gd, &q));
+    qf_model_free(q);
+    cJSON_Delete(jg);
+    cJSON_Delete(jc);
+    free((void *)gd);
+    free((void *)cd);
+}
+
+int main(void) {
+    if (!mkdtemp(tmp)) return 1;
+    char *model = strdup(path_in("model"));
+    CHECK_OK(qf_test_make_model(model, 3, 64, 1));
+    const char *out = path_in("out");
+    static const qf_quant_method no_gptq[] = {QF_QUANT_METHOD_RTN, QF_QUANT_METHOD_AWQ,
+                                              QF_QUANT_METHOD_SMOOTHQUANT};
+    for (size_t i = 0; i < sizeof no_gptq / sizeof *no_gptq; i++) {
+        qf_quantize_options o = small(no_gptq[i]);
+        if (no_gptq[i] == QF_QUANT_METHOD_SMOOTHQUANT) {
+            o.format = QF_QUANT_FORMAT_W8A8;
+            o.gptq.quant.bits = 8, o.gptq.quant.sym = 1, o.gptq.quant.group_size = -1;
+        }
+        CHECK_FAILS(qf_quantize_model(model, out, &o), QF_STATUS_INVALID_ARG,
+                    "only GPTQ's solves run on the GPU");
+        CHECK(!qf_path_exists(out));
+    }
+    qf_quantize_options o = small(QF_QUANT_METHOD_GPTQ);
+    const qf_status st = qf_quantize_model(model, out, &o);
+    char why[512] = "";
+    if (st != QF_STATUS_OK) {
+        snprintf(why, sizeof why, "%s", qf_error_message());
+        CHECK_MSG(strstr(why, "--device cuda: ") != NULL, "message: %s", why);
+        CHECK(!qf_path_exists(out) && !qf_path_exists(path_in("out.qforge-tmp")));
+    } else {
+        compare_devices(model, QF_QUANT_METHOD_GPTQ, "gptq");
+        compare_devices(model, QF_QUANT_METHOD_AWQ_GPTQ, "awq+gptq");
+    }
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    if (!qf_test_failures) CHECK(system(cmd) == 0);
+    free(model);
+    if (st != QF_STATUS_OK) printf("quantize --device cuda: refused here (%s)\n", why);
+#ifdef QF_HAVE_CUDA
+    if (st != QF_STATUS_OK && qf_test_failures == 0) {
+        printf("%d checks, 0 failed; the GPU comparison SKIPPED (no GPU)\n", qf_test_checks);
+        return 77;
+    }
+#endif
+    TEST_END();
+}
