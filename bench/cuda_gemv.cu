@@ -256,6 +256,23 @@ static void bench_shape(cudaStream_t s, int l2, double copy, int64_t out, int64_
     if (target)
         printf("  target >= 0.80 of copy: stream %s, graph %s\n",
                gs >= 0.8 * copy ? "met" : "NOT met", gg >= 0.8 * copy ? "met" : "NOT met");
+    const qf_cuda_w4_variant *v;
+    const int nv = m == 1 ? qf_cuda_w4_variants(&v) : 0;
+    for (int k = 0; k < nv; k++) { /* the candidate layouts: checked, then timed */
+        TRY(qf_cuda_w4_gemv_variant(&d[copies - 1], dxh, dy, k, s));
+        TRY(qf_cuda_sync());
+        TRY(qf_cuda_download(y, dy, (size_t)out * 4));
+        double ek = 0;
+        for (int64_t i = 0; i < out; i++) ek = fmax(ek, fabs((double)y[i] - y_ref[i]));
+        const double tk = time_ms(s, iters, [&](int i) {
+            TRY(qf_cuda_w4_gemv_variant(&d[i % copies], dxh, dy, k, s));
+        }) * 1e3 / iters;
+        const double gk = bytes / tk * 1e-3;
+        printf("  variant %d (rows %d, warps %d, unroll %d): stream %6.2f us %5.0f GB/s (%.2f of "
+               "copy) | max err %.2g of max|y| %s\n",
+               k, v[k].rows, v[k].warps, v[k].unroll, tk, gk, gk / copy, ek / big,
+               ek <= 1e-2 * big ? "ok" : "WRONG");
+    }
     for (int c = 0; c < copies; c++) qf_cuda_w4_dev_free(&d[c]);
     qf_cuda_free(dx);
     qf_cuda_free(dy);

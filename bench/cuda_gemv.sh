@@ -22,7 +22,8 @@ for f in core/status.c core/dtype.c core/qweight.c runtime/cuda/w4_layout.c \
     pids="$pids $!"
     objs="$objs $o"
 done
-for f in runtime/cuda/cuda_mem.cu runtime/cuda/w4_gemv.cu runtime/cuda/w4_dequant.cu runtime/cuda/rmsnorm.cu \
+for f in runtime/cuda/cuda_mem.cu runtime/cuda/w4_gemv.cu runtime/cuda/w4_gemv_variants.cu \
+         runtime/cuda/w4_dequant.cu runtime/cuda/rmsnorm.cu \
          runtime/cuda/rope.cu runtime/cuda/swiglu.cu runtime/cuda/attention_kv.cu \
          runtime/cuda/attention_prefill.cu runtime/cuda/attention_decode.cu; do
     o="$B/$(echo "$f" | tr / _).o"

@@ -27,6 +27,10 @@
  *    observed error is printed as a fraction of it); test_cuda_w4_layout.c checks the
  *    bound on a CPU emulation of the kernel's arithmetic.
  *
+ * The candidate decode GEMV layouts (qf_cuda_w4_gemv_variant, same arithmetic per chunk):
+ * each against the reference on every shape, m = 1, random and exact-fp16 x, under the
+ * same bounds.
+ *
  * W4 dequantization (the prefill path's fp16 weight): bit-identical to
  * qf_cuda_w4_dequant_ref on every shape above (one exact fp32 product, one rounding to
  * nearest even on both sides); a layout whose dequant_ok is 0 is refused.
@@ -57,17 +61,19 @@ static void *dev_alloc(size_t bytes) {
     return p;
 }
 
-/* Runs prep + GEMV on x (m, in) and checks xh bit-exactly and y against the reference
- * with tolerance kind 0: bit-identical, 1: cu_fp32_tol, 2: cu_kernel_tol. */
-static void run_gemv(const qf_cuda_w4 *l, const qf_cuda_w4_dev *d, const float *x, int64_t m,
-                     int kind, float *dx, uint16_t *dxh, float *dy) {
+/* Runs prep + GEMV (variant < 0: qf_cuda_w4_gemv, else that candidate layout, m = 1) on
+ * x (m, in) and checks xh bit-exactly and y against the reference with tolerance kind 0:
+ * bit-identical, 1: cu_fp32_tol, 2: cu_kernel_tol. */
+static void run_gemv_v(const qf_cuda_w4 *l, const qf_cuda_w4_dev *d, const float *x, int64_t m,
+                       int kind, float *dx, uint16_t *dxh, float *dy, int variant) {
     const int64_t out = l->out, in = l->in, kp = l->kp;
     uint16_t *xh = malloc((size_t)(m * kp) * 2), *xh_ref = malloc((size_t)(m * kp) * 2);
     float *y = malloc((size_t)(m * out) * 4), *y_ref = malloc((size_t)(m * out) * 4);
     double *mag = malloc((size_t)(m * out) * sizeof *mag);
     CHECK_OK(qf_cuda_upload(dx, x, (size_t)(m * in) * 4));
     CHECK_OK(qf_cuda_w4_prep(d, dx, m, dxh, NULL));
-    CHECK_OK(qf_cuda_w4_gemv(d, dxh, m, dy, NULL));
+    if (variant < 0) CHECK_OK(qf_cuda_w4_gemv(d, dxh, m, dy, NULL));
+    else CHECK_OK(qf_cuda_w4_gemv_variant(d, dxh, dy, variant, NULL));
     CHECK_OK(qf_cuda_sync());
     CHECK_OK(qf_cuda_download(xh, dxh, (size_t)(m * kp) * 2));
     CHECK_OK(qf_cuda_download(y, dy, (size_t)(m * out) * 4));
@@ -84,8 +90,8 @@ static void run_gemv(const qf_cuda_w4 *l, const qf_cuda_w4_dev *d, const float *
                                        : cu_kernel_tol(l, smax, mag[k], y_ref[k]);
         const double err = fabs((double)y[k] - y_ref[k]);
         if (!(err <= tol) && bad++ < 5)
-            fprintf(stderr, "GEMV (%lld, %lld) m %lld kind %d: y[%lld] = %.9g vs %.9g (tol %g)\n",
-                    (long long)out, (long long)in, (long long)m, kind, (long long)k,
+            fprintf(stderr, "GEMV %d (%lld, %lld) m %lld kind %d: y[%lld] = %.9g vs %.9g (tol %g)\n",
+                    variant, (long long)out, (long long)in, (long long)m, kind, (long long)k,
                     (double)y[k], (double)y_ref[k], tol);
         if (kind == 1 && tol > 0 && err / tol > worst_exact) worst_exact = err / tol;
         if (kind == 2 && tol > 0 && err / tol > worst_random) worst_random = err / tol;
@@ -115,6 +121,14 @@ static void check_dequant(const qf_cuda_w4 *l, const qf_cuda_w4_dev *d) {
     qf_cuda_free(dwh);
     free(wh);
     free(ref);
+}
+
+static void run_gemv(const qf_cuda_w4 *l, const qf_cuda_w4_dev *d, const float *x, int64_t m,
+                     int kind, float *dx, uint16_t *dxh, float *dy) {
+    run_gemv_v(l, d, x, m, kind, dx, dxh, dy, -1);
+    const qf_cuda_w4_variant *v;
+    const int nv = qf_cuda_w4_variants(&v);
+    for (int i = 0; m == 1 && i < nv; i++) run_gemv_v(l, d, x, m, kind, dx, dxh, dy, i);
 }
 
 static void check_w4(int sym, int64_t out, int64_t in, int64_t gs, int order) {

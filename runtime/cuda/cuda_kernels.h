@@ -62,6 +62,20 @@ qf_status qf_cuda_w4_prep(const qf_cuda_w4_dev *d, const float *x, int64_t m, ui
 qf_status qf_cuda_w4_gemv(const qf_cuda_w4_dev *d, const uint16_t *xh, int64_t m, float *y,
                           void *stream);
 
+/* Candidate decode GEMV layouts under measurement (w4_gemv_variants.cu): a block of
+ * `warps` warps shares `rows` rows, their chunks interleaved over the warps, `unroll`
+ * loads in flight per lane. The runtime uses qf_cuda_w4_gemv; these are timed by
+ * bench/cuda_gemv.cu and checked by test_cuda_kernels until one is measured faster. */
+typedef struct qf_cuda_w4_variant {
+    int rows, warps, unroll;
+} qf_cuda_w4_variant;
+/* The compiled variants (*v points to a static table); returns their count. */
+int qf_cuda_w4_variants(const qf_cuda_w4_variant **v);
+/* y (device, (1, out)) = x W^T for one token from prepared xh with variant i; the
+ * arithmetic and error bound of qf_cuda_w4_gemv. */
+qf_status qf_cuda_w4_gemv_variant(const qf_cuda_w4_dev *d, const uint16_t *xh, float *y,
+                                  int variant, void *stream);
+
 /* wh (device, (out, kp) fp16 bits, 16-byte aligned) = the weight dequantized in the
  * packed column order, bit-identical to qf_cuda_w4_dequant_ref (w4_dequant.cu). The
  * prefill GEMM is then y = 2^XSHIFT (xh wh^T) with xh from qf_cuda_w4_prep. Refuses a

@@ -12,23 +12,13 @@
  * 2.4 a weight of the ~3.5 that H200's 4.8 TB/s leaves at full issue rate (132 SMs x 128
  * lanes x 1.98 GHz / 9.6e12 weights/s); an estimate from the PTX, not a measurement.
  * Error bound: cuda_kernels.h, derivation in tests/test_cuda_kernels.c. */
-#include <cuda_fp16.h>
 #include <string.h>
 
 #include "runtime/cuda/cuda_check.h"
+#include "runtime/cuda/w4_gemv_chunk.cuh"
 
 #define QF_W4_ROWS 4  /* rows per warp */
 #define QF_W4_WARPS 4 /* warps per block */
-
-static __device__ __forceinline__ half2 qf_w4_h2(uint32_t v) {
-    half2 h;
-    memcpy(&h, &v, sizeof h);
-    return h;
-}
-
-static __device__ __forceinline__ uint32_t qf_w4_word(const uint4 &v, int j) {
-    return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
-}
 
 /* M tokens; U 16-byte chunks per row in flight per lane. qw: (out, n_chunks) chunks of 32
  * codes; sz: (out, n_groups) fp16 pairs; xh: (M, n_chunks * 4) 8-half vectors;
@@ -63,42 +53,8 @@ __global__ void __launch_bounds__(QF_W4_WARPS * 32)
         for (int u = 0; u < U; u++) {
             const int c = c0 + 32 * u;
             if (c >= n_chunks) break;
-            const int g = c / chunks_per_group;
-            float s[QF_W4_ROWS];
-            half2 zm[QF_W4_ROWS];
-#pragma unroll
-            for (int r = 0; r < QF_W4_ROWS; r++) {
-                const half2 p = qf_w4_h2(__ldg(srow[r] + g));
-                s[r] = __low2float(p) * yscale;
-                zm[r] = __high2half2(p);
-            }
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                half2 d[QF_W4_ROWS][4];
-#pragma unroll
-                for (int r = 0; r < QF_W4_ROWS; r++) {
-                    const uint32_t word = qf_w4_word(wv[u][r], j);
-#pragma unroll
-                    for (int k = 0; k < 4; k++)
-                        d[r][k] = __hsub2(qf_w4_h2(qf_cuda_w4_pair_bits(word, k)), zm[r]);
-                }
-#pragma unroll
-                for (int t = 0; t < M; t++) {
-                    const uint4 xv = __ldg(xh + ((size_t)t * n_chunks + c) * 4 + j);
-                    const half2 x0 = qf_w4_h2(xv.x), x1 = qf_w4_h2(xv.y);
-                    const half2 x2 = qf_w4_h2(xv.z), x3 = qf_w4_h2(xv.w);
-#pragma unroll
-                    for (int r = 0; r < QF_W4_ROWS; r++) {
-                        half2 p = __hmul2(d[r][0], x0);
-                        p = __hfma2(d[r][1], x1, p);
-                        p = __hfma2(d[r][2], x2, p);
-                        p = __hfma2(d[r][3], x3, p);
-                        const float2 f = __half22float2(p);
-                        acc[t][r] = fmaf(f.x, s[r], acc[t][r]);
-                        acc[t][r] = fmaf(f.y, s[r], acc[t][r]);
-                    }
-                }
-            }
+            qf_w4_chunk<M, QF_W4_ROWS>(wv[u], srow, xh, c, c / chunks_per_group, n_chunks,
+                                       yscale, acc);
         }
     }
 #pragma unroll
