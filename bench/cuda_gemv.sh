@@ -16,14 +16,15 @@ objs=""
 pids=""
 for f in core/status.c core/dtype.c core/qweight.c runtime/cuda/w4_layout.c \
          runtime/cpu/rmsnorm.c runtime/cpu/rope.c runtime/cpu/swiglu.c \
-         runtime/cuda/attention_plan.c runtime/cuda/attention_ref.c; do
+         runtime/cuda/attention_plan.c runtime/cuda/attention_ref.c runtime/cpu/i8linear.c \
+         runtime/cpu/i8gemv_avx2.c runtime/cpu/i8gemv_avx512.c; do
     o="$B/$(echo "$f" | tr / _).o"
     cc $CFLAGS -c "$f" -o "$o" &
     pids="$pids $!"
     objs="$objs $o"
 done
 for f in runtime/cuda/cuda_mem.cu runtime/cuda/w4_gemv.cu runtime/cuda/w4_gemv_variants.cu \
-         runtime/cuda/w4_dequant.cu runtime/cuda/rmsnorm.cu \
+         runtime/cuda/w4_dequant.cu runtime/cuda/i8_linear.cu runtime/cuda/rmsnorm.cu \
          runtime/cuda/rope.cu runtime/cuda/swiglu.cu runtime/cuda/attention_kv.cu \
          runtime/cuda/attention_prefill.cu runtime/cuda/attention_decode.cu; do
     o="$B/$(echo "$f" | tr / _).o"
@@ -38,9 +39,9 @@ done
 nvcc -O3 -std=c++17 -arch="$ARCH" -I. -c bench/cuda_gemv.cu -o "$B/cuda_gemv.o" &
 pids="$pids $!"
 for p in $pids; do wait "$p"; done # set -e: stop at the first failed compile
-nvcc -arch="$ARCH" -o "$B/test_cuda_kernels" "$B/test_cuda_kernels.o" $objs -lm
-nvcc -arch="$ARCH" -o "$B/test_cuda_w4_layout" "$B/test_cuda_w4_layout.o" $objs -lm
-nvcc -arch="$ARCH" -o "$B/test_cuda_attention" "$B/test_cuda_attention.o" $objs -lm
+nvcc -arch="$ARCH" -o "$B/test_cuda_kernels" "$B/test_cuda_kernels.o" $objs -lcublas -lm
+nvcc -arch="$ARCH" -o "$B/test_cuda_w4_layout" "$B/test_cuda_w4_layout.o" $objs -lcublas -lm
+nvcc -arch="$ARCH" -o "$B/test_cuda_attention" "$B/test_cuda_attention.o" $objs -lcublas -lm
 nvcc -arch="$ARCH" -o "$B/cuda_gemv" "$B/cuda_gemv.o" $objs -lcublas -lm
 rc=0 # 1 if anything failed, else 77 if anything skipped (no GPU), else 0
 for prog in test_cuda_w4_layout test_cuda_kernels test_cuda_attention cuda_gemv; do

@@ -13,7 +13,9 @@
  * embeddings. Each runs a 40-token prefill (all logits) then 8 decode steps fed the CPU's
  * greedy tokens; (a) and (c) also with the prefill split 10 + 30 (a prefill at p0 > 0; for
  * (c) the W4 GEMV path for the 10, the dequantize + cuBLAS path, from
- * QF_CUDA_W4_GEMM_MIN_M = 17 tokens on, for the 30 and the unsplit 40).
+ * QF_CUDA_W4_GEMM_MIN_M = 17 tokens on, for the 30 and the unsplit 40); (d) (b) quantized
+ * by qforge's RTN to W8A8 (compressed-tensors int8, per-token activations): the GPU's
+ * int8 path against the CPU's.
  *
  * Tolerance: |logit_gpu - logit_cpu| <= 2e-2 * max(1, rms of the CPU logits). The CPU runs
  * F32 weights and activations and an F32 KV cache. The GPU rounds the weights (F16 runs)
@@ -36,6 +38,7 @@
 #include "formats/gptq.h"
 #include "formats/model.h"
 #include "formats/safetensors.h"
+#include "pipeline/pipeline.h"
 #include "runtime/cuda/cuda_kernels.h"
 #include "runtime/runtime.h"
 #include "tests/test.h"
@@ -298,6 +301,15 @@ int main(void) {
     compare(mistral, "mistral sliding 12, F16", QF_DTYPE_F16, 0);
     compare(gptq, "gptq w4 g64 act-order, tied", QF_DTYPE_F16, 0);
     compare(gptq, "gptq w4, prefill 10 + 30", QF_DTYPE_F16, 10);
+    char w8a8[600];
+    snprintf(w8a8, sizeof w8a8, "%s/w8a8", tmp);
+    qf_quantize_options qo = qf_quantize_options_default();
+    qo.method = QF_QUANT_METHOD_RTN;
+    qo.format = QF_QUANT_FORMAT_W8A8;
+    qo.gptq.quant.bits = 8, qo.gptq.quant.sym = 1, qo.gptq.quant.group_size = -1;
+    qo.n_threads = 1;
+    CHECK_OK(qf_quantize_model(mistral, w8a8, &qo));
+    compare(w8a8, "mistral w8a8 (rtn), prefill 10 + 30", QF_DTYPE_F16, 10);
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     CHECK(system(cmd) == 0);
     if (!have_gpu && qf_test_failures == 0) { /* the checkpoints and CPU runs were fine */

@@ -35,6 +35,11 @@
  * qf_cuda_w4_dequant_ref on every shape above (one exact fp32 product, one rounding to
  * nearest even on both sides); a layout whose dequant_ok is 0 is refused.
  *
+ * W8A8 (qf_cuda_i8_linear) vs the CPU's integer path (qf_cpu_i8linear_rows, itself
+ * checked against its scalar reference by test_i8kernels): the per-token codes and scales
+ * and y bit-identical (same rounding, exact int32 sums), also with y accumulated and with
+ * a static activation scale; a token of zeros (scale 0) and a 100x token included.
+ *
  * RMSNorm vs qf_cpu_rmsnorm_ref: only the sum of squares' order differs; both sums of n
  * non-negative terms are within gamma_n ~ n 2^-24 of the exact one, the square root
  * halves that, division / sqrt / 2 products add a few 2^-24 on each side:
@@ -47,7 +52,10 @@
 #include <math.h>
 #include <stdint.h>
 
+#include <cublas_v2.h>
+
 #include "core/dtype.h"
+#include "runtime/cpu/i8linear.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cuda/cuda_kernels.h"
 #include "tests/test.h"
@@ -170,6 +178,62 @@ static void check_w4(int sym, int64_t out, int64_t in, int64_t gs, int order) {
     qf_qweight_free(&w);
 }
 
+static void check_i8(cublasHandle_t h, int64_t out, int64_t in, int64_t m, float in_scale) {
+    int8_t *w = malloc((size_t)(out * in));
+    float *s = malloc((size_t)out * 4), *x = malloc((size_t)(m * in) * 4);
+    for (int64_t k = 0; k < out * in; k++) w[k] = (int8_t)((int)(cu_next() % 255) - 127);
+    for (int64_t o = 0; o < out; o++) s[o] = 0.001f + 0.01f * (cu_frand() + 1.0f);
+    for (int64_t k = 0; k < m * in; k++) x[k] = 4.0f * cu_frand();
+    for (int64_t i = 0; m > 1 && i < in; i++) x[in + i] *= 100.0f; /* token 1: 100x */
+    if (m > 2) memset(x + 2 * in, 0, (size_t)in * 4);               /* token 2: zeros */
+    qf_cpu_i8linear l;
+    CHECK_OK(qf_cpu_i8linear_init(&l, w, s, in_scale, out, in));
+    qf_cuda_i8_dev d;
+    CHECK_OK(qf_cuda_i8_upload(&d, &l));
+    qf_cuda_i8_work wk = {dev_alloc((size_t)(m * l.kp)), dev_alloc((size_t)m * 4),
+                          dev_alloc((size_t)(m * out) * 4)};
+    float *dx = dev_alloc((size_t)(m * in) * 4), *dy = dev_alloc((size_t)(m * out) * 4);
+    float *y = malloc((size_t)(m * out) * 4), *yc = malloc((size_t)(m * out) * 4);
+    float *base = malloc((size_t)(m * out) * 4), *xs = malloc((size_t)m * 4);
+    int8_t *xq = malloc((size_t)(m * l.kp)), *xq_ref = malloc((size_t)l.kp);
+    void *scratch = malloc((size_t)qf_cpu_i8linear_scratch_bytes(&l));
+    qf_cpu_i8linear_rows(&l, x, m, yc, 0, out, scratch);
+    CHECK_OK(qf_cuda_upload(dx, x, (size_t)(m * in) * 4));
+    CHECK_OK(qf_cuda_i8_linear(h, &d, dx, m, dy, 0, &wk, NULL));
+    CHECK_OK(qf_cuda_sync());
+    CHECK_OK(qf_cuda_download(y, dy, (size_t)(m * out) * 4));
+    CHECK_OK(qf_cuda_download(xq, wk.xq, (size_t)(m * l.kp)));
+    CHECK_OK(qf_cuda_download(xs, wk.xs, (size_t)m * 4));
+    int bad_q = 0;
+    for (int64_t t = 0; t < m; t++) {
+        const float sc = in_scale > 0.0f ? in_scale : qf_cpu_i8_token_scale(x + t * in, in);
+        bad_q += memcmp(&sc, &xs[t], 4) != 0;
+        qf_cpu_i8_quantize(x + t * in, in, l.kp, sc, xq_ref);
+        bad_q += memcmp(xq_ref, xq + t * l.kp, (size_t)l.kp) != 0;
+    }
+    CHECK_MSG(bad_q == 0, "W8A8 (%lld, %lld) m %lld: %d tokens' codes or scales differ",
+              (long long)out, (long long)in, (long long)m, bad_q);
+    CHECK_MSG(memcmp(y, yc, (size_t)(m * out) * 4) == 0, "W8A8 (%lld, %lld) m %lld: y differs",
+              (long long)out, (long long)in, (long long)m);
+    for (int64_t k = 0; k < m * out; k++) base[k] = cu_frand();
+    CHECK_OK(qf_cuda_upload(dy, base, (size_t)(m * out) * 4));
+    CHECK_OK(qf_cuda_i8_linear(h, &d, dx, m, dy, 1, &wk, NULL));
+    CHECK_OK(qf_cuda_sync());
+    CHECK_OK(qf_cuda_download(y, dy, (size_t)(m * out) * 4));
+    int bad_add = 0;
+    for (int64_t k = 0; k < m * out; k++) {
+        const float want = base[k] + yc[k];
+        bad_add += memcmp(&want, &y[k], 4) != 0;
+    }
+    CHECK_MSG(bad_add == 0, "W8A8 accumulate: %d outputs differ", bad_add);
+    qf_cuda_i8_dev_free(&d);
+    qf_cpu_i8linear_free(&l);
+    qf_cuda_free(wk.xq), qf_cuda_free(wk.xs), qf_cuda_free(wk.acc);
+    qf_cuda_free(dx), qf_cuda_free(dy);
+    free(w), free(s), free(x), free(y), free(yc), free(base), free(xs), free(xq), free(xq_ref);
+    free(scratch);
+}
+
 static void check_rmsnorm(int64_t m, int64_t n) {
     const size_t bytes = (size_t)(m * n) * 4;
     float *x = malloc(bytes), *w = malloc((size_t)n * 4), *y = malloc(bytes);
@@ -274,5 +338,12 @@ int main(void) {
     check_rope(5, 6, 64, 8 * 128, 1000); /* 4 q + 2 k heads rotated, 2 v heads kept */
     check_rope(3, 1, 32, 64, 0);
     check_swiglu(100003);
+    cublasHandle_t h;
+    CHECK(cublasCreate(&h) == CUBLAS_STATUS_SUCCESS);
+    check_i8(h, 96, 300, 5, 0.0f);
+    check_i8(h, 64, 64, 1, 0.0f);
+    check_i8(h, 128, 1000, 7, 0.05f); /* static per-tensor activation scale */
+    check_i8(h, 4096, 4096, 3, 0.0f);
+    cublasDestroy(h);
     TEST_END();
 }

@@ -18,6 +18,7 @@ extern "C" { /* the C headers below have no guards of their own */
 
 #include "core/status.h"
 #include "runtime/cuda/w4_layout.h"
+#include "runtime/cpu/i8linear.h"
 
 /* ---- device and memory (cuda_mem.cu) --------------------------------------------------- */
 /* OK if a usable GPU is present, else UNSUPPORTED with the reason in the message. */
@@ -81,6 +82,35 @@ qf_status qf_cuda_w4_gemv_variant(const qf_cuda_w4_dev *d, const uint16_t *xh, f
  * prefill GEMM is then y = 2^XSHIFT (xh wh^T) with xh from qf_cuda_w4_prep. Refuses a
  * layout whose dequant_ok is 0. */
 qf_status qf_cuda_w4_dequant(const qf_cuda_w4_dev *d, uint16_t *wh, void *stream);
+
+/* ---- W8A8 (i8_linear.cu) --------------------------------------------------------------- */
+/* A qf_cpu_i8linear (runtime/cpu/i8linear.h: int8 (out, kp) rows padded with zeros, F32
+ * per-row scales, static activation scale or 0) in device memory. */
+typedef struct qf_cuda_i8_dev {
+    int64_t out, in, kp;
+    int8_t *w;    /* (device) (out, kp) */
+    float *scale; /* (device) (out) */
+    float in_scale;
+} qf_cuda_i8_dev;
+
+/* Device scratch of one W8A8 call for m tokens: xq (m, kp) int8 (16-byte aligned), xs (m)
+ * f32, acc (m, out) int32. */
+typedef struct qf_cuda_i8_work {
+    int8_t *xq;
+    float *xs;
+    int32_t *acc;
+} qf_cuda_i8_work;
+
+/* Fails (UNSUPPORTED) unless out and kp are multiples of 4 (cuBLAS int8). */
+qf_status qf_cuda_i8_upload(qf_cuda_i8_dev *d, const qf_cpu_i8linear *l);
+void qf_cuda_i8_dev_free(qf_cuda_i8_dev *d); /* NULL and zeroed structs are fine */
+/* y (device, (m, out) fp32) = (add ? y + : ) the CPU's qf_cpu_i8linear_rows of x (device,
+ * (m, in)) bit for bit: per-token codes and scales (wk->xq, wk->xs, also the CPU's
+ * qf_cpu_i8_quantize / qf_cpu_i8_token_scale), exact int32 sums from cuBLAS's int8 GEMM
+ * (cublas: a cublasHandle_t; its stream is set to `stream`), float(acc) * (xs * scale).
+ * m in [1, 65535]. */
+qf_status qf_cuda_i8_linear(void *cublas, const qf_cuda_i8_dev *d, const float *x, int64_t m,
+                            float *y, int add, qf_cuda_i8_work *wk, void *stream);
 
 /* ---- fused elementwise / row kernels (rmsnorm.cu, rope.cu, swiglu.cu) ------------------ */
 /* qf_cpu_rmsnorm_ref on the device: y = w * (x * (1 / sqrt(mean(x^2) + eps))) per row of

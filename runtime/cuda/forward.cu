@@ -46,6 +46,8 @@ static qf_status qf_cuda_linear_forward(qf_cuda_runtime *rt, const qf_cuda_linea
             QF_FORWARD(qf_cuda_w4_gemv(&l->w4, rt->xh + t0 * l->w4.kp, mm, dst + t0 * l->out, NULL));
         }
         if (acc) QF_FORWARD(qf_cuda_add_rows(y, rt->lin_tmp, m, l->out, l->out, NULL));
+    } else if (l->kind == QF_CUDA_LINEAR_I8) {
+        QF_FORWARD(qf_cuda_i8_linear(rt->cublas, &l->i8, x, m, y, acc, &rt->i8, NULL));
     } else if (l->kind == QF_CUDA_LINEAR_F16) {
         /* column-major view: y^T (out, m) = W (row-major (out, in) = col-major W^T) op T
          * times x^T (in, m) */

@@ -6,13 +6,15 @@
  * Arithmetic: activations fp32 between kernels; float linears either fp16 weights with
  * the activations rounded to fp16 and an fp32-accumulating cuBLAS GEMM (weight dtype F16),
  * or fp32 weights and SGEMM (F32); 4-bit GPTQ / AWQ linears in the W4A16 layout
- * (w4_layout.h) through the W4 GEMV, prefill included (the GEMV looped over the tokens in
- * batches of QF_CUDA_W4_MAX_M: simple, not fast); 2/3/8-bit GPTQ linears dequantized on
- * the host at load time and run as float linears; RMSNorm, RoPE (host-computed tables of
- * the CPU code), SwiGLU in fp32; attention over an fp16 KV cache (prefill kernel for
- * n > 1, split-K decode kernel for n == 1), sliding window included. Not supported
- * (UNSUPPORTED with a message): W8A8 (compressed-tensors int8) linears, quantized
- * embeddings, head_dim other than 64 / 128 (the attention kernels'). */
+ * (w4_layout.h) through the W4 GEMV below QF_CUDA_W4_GEMM_MIN_M tokens, dequantized to
+ * fp16 + cuBLAS from there; W8A8 (compressed-tensors int8) linears through the CPU's
+ * integer arithmetic with cuBLAS's int8 GEMM (i8_linear.cu); 2/3/8-bit GPTQ linears
+ * dequantized on the host at load time and run as float linears; RMSNorm, RoPE
+ * (host-computed tables of the CPU code), SwiGLU in fp32; attention over an fp16 KV cache
+ * (prefill kernel for n > 1, split-K decode kernel for n == 1), sliding window included.
+ * Not supported (UNSUPPORTED with a message): quantized embeddings, head_dim other than
+ * 64 / 128 (the attention kernels'), W8A8 linears whose rows or padded width are not
+ * multiples of 4. */
 #ifndef QF_CUDA_FORWARD_H
 #define QF_CUDA_FORWARD_H
 

@@ -15,6 +15,7 @@ typedef enum qf_cuda_linear_kind {
     QF_CUDA_LINEAR_F16 = 1, /* w: (out, in) fp16 bits; cublasGemmEx, fp32 compute */
     QF_CUDA_LINEAR_F32,     /* w: (out, in) fp32; cublasSgemm */
     QF_CUDA_LINEAR_W4,      /* w4: the W4A16 layout; the W4 GEMV */
+    QF_CUDA_LINEAR_I8,      /* i8: W8A8 (compressed-tensors int8); qf_cuda_i8_linear */
 } qf_cuda_linear_kind;
 
 typedef struct qf_cuda_linear {
@@ -22,6 +23,7 @@ typedef struct qf_cuda_linear {
     int64_t out, in;
     void *w;           /* (device) F16 / F32 kinds */
     qf_cuda_w4_dev w4; /* W4 kind */
+    qf_cuda_i8_dev i8; /* I8 kind */
     float *bias;       /* (device) (out) or NULL */
 } qf_cuda_linear;
 
@@ -57,6 +59,7 @@ struct qf_cuda_runtime {
     uint16_t *xh;            /* (chunk, max(widest input, widest W4 kp)) fp16 activations */
     uint16_t *w4_wh;         /* (largest W4 out * kp) fp16: a W4 weight dequantized for the
                               * prefill GEMM; NULL without W4 linears */
+    qf_cuda_i8_work i8;      /* W8A8 scratch for a chunk (NULLs without W8A8 linears) */
     float *rope_cos, *rope_sin; /* (chunk, head_dim / 2) */
     float *work;             /* decode attention workspace, QF_CUDA_ATTN_MAX_SPLITS ranges */
     int64_t logits_rows;

@@ -132,6 +132,30 @@ static qf_status qf_cuda_rt_load_qlinear(const qf_cuda_runtime *rt, const qf_mod
     return st;
 }
 
+/* A W8A8 linear of a compressed-tensors checkpoint: the CPU runtime's layout
+ * (qf_cpu_i8linear_init: rows padded to 64 columns) uploaded as it is. */
+static qf_status qf_cuda_rt_load_i8linear(const qf_model *m, const char *prefix, int bias,
+                                          qf_cuda_linear *l) {
+    int8_t *w = NULL;
+    float *s = NULL, in_scale = 0.0f;
+    QF_FORWARD(qf_ct_model_read(m, prefix, l->out, l->in, &w, &s, &in_scale));
+    qf_cpu_i8linear h;
+    qf_status st = qf_cpu_i8linear_init(&h, w, s, in_scale, l->out, l->in);
+    free(w);
+    free(s);
+    if (st == QF_STATUS_OK) {
+        l->kind = QF_CUDA_LINEAR_I8;
+        st = qf_cuda_i8_upload(&l->i8, &h);
+        qf_cpu_i8linear_free(&h);
+    }
+    if (st == QF_STATUS_OK && bias) {
+        char name[QF_TENSOR_NAME_MAX];
+        snprintf(name, sizeof name, "%s.bias", prefix);
+        st = qf_cuda_rt_load_vec(m, name, l->out, &l->bias);
+    }
+    return st == QF_STATUS_OK ? st : qf_error_wrap(st, "cuda runtime: '%s': ", prefix);
+}
+
 /* "<prefix>.weight" (out, in) and "<prefix>.bias" if `bias`. */
 static qf_status qf_cuda_rt_load_linear(const qf_cuda_runtime *rt, const qf_model *m,
                                         const char *prefix, int64_t out, int64_t in, int bias,
@@ -142,10 +166,7 @@ static qf_status qf_cuda_rt_load_linear(const qf_cuda_runtime *rt, const qf_mode
                  "cuda runtime: linear '%s' (%lld, %lld) is too large for cuBLAS int sizes",
                  prefix, (long long)out, (long long)in);
     if (qf_packed_model_has(m, prefix)) return qf_cuda_rt_load_qlinear(rt, m, prefix, bias, l);
-    QF_RETURN_IF(qf_ct_model_has(m, prefix), QF_STATUS_UNSUPPORTED,
-                 "cuda runtime: '%s' is a W8A8 (compressed-tensors int8) linear, which the GPU "
-                 "runtime does not run; use --device cpu",
-                 prefix);
+    if (qf_ct_model_has(m, prefix)) return qf_cuda_rt_load_i8linear(m, prefix, bias, l);
     char name[QF_TENSOR_NAME_MAX];
     snprintf(name, sizeof name, "%s.weight", prefix);
     const qf_model_tensor *t = NULL;
@@ -168,6 +189,7 @@ static qf_status qf_cuda_rt_load_linear(const qf_cuda_runtime *rt, const qf_mode
 static void qf_cuda_rt_linear_free(qf_cuda_linear *l) {
     qf_cuda_free(l->w);
     qf_cuda_w4_dev_free(&l->w4);
+    qf_cuda_i8_dev_free(&l->i8);
     qf_cuda_free(l->bias);
 }
 
@@ -191,17 +213,22 @@ static qf_status qf_cuda_rt_load_layer(const qf_model *m, qf_cuda_runtime *rt, i
     return QF_STATUS_OK;
 }
 
-/* Widest input, widest W4 packed row (sizes of xh) and largest W4 weight in packed
- * columns, out * kp (size of w4_wh), over every linear: w[0..2], updated by l. */
-static void qf_cuda_rt_width(const qf_cuda_linear *l, int64_t w[3]) {
+/* Widest input, widest W4 packed row (sizes of xh), largest W4 weight in packed columns,
+ * out * kp (size of w4_wh), widest W8A8 padded row and output (sizes of the W8A8
+ * scratch), over every linear: w[0..4], updated by l. */
+static void qf_cuda_rt_width(const qf_cuda_linear *l, int64_t w[5]) {
     if (l->in > w[0]) w[0] = l->in;
+    if (l->kind == QF_CUDA_LINEAR_I8) {
+        if (l->i8.kp > w[3]) w[3] = l->i8.kp;
+        if (l->i8.out > w[4]) w[4] = l->i8.out;
+    }
     if (l->kind != QF_CUDA_LINEAR_W4) return;
     if (l->w4.kp > w[1]) w[1] = l->w4.kp;
     if (l->w4.out * l->w4.kp > w[2]) w[2] = l->w4.out * l->w4.kp;
 }
 
-static void qf_cuda_rt_widths(const qf_cuda_runtime *rt, int64_t w[3]) {
-    w[0] = w[1] = w[2] = 0;
+static void qf_cuda_rt_widths(const qf_cuda_runtime *rt, int64_t w[5]) {
+    w[0] = w[1] = w[2] = w[3] = w[4] = 0;
     qf_cuda_rt_width(rt->lm_head, w);
     for (int64_t i = 0; i < rt->cfg.num_hidden_layers; i++) {
         const qf_cuda_layer *ly = &rt->layers[i];
@@ -221,7 +248,7 @@ static qf_status qf_cuda_rt_alloc_buffers(qf_cuda_runtime *rt) {
     const size_t qd = (size_t)c->num_attention_heads * d, inter = (size_t)c->intermediate_size;
     size_t widest = hid > qd ? hid : qd;
     widest = widest > inter ? widest : inter;
-    int64_t w[3]; /* widest input, widest W4 kp, largest W4 out * kp */
+    int64_t w[5]; /* widest input, widest W4 kp, largest W4 out * kp, W8A8 kp, out */
     qf_cuda_rt_widths(rt, w);
     const size_t xh = (size_t)(w[0] > w[1] ? w[0] : w[1]);
     const struct {
@@ -241,6 +268,11 @@ static qf_status qf_cuda_rt_alloc_buffers(qf_cuda_runtime *rt) {
     if (w[2] > 0)
         QF_FORWARD(qf_cuda_rt_alloc((void **)&rt->w4_wh, (size_t)w[2], 1, 2,
                                     "the W4 prefill weight buffer"));
+    if (w[3] > 0) {
+        QF_FORWARD(qf_cuda_rt_alloc((void **)&rt->i8.xq, ch, (size_t)w[3], 1, "W8A8 activations"));
+        QF_FORWARD(qf_cuda_rt_alloc((void **)&rt->i8.xs, ch, 1, 4, "W8A8 activation scales"));
+        QF_FORWARD(qf_cuda_rt_alloc((void **)&rt->i8.acc, ch, (size_t)w[4], 4, "W8A8 sums"));
+    }
     const qf_cuda_attn a = {c->num_attention_heads, c->num_key_value_heads, c->head_dim,
                             rt->max_ctx, c->sliding_window, 1.0f};
     QF_FORWARD(qf_cuda_rt_alloc((void **)&rt->work, qf_cuda_attn_work_floats(&a, QF_CUDA_ATTN_MAX_SPLITS),
@@ -341,7 +373,8 @@ extern "C" void qf_cuda_runtime_free(qf_cuda_runtime *rt) {
     void *dev[] = {rt->k_cache, rt->v_cache, rt->tok,     rt->x,        rt->xn,
                    rt->q,       rt->att,     rt->k,       rt->v,        rt->gate,
                    rt->up,      rt->lin_tmp, rt->xh,      rt->rope_cos, rt->rope_sin,
-                   rt->work,    rt->logits,  rt->w4_wh};
+                   rt->work,    rt->logits,  rt->w4_wh,   rt->i8.xq,    rt->i8.xs,
+                   rt->i8.acc};
     for (size_t j = 0; j < sizeof dev / sizeof dev[0]; j++) qf_cuda_free(dev[j]);
     free(rt->h_cos);
     free(rt->h_sin);
