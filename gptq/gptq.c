@@ -205,6 +205,30 @@ static void gptq_block_rows(const gptq_block *b, int64_t o0, int64_t o1) {
     }
 }
 
+/* Every group's parameters of the original W (static groups, per-channel). */
+typedef struct gptq_params_job {
+    const float *w;
+    int64_t out, in;
+    const qf_quant_params *qp;
+    qf_qweight *dst;
+} gptq_params_job;
+
+/* Thread ith of nth: its share of the rows (multiples of 16), every group; per row the
+ * single-threaded arithmetic (the MSE search is most of it), so any split gives the same
+ * bits. */
+static void gptq_params_fn(void *arg, int ith, int nth) {
+    const gptq_params_job *j = arg;
+    const int64_t units = (j->out + 15) / 16, g = j->dst->group_size;
+    const int64_t o0 = units * ith / nth * 16, o1m = units * (ith + 1) / nth * 16;
+    const int64_t o1 = o1m < j->out ? o1m : j->out;
+    for (int64_t gi = 0; o0 < o1 && gi < j->dst->n_groups; gi++) {
+        const int64_t c0 = gi * g, nc = j->in - c0 < g ? j->in - c0 : g;
+        const size_t at = (size_t)gi * (size_t)j->out + (size_t)o0;
+        qf_quant_find_params(j->w + (size_t)o0 * (size_t)j->in + (size_t)c0, o1 - o0, nc, j->in,
+                             j->qp, j->dst->scales + at, j->dst->zeros + at);
+    }
+}
+
 /* Thread ith of nth takes its share of the rows, in multiples of 16. */
 static void gptq_block_fn(void *arg, int ith, int nth) {
     const gptq_block *b = arg;
@@ -293,24 +317,22 @@ qf_status qf_gptq_quantize(const float *w, int64_t out, int64_t in, const qf_gpt
     if (!k.perm || !k.wp || !k.hp || !k.hinv || !k.w1 || !k.err || !k.code)
         st = qf_error_set(QF_STATUS_NOMEM, "gptq: out of memory for weight (%lld, %lld)",
                           (long long)out, (long long)in);
+    qf_cpu_pool *pool = NULL; /* none: the column loop on this thread */
+    if (st == QF_STATUS_OK && opt->n_threads > 1 && out >= 32)
+        st = qf_cpu_pool_init(opt->n_threads, &pool);
     /* per-channel and static groups: parameters of the original W (llm-compressor's
      * observer; gptq.py does the same for per-channel) */
     int is_static = dst->n_groups == 1 || opt->static_groups;
-    if (st == QF_STATUS_OK && is_static)
-        for (int64_t gi = 0; gi < dst->n_groups; gi++) {
-            int64_t c0 = gi * dst->group_size;
-            int64_t nc = in - c0 < dst->group_size ? in - c0 : dst->group_size;
-            qf_quant_find_params(w + c0, out, nc, in, qp, dst->scales + (size_t)gi * (size_t)out,
-                                 dst->zeros + (size_t)gi * (size_t)out);
-        }
+    if (st == QF_STATUS_OK && is_static) {
+        gptq_params_job j = {w, out, in, qp, dst};
+        if (pool) qf_cpu_pool_run(pool, gptq_params_fn, &j);
+        else gptq_params_fn(&j, 0, 1);
+    }
     if (st == QF_STATUS_OK) st = gptq_prepare(w, out, in, h->h, opt->desc_act, &k);
     double damp = 0.0;
     if (st == QF_STATUS_OK)
         st = qf_gptq_factor_hinv(k.hp, in, opt->damp_percent, opt->damp_auto_increment, k.hinv,
                                  &damp);
-    qf_cpu_pool *pool = NULL; /* none: the column loop on this thread */
-    if (st == QF_STATUS_OK && opt->n_threads > 1 && out >= 32)
-        st = qf_cpu_pool_init(opt->n_threads, &pool);
     if (st == QF_STATUS_OK) {
         qf_gptq_options o = *opt; // the block clamped to the width
         o.block_size = bs;
