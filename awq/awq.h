@@ -57,9 +57,11 @@ void qf_awq_scales(const qf_awq_options *o, int k, const float *x_mean, const fl
 qf_status qf_awq_fake_quant(const float *w, int64_t out, int64_t in, const float *s,
                             const qf_quant_params *p, float *dst);
 
-/* The loss of the block with scales s (the caller swaps in the fake-quantized weights,
- * runs the block on its search inputs and compares with the FP output). */
-typedef qf_status (*qf_awq_loss_fn)(void *user, const float *s, double *loss);
+/* The block's losses for n candidate scale vectors s[0..n) into loss[0..n) (the caller
+ * swaps in the fake-quantized weights, runs the block on its search inputs and compares
+ * with the FP output); it may evaluate them in parallel, as long as each loss is what it
+ * would be alone. */
+typedef qf_status (*qf_awq_loss_fn)(void *user, const float *const *s, int n, double *loss);
 
 typedef struct qf_awq_search_result {
     int best;                   /* grid index chosen (0 = identity) */

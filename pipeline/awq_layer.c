@@ -4,11 +4,27 @@
  * search; then every group's scale grid is searched on the FP layer (as AutoAWQ does),
  * the chosen scales folded in (an exact rewrite), and the clip search run on the scaled
  * weights. Block outputs compared: self_attn (q,k,v -> attention -> o_proj), o_proj,
- * mlp (gate,up -> SwiGLU -> down_proj), down_proj. */
+ * mlp (gate,up -> SwiGLU -> down_proj), down_proj. A group's grid candidates are
+ * evaluated in parallel, one per thread (single-threaded OpenBLAS in each), each with its
+ * own scratch and fake-quantized weights: every loss is what it is alone. */
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/pipe_layer.h"
+#include "runtime/cpu/pool.h"
+
+/* Bytes of search-worker state allowed in all (each worker holds the block outputs of
+ * the search samples and the group's fake-quantized weights). */
+#define QF_AWQ_WORKER_BUDGET ((size_t)4 << 30)
+
+/* One search thread's private state. */
+typedef struct qf_awq_worker {
+    qf_layer_ctx ctx;
+    float *att, *h, *y; /* (S, q width), (S, intermediate), (search rows, hidden) */
+    float *fq[3];       /* the group's fake-quantized weights (largest linear each) */
+    qf_status st;
+} qf_awq_worker;
 
 /* What the search and clip need, collected by the stats pass. */
 typedef struct qf_awq_data {
@@ -21,8 +37,14 @@ typedef struct qf_awq_data {
     float *in[QF_SCALE_N_GROUPS];     /* (ns * S, width) search inputs */
     float *clip[QF_SCALE_N_GROUPS];   /* (nc, width) clip tokens */
     float *y_attn, *y_mlp;          /* (ns * S, hid) FP outputs of self_attn and mlp */
-    float *y, *tmp;                 /* (ns * S, hid), (S, max width) scratch */
+    float *tmp;                     /* (S, max width) scratch */
     int group;                      /* the group the loss callback measures */
+    qf_awq_worker *wk;              /* n_wk search workers; pool when n_wk > 1 */
+    int n_wk;
+    qf_cpu_pool *pool;
+    const float *const *cand;       /* the batch being evaluated */
+    double *loss;
+    int n_cand;
 } qf_awq_data;
 
 static const char *const qf_awq_group_names[QF_SCALE_N_GROUPS] = {"qkv", "v_o", "gate_up",
@@ -35,7 +57,45 @@ static void qf_awq_data_free(qf_awq_data *d) {
         free(d->in[g]);
         free(d->clip[g]);
     }
-    free(d->y_attn), free(d->y_mlp), free(d->y), free(d->tmp);
+    free(d->y_attn), free(d->y_mlp), free(d->tmp);
+    for (int w = 0; d->wk && w < d->n_wk; w++) {
+        qf_awq_worker *k = &d->wk[w];
+        qf_layer_ctx_free(&k->ctx);
+        free(k->att), free(k->h), free(k->y);
+        for (int j = 0; j < 3; j++) free(k->fq[j]);
+    }
+    free(d->wk);
+    qf_cpu_pool_free(d->pool);
+}
+
+/* As many workers as threads, candidates and the memory budget allow, each with its
+ * scratch. */
+static qf_status qf_awq_workers_init(qf_awq_data *d) {
+    const qf_qrun *r = d->r;
+    const qf_layer_weights *lw = &d->L->lw;
+    const qf_model_config *c = r->cfg;
+    const int64_t S = d->S, hid = c->hidden_size, qd = c->num_attention_heads * c->head_dim;
+    const int64_t inter = c->intermediate_size, rows = d->ns * S;
+    int64_t wmax = 0;
+    for (int i = 0; i < QF_LAYER_N_LINEARS; i++)
+        wmax = lw->out[i] * lw->in[i] > wmax ? lw->out[i] * lw->in[i] : wmax;
+    const size_t each = ((size_t)(S * (qd + inter) + rows * hid) + 3 * (size_t)wmax) * sizeof(float);
+    int n = r->n_threads < r->opt->awq.n_grid + 1 ? r->n_threads : r->opt->awq.n_grid + 1;
+    while (n > 1 && (size_t)n * each > QF_AWQ_WORKER_BUDGET) n--;
+    d->wk = calloc((size_t)n, sizeof *d->wk);
+    QF_RETURN_IF(!d->wk, QF_STATUS_NOMEM, "out of memory");
+    d->n_wk = n;
+    for (int w = 0; w < n; w++) {
+        qf_awq_worker *k = &d->wk[w];
+        QF_FORWARD(qf_layer_ctx_init(&k->ctx, c, S, d->L->ctx.act_width));
+        k->att = malloc((size_t)(S * qd) * sizeof(float));
+        k->h = malloc((size_t)(S * inter) * sizeof(float));
+        k->y = malloc((size_t)(rows * hid) * sizeof(float));
+        for (int j = 0; j < 3; j++) k->fq[j] = malloc((size_t)wmax * sizeof(float));
+        QF_RETURN_IF(!k->att || !k->h || !k->y || !k->fq[0] || !k->fq[1] || !k->fq[2],
+                     QF_STATUS_NOMEM, "out of memory for the AWQ search workers");
+    }
+    return n > 1 ? qf_cpu_pool_init(n, &d->pool) : QF_STATUS_OK;
 }
 
 static qf_status qf_awq_data_init(qf_awq_data *d, qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
@@ -64,9 +124,8 @@ static qf_status qf_awq_data_init(qf_awq_data *d, qf_qrun *r, qf_pipe_layer *L, 
     }
     d->y_attn = malloc(rows * (size_t)hid * sizeof(float));
     d->y_mlp = malloc(rows * (size_t)hid * sizeof(float));
-    d->y = malloc(rows * (size_t)hid * sizeof(float));
     d->tmp = malloc((size_t)(S * wmax) * sizeof(float));
-    if (ok && d->y_attn && d->y_mlp && d->y && d->tmp) return QF_STATUS_OK;
+    if (ok && d->y_attn && d->y_mlp && d->tmp) return QF_STATUS_OK;
     qf_awq_data_free(d);
     return qf_error_set(QF_STATUS_NOMEM, "out of memory for the AWQ search (%lld samples of %lld "
                         "tokens; lower --awq-search-samples)", (long long)d->ns, (long long)S);
@@ -126,66 +185,74 @@ static double qf_awq_sq_diff(const float *a, const float *b, int64_t n) {
 }
 
 /* Mean squared error of the group's block output with its linears replaced by
- * Q(W diag(s)) diag(s)^-1 (skipped linears stay FP). */
-static qf_status qf_awq_loss(void *user, const float *s, double *loss) {
-    qf_awq_data *d = user;
-    qf_pipe_layer *L = d->L;
-    qf_layer_weights *lw = &L->lw;
+ * Q(W diag(s)) diag(s)^-1 (skipped linears stay FP), with worker k's state. */
+static qf_status qf_awq_loss1(const qf_awq_data *d, qf_awq_worker *k, const float *s,
+                              double *loss) {
+    const qf_pipe_layer *L = d->L;
+    qf_layer_weights lw = L->lw; /* the group's weights replaced below, in this copy only */
     const int64_t S = d->S, hid = d->r->cfg->hidden_size, rows = d->ns * S;
-    QF_FORWARD(qf_pipe_progress(d->r, d->layer, qf_awq_group_names[d->group]));
-    float *saved[3] = {NULL, NULL, NULL};
-    qf_status st = QF_STATUS_OK;
     const int *lin = qf_layer_scale_linears((qf_layer_scale_group)d->group);
-    for (int k = 0; lin[k] >= 0 && st == QF_STATUS_OK; k++) {
-        const int i = lin[k];
+    for (int j = 0; lin[j] >= 0; j++) {
+        const int i = lin[j];
         if (L->rep[i].skipped) continue;
-        float *fq = malloc((size_t)(lw->out[i] * lw->in[i]) * sizeof(float));
-        if (!fq) {
-            st = qf_error_set(QF_STATUS_NOMEM, "out of memory");
-            break;
-        }
-        const qf_quant_params p = qf_pipe_quant_params(d->r, L, i);
-        qf_quant_params ps = p;
+        qf_quant_params ps = qf_pipe_quant_params(d->r, L, i);
         ps.mse = 0;
-        st = qf_awq_fake_quant(lw->w[i], lw->out[i], lw->in[i], s, &ps, fq);
-        saved[k] = lw->w[i];
-        lw->w[i] = fq;
+        QF_FORWARD(qf_awq_fake_quant(L->lw.w[i], lw.out[i], lw.in[i], s, &ps, k->fq[j]));
+        lw.w[i] = k->fq[j];
     }
     double sum = 0.0;
-    if (st == QF_STATUS_OK) {
-        switch (d->group) {
-        case QF_SCALE_QKV:
-            for (int64_t i = 0; i < d->ns; i++) {
-                qf_layer_attention(&L->ctx, lw, d->in[QF_SCALE_QKV] + i * S * hid, L->att);
-                qf_layer_apply(&L->ctx, lw, QF_LAYER_O, L->att, S, d->y, 0);
-                sum += qf_awq_sq_diff(d->y, d->y_attn + i * S * hid, S * hid);
-            }
-            break;
-        case QF_SCALE_VO:
-            qf_layer_apply(&L->ctx, lw, QF_LAYER_O, d->in[QF_SCALE_VO], rows, d->y, 0);
-            sum = qf_awq_sq_diff(d->y, d->y_attn, rows * hid);
-            break;
-        case QF_SCALE_GU:
-            for (int64_t i = 0; i < d->ns; i++) {
-                qf_layer_mlp_hidden(&L->ctx, lw, d->in[QF_SCALE_GU] + i * S * hid, L->h);
-                qf_layer_apply(&L->ctx, lw, QF_LAYER_DOWN, L->h, S, d->y, 0);
-                sum += qf_awq_sq_diff(d->y, d->y_mlp + i * S * hid, S * hid);
-            }
-            break;
-        default:
-            qf_layer_apply(&L->ctx, lw, QF_LAYER_DOWN, d->in[QF_SCALE_UD], rows, d->y, 0);
-            sum = qf_awq_sq_diff(d->y, d->y_mlp, rows * hid);
-            break;
+    switch (d->group) {
+    case QF_SCALE_QKV:
+        for (int64_t i = 0; i < d->ns; i++) {
+            qf_layer_attention(&k->ctx, &lw, d->in[QF_SCALE_QKV] + i * S * hid, k->att);
+            qf_layer_apply(&k->ctx, &lw, QF_LAYER_O, k->att, S, k->y, 0);
+            sum += qf_awq_sq_diff(k->y, d->y_attn + i * S * hid, S * hid);
         }
-    }
-    for (int k = 0; lin[k] >= 0; k++) {
-        if (!saved[k]) continue;
-        free(lw->w[lin[k]]);
-        lw->w[lin[k]] = saved[k];
+        break;
+    case QF_SCALE_VO:
+        qf_layer_apply(&k->ctx, &lw, QF_LAYER_O, d->in[QF_SCALE_VO], rows, k->y, 0);
+        sum = qf_awq_sq_diff(k->y, d->y_attn, rows * hid);
+        break;
+    case QF_SCALE_GU:
+        for (int64_t i = 0; i < d->ns; i++) {
+            qf_layer_mlp_hidden(&k->ctx, &lw, d->in[QF_SCALE_GU] + i * S * hid, k->h);
+            qf_layer_apply(&k->ctx, &lw, QF_LAYER_DOWN, k->h, S, k->y, 0);
+            sum += qf_awq_sq_diff(k->y, d->y_mlp + i * S * hid, S * hid);
+        }
+        break;
+    default:
+        qf_layer_apply(&k->ctx, &lw, QF_LAYER_DOWN, d->in[QF_SCALE_UD], rows, k->y, 0);
+        sum = qf_awq_sq_diff(k->y, d->y_mlp, rows * hid);
+        break;
     }
     *loss = sum / (double)(rows * hid);
-    d->r->units_done++;
-    return st;
+    return QF_STATUS_OK;
+}
+
+/* Worker ith of nth: candidates ith, ith + nth, ... of the batch. */
+static void qf_awq_loss_job(void *arg, int ith, int nth) {
+    qf_awq_data *d = arg;
+    qf_awq_worker *k = &d->wk[ith];
+    k->st = QF_STATUS_OK;
+    for (int c = ith; c < d->n_cand && k->st == QF_STATUS_OK; c += nth)
+        k->st = qf_awq_loss1(d, k, d->cand[c], &d->loss[c]);
+}
+
+/* qf_awq_loss_fn: the batch over the workers, OpenBLAS held to one thread meanwhile. */
+static qf_status qf_awq_losses(void *user, const float *const *s, int n, double *loss) {
+    qf_awq_data *d = user;
+    QF_FORWARD(qf_pipe_progress(d->r, d->layer, qf_awq_group_names[d->group]));
+    d->cand = s, d->loss = loss, d->n_cand = n;
+    if (d->pool) {
+        openblas_set_num_threads(1);
+        qf_cpu_pool_run(d->pool, qf_awq_loss_job, d);
+        openblas_set_num_threads(d->r->n_threads);
+    } else {
+        qf_awq_loss_job(d, 0, 1);
+    }
+    d->r->units_done += (uint64_t)n;
+    for (int w = 0; w < d->n_wk; w++) QF_FORWARD(d->wk[w].st);
+    return QF_STATUS_OK;
 }
 
 /* Folds s into group g and divides its clip tokens by s. */
@@ -220,7 +287,7 @@ static qf_status qf_awq_search_group(qf_awq_data *d, int g, float *s) {
                                       w_mean);
     d->group = g;
     if (st == QF_STATUS_OK)
-        st = qf_awq_search(o, d->x_mean[g], w_mean, d->width[g], qf_awq_loss, d, s,
+        st = qf_awq_search(o, d->x_mean[g], w_mean, d->width[g], qf_awq_losses, d, s,
                            &L->awq[g].res);
     free(w_mean);
     if (st == QF_STATUS_OK) L->awq[g].searched = 1;
@@ -261,6 +328,7 @@ qf_status qf_pipe_awq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int cli
         if (!s[g]) st = qf_error_set(QF_STATUS_NOMEM, "out of memory");
     }
     if (st == QF_STATUS_OK) st = qf_awq_stats_pass(&d);
+    if (st == QF_STATUS_OK) st = qf_awq_workers_init(&d);
     for (int g = 0; g < QF_SCALE_N_GROUPS && st == QF_STATUS_OK; g++)
         st = qf_awq_search_group(&d, g, s[g]);
     for (int g = 0; g < QF_SCALE_N_GROUPS && st == QF_STATUS_OK; g++)

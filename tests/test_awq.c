@@ -112,13 +112,15 @@ typedef struct loss_ctx {
     int target, nan_at, calls;
 } loss_ctx;
 
-static qf_status loss_fn(void *user, const float *s, double *loss) {
+static qf_status loss_fn(void *user, const float *const *s, int n, double *loss) {
     loss_ctx *c = user;
     float t[8];
     qf_awq_scales(c->o, c->target, c->x_mean, NULL, 8, t);
-    double l = 0.0;
-    for (int j = 0; j < 8; j++) l += ((double)s[j] - t[j]) * ((double)s[j] - t[j]);
-    *loss = (c->calls++ == c->nan_at) ? NAN : l;
+    for (int k = 0; k < n; k++) {
+        double l = 0.0;
+        for (int j = 0; j < 8; j++) l += ((double)s[k][j] - t[j]) * ((double)s[k][j] - t[j]);
+        loss[k] = (c->calls++ == c->nan_at) ? NAN : l;
+    }
     return QF_STATUS_OK;
 }
 
