@@ -101,7 +101,7 @@ typedef struct qf_cuda_i8_work {
     int32_t *acc;
 } qf_cuda_i8_work;
 
-/* Fails (UNSUPPORTED) unless out and kp are multiples of 4 (cuBLAS int8). */
+/* Uploads l (its rows are padded to QF_CPU_I8_BLOCK columns, as cuBLAS int8 needs). */
 qf_status qf_cuda_i8_upload(qf_cuda_i8_dev *d, const qf_cpu_i8linear *l);
 void qf_cuda_i8_dev_free(qf_cuda_i8_dev *d); /* NULL and zeroed structs are fine */
 /* y (device, (m, out) fp32) = (add ? y + : ) the CPU's qf_cpu_i8linear_rows of x (device,

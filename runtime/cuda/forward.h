@@ -13,8 +13,7 @@
  * (host-computed tables of the CPU code), SwiGLU in fp32; attention over an fp16 KV cache
  * (prefill kernel for n > 1, split-K decode kernel for n == 1), sliding window included.
  * Not supported (UNSUPPORTED with a message): quantized embeddings, head_dim other than
- * 64 / 128 (the attention kernels'), W8A8 linears whose rows or padded width are not
- * multiples of 4. */
+ * 64 / 128 (the attention kernels'). */
 #ifndef QF_CUDA_FORWARD_H
 #define QF_CUDA_FORWARD_H
 

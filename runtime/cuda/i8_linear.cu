@@ -60,9 +60,10 @@ static __global__ void qf_i8_epilogue_kernel(const int32_t *__restrict__ acc,
 
 extern "C" qf_status qf_cuda_i8_upload(qf_cuda_i8_dev *d, const qf_cpu_i8linear *l) {
     memset(d, 0, sizeof *d);
-    QF_RETURN_IF(l->kp % 4 || l->out % 4, QF_STATUS_UNSUPPORTED,
-                 "W8A8 on the GPU: %lld rows, %lld padded columns: cuBLAS int8 needs multiples "
-                 "of 4", (long long)l->out, (long long)l->kp);
+    /* cuBLAS's int8 path: alpha / beta 0 or 1, A and B 4-byte aligned, lda and ldb (kp,
+     * a multiple of QF_CPU_I8_BLOCK) multiples of 4 */
+    QF_RETURN_IF(l->kp % 4, QF_STATUS_UNSUPPORTED,
+                 "W8A8 on the GPU: %lld padded columns, not a multiple of 4", (long long)l->kp);
     const size_t nw = (size_t)l->out * (size_t)l->kp, ns = (size_t)l->out * sizeof(float);
     qf_status st = qf_cuda_malloc((void **)&d->w, nw, "W8A8 weights");
     if (st == QF_STATUS_OK) st = qf_cuda_malloc((void **)&d->scale, ns, "W8A8 scales");
