@@ -316,7 +316,8 @@ static qf_status qf_cuda_rt_load(const qf_model *m, qf_cuda_runtime *rt) {
     rt->cublas = h;
     QF_FORWARD(qf_cuda_rt_load_linear(rt, m, "model.embed_tokens", c->vocab_size,
                                       c->hidden_size, 0, &rt->embed));
-    QF_RETURN_IF(rt->embed.kind == QF_CUDA_LINEAR_W4, QF_STATUS_UNSUPPORTED,
+    QF_RETURN_IF(rt->embed.kind == QF_CUDA_LINEAR_W4 || rt->embed.kind == QF_CUDA_LINEAR_I8,
+                 QF_STATUS_UNSUPPORTED,
                  "cuda runtime: model '%s' stores the token embeddings quantized (not "
                  "supported)", m->path);
     if (!c->tie_word_embeddings)
