@@ -101,8 +101,26 @@ void qf_quant_find_params(const float *w, int64_t rows, int64_t cols, int64_t ld
         quant_row_params(w + (size_t)r * (size_t)ld, cols, p, &scale[r], &zero[r]);
 }
 
-qf_status qf_quant_rtn(const float *w, int64_t out, int64_t in, const qf_quant_params *p,
-                       qf_qweight *dst) {
+void qf_quant_rtn_rows(const float *w, int64_t in, const qf_quant_params *p, qf_qweight *dst,
+                       int64_t o0, int64_t o1) {
+    const int maxq = (1 << p->bits) - 1;
+    const int64_t g = dst->group_size, out = dst->out;
+    for (int64_t gi = 0; gi < dst->n_groups && o0 < o1; gi++) {
+        const int64_t c0 = gi * g, nc = in - c0 < g ? in - c0 : g;
+        float *sc = dst->scales + (size_t)gi * (size_t)out; // (out)
+        uint8_t *zp = dst->zeros + (size_t)gi * (size_t)out;
+        qf_quant_find_params(w + (size_t)o0 * (size_t)in + (size_t)c0, o1 - o0, nc, in, p,
+                             sc + o0, zp + o0);
+        for (int64_t o = o0; o < o1; o++) {
+            const float *row = w + (size_t)o * (size_t)in + (size_t)c0;
+            uint8_t *q = dst->q + (size_t)o * (size_t)in + (size_t)c0;
+            for (int64_t j = 0; j < nc; j++) q[j] = qf_quant_code(row[j], sc[o], zp[o], maxq);
+        }
+    }
+}
+
+qf_status qf_quant_rtn_check(const float *w, int64_t out, int64_t in, const qf_quant_params *p,
+                             qf_qweight *dst) {
     QF_FORWARD(qf_qweight_init(dst, p->bits, p->sym, out, in, p->group_size, 0));
     size_t n = (size_t)out * (size_t)in;
     for (size_t k = 0; k < n; k++)
@@ -112,18 +130,12 @@ qf_status qf_quant_rtn(const float *w, int64_t out, int64_t in, const qf_quant_p
                                 "rtn: weight (%zu, %zu) = %g is not finite", k / (size_t)in,
                                 k % (size_t)in, (double)w[k]);
         }
-    int maxq = (1 << p->bits) - 1;
-    int64_t g = dst->group_size;
-    for (int64_t gi = 0; gi < dst->n_groups; gi++) {
-        int64_t c0 = gi * g, nc = in - c0 < g ? in - c0 : g;
-        float *sc = dst->scales + (size_t)gi * (size_t)out; // (out)
-        uint8_t *zp = dst->zeros + (size_t)gi * (size_t)out;
-        qf_quant_find_params(w + c0, out, nc, in, p, sc, zp);
-        for (int64_t o = 0; o < out; o++) {
-            const float *row = w + (size_t)o * (size_t)in + (size_t)c0;
-            uint8_t *q = dst->q + (size_t)o * (size_t)in + (size_t)c0;
-            for (int64_t j = 0; j < nc; j++) q[j] = qf_quant_code(row[j], sc[o], zp[o], maxq);
-        }
-    }
+    return QF_STATUS_OK;
+}
+
+qf_status qf_quant_rtn(const float *w, int64_t out, int64_t in, const qf_quant_params *p,
+                       qf_qweight *dst) {
+    QF_FORWARD(qf_quant_rtn_check(w, out, in, p, dst));
+    qf_quant_rtn_rows(w, in, p, dst, 0, out);
     return QF_STATUS_OK;
 }

@@ -53,5 +53,12 @@ static inline uint8_t qf_quant_code(float x, float scale, int zero, int maxq) {
 /* RTN of w (out, in) into dst (initialised here; free with qf_qweight_free). */
 qf_status qf_quant_rtn(const float *w, int64_t out, int64_t in, const qf_quant_params *p,
                        qf_qweight *dst);
+/* The first half of qf_quant_rtn: checks that w is finite and initialises dst. */
+qf_status qf_quant_rtn_check(const float *w, int64_t out, int64_t in, const qf_quant_params *p,
+                             qf_qweight *dst);
+/* The second: rows [o0, o1) of the RTN into dst as qf_quant_rtn_check left it; row ranges
+ * are independent, so threads may fill disjoint ones. */
+void qf_quant_rtn_rows(const float *w, int64_t in, const qf_quant_params *p, qf_qweight *dst,
+                       int64_t o0, int64_t o1);
 
 #endif

@@ -92,7 +92,11 @@ qf_status qf_qweight_validate(const qf_qweight *w, const char *what) {
 }
 
 void qf_qweight_dequant_ref(const qf_qweight *w, float *dst) {
-    for (int64_t o = 0; o < w->out; o++)
+    qf_qweight_dequant_rows(w, dst, 0, w->out);
+}
+
+void qf_qweight_dequant_rows(const qf_qweight *w, float *dst, int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; o++)
         for (int64_t i = 0; i < w->in; i++) {
             int64_t g = w->g_idx ? w->g_idx[i] : i / w->group_size;
             size_t p = (size_t)g * (size_t)w->out + (size_t)o;

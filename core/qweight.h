@@ -45,5 +45,7 @@ qf_status qf_qweight_validate(const qf_qweight *w, const char *what);
 
 /* dst (out, in) = the dequantized weight (scalar reference of every kernel). */
 void qf_qweight_dequant_ref(const qf_qweight *w, float *dst);
+/* Rows [o0, o1) of it (dst is still the whole (out, in) matrix). */
+void qf_qweight_dequant_rows(const qf_qweight *w, float *dst, int64_t o0, int64_t o1);
 
 #endif

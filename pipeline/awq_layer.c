@@ -39,9 +39,8 @@ typedef struct qf_awq_data {
     float *y_attn, *y_mlp;          /* (ns * S, hid) FP outputs of self_attn and mlp */
     float *tmp;                     /* (S, max width) scratch */
     int group;                      /* the group the loss callback measures */
-    qf_awq_worker *wk;              /* n_wk search workers; pool when n_wk > 1 */
+    qf_awq_worker *wk;              /* n_wk search workers (the run's pool threads 0..n_wk) */
     int n_wk;
-    qf_cpu_pool *pool;
     const float *const *cand;       /* the batch being evaluated */
     double *loss;
     int n_cand;
@@ -65,7 +64,6 @@ static void qf_awq_data_free(qf_awq_data *d) {
         for (int j = 0; j < 3; j++) free(k->fq[j]);
     }
     free(d->wk);
-    qf_cpu_pool_free(d->pool);
 }
 
 /* As many workers as threads, candidates and the memory budget allow, each with its
@@ -95,7 +93,7 @@ static qf_status qf_awq_workers_init(qf_awq_data *d) {
         QF_RETURN_IF(!k->att || !k->h || !k->y || !k->fq[0] || !k->fq[1] || !k->fq[2],
                      QF_STATUS_NOMEM, "out of memory for the AWQ search workers");
     }
-    return n > 1 ? qf_cpu_pool_init(n, &d->pool) : QF_STATUS_OK;
+    return QF_STATUS_OK;
 }
 
 static qf_status qf_awq_data_init(qf_awq_data *d, qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
@@ -229,12 +227,14 @@ static qf_status qf_awq_loss1(const qf_awq_data *d, qf_awq_worker *k, const floa
     return QF_STATUS_OK;
 }
 
-/* Worker ith of nth: candidates ith, ith + nth, ... of the batch. */
+/* Pool thread ith: if it is a worker, candidates ith, ith + n_wk, ... of the batch. */
 static void qf_awq_loss_job(void *arg, int ith, int nth) {
     qf_awq_data *d = arg;
+    (void)nth;
+    if (ith >= d->n_wk) return;
     qf_awq_worker *k = &d->wk[ith];
     k->st = QF_STATUS_OK;
-    for (int c = ith; c < d->n_cand && k->st == QF_STATUS_OK; c += nth)
+    for (int c = ith; c < d->n_cand && k->st == QF_STATUS_OK; c += d->n_wk)
         k->st = qf_awq_loss1(d, k, d->cand[c], &d->loss[c]);
 }
 
@@ -243,9 +243,9 @@ static qf_status qf_awq_losses(void *user, const float *const *s, int n, double 
     qf_awq_data *d = user;
     QF_FORWARD(qf_pipe_progress(d->r, d->layer, qf_awq_group_names[d->group]));
     d->cand = s, d->loss = loss, d->n_cand = n;
-    if (d->pool) {
+    if (d->n_wk > 1) {
         openblas_set_num_threads(1);
-        qf_cpu_pool_run(d->pool, qf_awq_loss_job, d);
+        qf_cpu_pool_run(d->r->pool, qf_awq_loss_job, d);
         openblas_set_num_threads(d->r->n_threads);
     } else {
         qf_awq_loss_job(d, 0, 1);

@@ -14,6 +14,7 @@
 #include "formats/hf_config.h"
 #include "runtime/model_tokenizer.h"
 #include "pipeline/run.h"
+#include "runtime/cpu/pool.h"
 #ifdef QF_HAVE_CUDA
 #include "runtime/cuda/cuda_kernels.h"
 #endif
@@ -212,10 +213,12 @@ qf_status qf_quantize_model(const char *model_path, const char *outdir,
     const int threads = opt->n_threads > 0 ? opt->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     r.n_threads = threads > 0 ? threads : 1;
     openblas_set_num_threads(r.n_threads);
+    if (r.n_threads > 1) QF_FORWARD(qf_cpu_pool_init(r.n_threads, &r.pool));
     int checkpointed = 0;
     const int existed = qf_path_exists(r.tmpdir);
     qf_status st = qf_pipe_run(&r, &checkpointed);
     qf_act_store_free(&r.x);
+    qf_cpu_pool_free(r.pool);
     /* nothing worth resuming: do not leave a temp dir behind */
     if (st != QF_STATUS_OK && !checkpointed && !existed) qf_remove_tree(r.tmpdir);
     if (r.have_calib) qf_calib_free(&r.calib);

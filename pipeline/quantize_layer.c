@@ -16,6 +16,7 @@
 #include "core/dtype.h"
 #include "formats/compressed_tensors.h"
 #include "pipeline/pipe_layer.h"
+#include "runtime/cpu/pool.h"
 #ifdef QF_HAVE_CUDA
 #include "gptq/cuda/gptq_cuda.h"
 #endif
@@ -40,13 +41,44 @@ qf_status qf_pipe_progress(qf_qrun *r, int64_t layer, const char *what) {
     return QF_STATUS_OK;
 }
 
-static double qf_pipe_rel_error(const float *w, const float *q, size_t n) {
+/* The per-row part of finishing a linear, over the run's pool: RTN codes (rtn), the
+ * dequantized weight and the sums of the relative weight error, per thread. */
+typedef struct qf_pipe_rows_job {
+    const float *w;
+    int64_t out, in;
+    const qf_quant_params *p;
+    qf_qweight *q;
+    int rtn;
+    float *deq;
+    double *num, *den; /* (threads) */
+} qf_pipe_rows_job;
+
+/* Thread ith of nth: rows in multiples of 16, each row exactly the serial arithmetic. */
+static void qf_pipe_rows_fn(void *arg, int ith, int nth) {
+    qf_pipe_rows_job *j = arg;
+    const int64_t units = (j->out + 15) / 16;
+    const int64_t o0 = units * ith / nth * 16, o1m = units * (ith + 1) / nth * 16;
+    const int64_t o1 = o1m < j->out ? o1m : j->out;
     double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        const double d = (double)w[i] - (double)q[i];
-        num += d * d;
-        den += (double)w[i] * (double)w[i];
+    if (o0 < o1) {
+        if (j->rtn) qf_quant_rtn_rows(j->w, j->in, j->p, j->q, o0, o1);
+        qf_qweight_dequant_rows(j->q, j->deq, o0, o1);
+        for (size_t i = (size_t)(o0 * j->in); i < (size_t)(o1 * j->in); i++) {
+            const double d = (double)j->w[i] - (double)j->deq[i];
+            num += d * d;
+            den += (double)j->w[i] * (double)j->w[i];
+        }
     }
+    j->num[ith] = num, j->den[ith] = den;
+}
+
+/* Runs the job on the pool (or this thread); the relative error |W - Q|^2 / |W|^2. */
+static double qf_pipe_rows(qf_qrun *r, qf_pipe_rows_job *j) {
+    const int nth = r->pool ? r->n_threads : 1;
+    double num = 0.0, den = 0.0;
+    if (r->pool) qf_cpu_pool_run(r->pool, qf_pipe_rows_fn, j);
+    else qf_pipe_rows_fn(j, 0, 1);
+    for (int t = 0; t < nth; t++) num += j->num[t], den += j->den[t];
     return den > 0.0 ? num / den : 0.0;
 }
 
@@ -71,7 +103,11 @@ static qf_status qf_pipe_quantize_linear(qf_qrun *r, qf_pipe_layer *L, int64_t l
     const int64_t out = L->lw.out[i], in = L->lw.in[i];
     const size_t n = (size_t)(out * in);
     float *deq = malloc(n * sizeof(float));
-    QF_RETURN_IF(!deq, QF_STATUS_NOMEM, "out of memory");
+    double *sums = calloc(2 * (size_t)r->n_threads, sizeof *sums);
+    if (!deq || !sums) {
+        free(deq), free(sums);
+        return qf_error_set(QF_STATUS_NOMEM, "out of memory");
+    }
     qf_status st;
     if (h) {
         qf_gptq_stats stats;
@@ -86,17 +122,19 @@ static qf_status qf_pipe_quantize_linear(qf_qrun *r, qf_pipe_layer *L, int64_t l
         rep->damp_percent = stats.damp_percent;
         rep->gptq = 1;
     } else {
-        st = qf_quant_rtn(L->lw.w[i], out, in, &o.quant, &L->q[i]);
+        st = qf_quant_rtn_check(L->lw.w[i], out, in, &o.quant, &L->q[i]);
     }
     if (st == QF_STATUS_OK) {
-        qf_qweight_dequant_ref(&L->q[i], deq);
-        rep->weight_error = qf_pipe_rel_error(L->lw.w[i], deq, n);
+        qf_pipe_rows_job j = {L->lw.w[i], out, in, &o.quant, &L->q[i], !h, deq, sums,
+                              sums + r->n_threads};
+        rep->weight_error = qf_pipe_rows(r, &j);
+        free(sums);
         free(L->lw.w[i]);
         L->lw.w[i] = deq;
         r->units_done++;
         return QF_STATUS_OK;
     }
-    free(deq);
+    free(deq), free(sums);
     return qf_error_wrap(st, "%s: ", L->prefix[i]);
 }
 

@@ -30,6 +30,8 @@ typedef struct qf_qrun {
     qf_act_store x;            /* (n_samples) layer inputs (seqlen, hidden) */
     int64_t n_layers;
     int n_threads;             /* resolved opt->n_threads (>= 1) */
+    struct qf_cpu_pool *pool;  /* n_threads threads when n_threads > 1, else NULL: the
+                                  per-row work of quantizing a linear, the AWQ search */
     uint64_t units_done, units_total; /* progress */
 } qf_qrun;
 
