@@ -18,7 +18,6 @@
 
 static char tmp[] = "/tmp/qf_test_pipeline_XXXXXX";
 #define path_in(name) qf_test_path(tmp, name)
-static const char *calib_file = QF_SHARED_DIR "/data/calib/tinystories-sample.txt";
 
 
 
@@ -34,18 +33,7 @@ static void check_same_artifact(const char *a, const char *b) {
     }
 }
 
-static qf_quantize_options small_gptq(void) {
-    static const char *paths[1];
-    paths[0] = calib_file;
-    qf_quantize_options o = qf_quantize_options_default();
-    o.calib_paths = paths;
-    o.n_calib_paths = 1;
-    o.calib.n_samples = 4;
-    o.calib.seqlen = 48;
-    o.gptq.quant.group_size = 32;
-    o.n_threads = 1;
-    return o;
-}
+static qf_quantize_options small_gptq(void) { return qf_test_small_options(QF_QUANT_METHOD_GPTQ); }
 
 /* RTN: the stored codes are exactly qf_quant_rtn of the source weights. */
 static void test_rtn(void) {

@@ -21,41 +21,19 @@
 
 static char tmp[] = "/tmp/qf_test_pipeline_awq_XXXXXX";
 #define path_in(name) qf_test_path(tmp, name)
-static const char *calib_file = QF_SHARED_DIR "/data/calib/tinystories-sample.txt";
 
 
 static qf_quantize_options small(qf_quant_method m, int bits) {
-    static const char *paths[1];
-    paths[0] = calib_file;
-    qf_quantize_options o = qf_quantize_options_default();
-    o.method = m;
-    o.calib_paths = paths;
-    o.n_calib_paths = 1;
+    qf_quantize_options o = qf_test_small_options(m);
     o.calib.n_samples = 8;
-    o.calib.seqlen = 48;
     o.awq.search_samples = 4;
     o.gptq.quant.bits = bits;
-    o.gptq.quant.group_size = 32;
-    o.n_threads = 1;
     return o;
-}
-
-
-
-static cJSON *report_of(const char *dir) {
-    char path[600], *text = NULL;
-    size_t n = 0;
-    snprintf(path, sizeof path, "%s/quantize_report.json", dir);
-    CHECK_OK(qf_file_read_all(path, 16u << 20, &text, &n));
-    cJSON *j = text ? cJSON_ParseWithLength(text, n) : NULL;
-    free(text);
-    CHECK(j != NULL);
-    return j;
 }
 
 /* Checks every layer's AWQ entries; returns how many layers searched v -> o. */
 static int check_report(const char *dir, int expect_clip) {
-    cJSON *j = report_of(dir);
+    cJSON *j = qf_test_report(dir);
     int vo = 0, layers = 0;
     const cJSON *l;
     cJSON_ArrayForEach(l, cJSON_GetObjectItem(j, "layers")) {

@@ -22,28 +22,9 @@ static char tmp[] = "/tmp/qf_test_pipeline_device_XXXXXX";
 #define path_in(name) qf_test_path(tmp, name)
 
 static qf_quantize_options small(qf_quant_method m) {
-    static const char *paths[1] = {QF_SHARED_DIR "/data/calib/tinystories-sample.txt"};
-    qf_quantize_options o = qf_quantize_options_default();
-    o.method = m;
-    o.calib_paths = paths;
-    o.n_calib_paths = 1;
-    o.calib.n_samples = 4;
-    o.calib.seqlen = 48;
-    o.gptq.quant.group_size = 32;
-    o.n_threads = 1;
+    qf_quantize_options o = qf_test_small_options(m);
     o.gptq_cuda = 1;
     return o;
-}
-
-static cJSON *report_of(const char *dir) {
-    char path[600], *text = NULL;
-    size_t n = 0;
-    snprintf(path, sizeof path, "%s/quantize_report.json", dir);
-    CHECK_OK(qf_file_read_all(path, 16u << 20, &text, &n));
-    cJSON *j = text ? cJSON_ParseWithLength(text, n) : NULL;
-    free(text);
-    CHECK(j != NULL);
-    return j;
 }
 
 static double num(const cJSON *o, const char *k) {
@@ -61,7 +42,7 @@ static void compare_devices(const char *model, qf_quant_method m, const char *ta
     CHECK_OK(qf_quantize_model(model, gd, &o));
     o.gptq_cuda = 0;
     CHECK_OK(qf_quantize_model(model, cd, &o));
-    cJSON *jg = report_of(gd), *jc = report_of(cd);
+    cJSON *jg = qf_test_report(gd), *jc = qf_test_report(cd);
     const cJSON *pg = cJSON_GetObjectItem(jg, "params"), *pc = cJSON_GetObjectItem(jc, "params");
     CHECK(cJSON_IsString(cJSON_GetObjectItem(pg, "gptq_device")) &&
           !strcmp(cJSON_GetObjectItem(pg, "gptq_device")->valuestring, "cuda"));

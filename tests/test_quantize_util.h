@@ -1,9 +1,11 @@
 /* Test helpers shared by the quantize tests (test_pipeline*.c): paths in the test's temp
- * dir, byte comparison of two files, and the logits of a checkpoint on a fixed token
- * sequence (to measure how far a quantized artifact moved them). */
+ * dir, byte comparison of two files, small quantize options, the report of a run, and
+ * the logits of a checkpoint on a fixed token sequence (to measure how far a quantized
+ * artifact moved them). */
 #ifndef QF_TEST_QUANTIZE_UTIL_H
 #define QF_TEST_QUANTIZE_UTIL_H
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 
 #include "core/fileio.h"
 #include "formats/model.h"
+#include "pipeline/pipeline.h"
 #include "runtime/runtime.h"
 #include "tests/test.h"
 #include "tests/test_logits_util.h"
@@ -25,6 +28,33 @@ static inline char *qf_test_path(const char *dir, const char *name) {
     char *b = bufs[k++ % 8];
     snprintf(b, 512, "%s/%s", dir, name);
     return b;
+}
+
+/* Method m on 4 windows of 48 tokens of the shared TinyStories sample, group size 32, one
+ * thread: a few seconds on the tiny models. */
+static inline qf_quantize_options qf_test_small_options(qf_quant_method m) {
+    static const char *paths[1] = {QF_SHARED_DIR "/data/calib/tinystories-sample.txt"};
+    qf_quantize_options o = qf_quantize_options_default();
+    o.method = m;
+    o.calib_paths = paths;
+    o.n_calib_paths = 1;
+    o.calib.n_samples = 4;
+    o.calib.seqlen = 48;
+    o.gptq.quant.group_size = 32;
+    o.n_threads = 1;
+    return o;
+}
+
+/* dir/quantize_report.json parsed (NULL, with a failed check, if it cannot be). */
+static inline cJSON *qf_test_report(const char *dir) {
+    char path[600], *text = NULL;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/quantize_report.json", dir);
+    CHECK_OK(qf_file_read_all(path, 16u << 20, &text, &n));
+    cJSON *j = text ? cJSON_ParseWithLength(text, n) : NULL;
+    free(text);
+    CHECK(j != NULL);
+    return j;
 }
 
 static inline int qf_test_same_file(const char *a, const char *b) {

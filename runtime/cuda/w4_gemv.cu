@@ -33,12 +33,7 @@ __global__ void __launch_bounds__(QF_W4_WARPS * 32)
     if (row0 >= out) return; /* whole warps only */
     const uint4 *wrow[QF_W4_ROWS];
     const uint32_t *srow[QF_W4_ROWS];
-#pragma unroll
-    for (int r = 0; r < QF_W4_ROWS; r++) { /* rows past the end repeat the last (not stored) */
-        const int row = min(row0 + r, out - 1);
-        wrow[r] = qw + (size_t)row * n_chunks;
-        srow[r] = sz + (size_t)row * n_groups;
-    }
+    qf_w4_rows<QF_W4_ROWS>(qw, sz, row0, out, n_chunks, n_groups, wrow, srow);
     const float yscale = (float)(1 << QF_CUDA_W4_XSHIFT);
     float acc[M][QF_W4_ROWS] = {};
     for (int c0 = lane; c0 < n_chunks; c0 += 32 * U) {

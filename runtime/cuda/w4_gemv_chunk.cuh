@@ -19,6 +19,21 @@ static __device__ __forceinline__ uint32_t qf_w4_word(const uint4 &v, int j) {
     return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
 }
 
+/* Codes and (scale, zero) pairs of rows row0 .. row0 + R - 1; rows past the end repeat
+ * the last (computed, never stored). */
+template <int R>
+static __device__ __forceinline__ void qf_w4_rows(const uint4 *qw, const uint32_t *sz, int row0,
+                                                  int out, int n_chunks, int n_groups,
+                                                  const uint4 *(&wrow)[R],
+                                                  const uint32_t *(&srow)[R]) {
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const int row = min(row0 + r, out - 1);
+        wrow[r] = qw + (size_t)row * n_chunks;
+        srow[r] = sz + (size_t)row * n_groups;
+    }
+}
+
 /* acc[t][r] += x_t . (chunk c of row r): wv[r] the chunk's codes, srow[r] the row's
  * (scale, 1024 + zero) pairs (group g), xh the prepared activations ((M, n_chunks * 4)
  * 8-half vectors), yscale = 2^XSHIFT. */

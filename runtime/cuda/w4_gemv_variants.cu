@@ -21,12 +21,7 @@ __global__ void __launch_bounds__(W * 32)
     const int row0 = blockIdx.x * R;
     const uint4 *wrow[R];
     const uint32_t *srow[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) { /* rows past the end repeat the last (not stored) */
-        const int row = min(row0 + r, out - 1);
-        wrow[r] = qw + (size_t)row * n_chunks;
-        srow[r] = sz + (size_t)row * n_groups;
-    }
+    qf_w4_rows<R>(qw, sz, row0, out, n_chunks, n_groups, wrow, srow);
     const float yscale = (float)(1 << QF_CUDA_W4_XSHIFT);
     float acc[1][R] = {};
     for (int c0 = warp * 32 + lane; c0 < n_chunks; c0 += 32 * W * U) {
