@@ -12,6 +12,7 @@
 
 #include "gptq/gptq.h"
 #include "gptq/internal.h"
+#include "runtime/cpu/linear.h"
 #include "runtime/cpu/pool.h"
 
 qf_gptq_options qf_gptq_options_default(void) {
@@ -218,9 +219,9 @@ typedef struct gptq_params_job {
  * bits. */
 static void gptq_params_fn(void *arg, int ith, int nth) {
     const gptq_params_job *j = arg;
-    const int64_t units = (j->out + 15) / 16, g = j->dst->group_size;
-    const int64_t o0 = units * ith / nth * 16, o1m = units * (ith + 1) / nth * 16;
-    const int64_t o1 = o1m < j->out ? o1m : j->out;
+    const int64_t g = j->dst->group_size;
+    int64_t o0, o1;
+    qf_cpu_share_rows(j->out, ith, nth, &o0, &o1);
     for (int64_t gi = 0; o0 < o1 && gi < j->dst->n_groups; gi++) {
         const int64_t c0 = gi * g, nc = j->in - c0 < g ? j->in - c0 : g;
         const size_t at = (size_t)gi * (size_t)j->out + (size_t)o0;
@@ -232,9 +233,9 @@ static void gptq_params_fn(void *arg, int ith, int nth) {
 /* Thread ith of nth takes its share of the rows, in multiples of 16. */
 static void gptq_block_fn(void *arg, int ith, int nth) {
     const gptq_block *b = arg;
-    const int64_t units = (b->out + 15) / 16;
-    const int64_t o0 = units * ith / nth * 16, o1 = units * (ith + 1) / nth * 16;
-    if (o0 < b->out) gptq_block_rows(b, o0, o1 < b->out ? o1 : b->out);
+    int64_t o0, o1;
+    qf_cpu_share_rows(b->out, ith, nth, &o0, &o1);
+    if (o0 < o1) gptq_block_rows(b, o0, o1);
 }
 
 static void gptq_run(gptq_work *k, int64_t out, int64_t in, const qf_gptq_options *opt,

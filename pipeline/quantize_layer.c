@@ -16,6 +16,7 @@
 #include "core/dtype.h"
 #include "formats/compressed_tensors.h"
 #include "pipeline/pipe_layer.h"
+#include "runtime/cpu/linear.h"
 #include "runtime/cpu/pool.h"
 #ifdef QF_HAVE_CUDA
 #include "gptq/cuda/gptq_cuda.h"
@@ -56,9 +57,8 @@ typedef struct qf_pipe_rows_job {
 /* Thread ith of nth: rows in multiples of 16, each row exactly the serial arithmetic. */
 static void qf_pipe_rows_fn(void *arg, int ith, int nth) {
     qf_pipe_rows_job *j = arg;
-    const int64_t units = (j->out + 15) / 16;
-    const int64_t o0 = units * ith / nth * 16, o1m = units * (ith + 1) / nth * 16;
-    const int64_t o1 = o1m < j->out ? o1m : j->out;
+    int64_t o0, o1;
+    qf_cpu_share_rows(j->out, ith, nth, &o0, &o1);
     double num = 0.0, den = 0.0;
     if (o0 < o1) {
         if (j->rtn) qf_quant_rtn_rows(j->w, j->in, j->p, j->q, o0, o1);

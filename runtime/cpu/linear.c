@@ -24,11 +24,18 @@ void qf_cpu_share(int64_t units, int ith, int nth, int64_t *u0, int64_t *u1) {
     *u1 = units * (ith + 1) / nth;
 }
 
+void qf_cpu_share_rows(int64_t rows, int ith, int nth, int64_t *r0, int64_t *r1) {
+    int64_t g0, g1;
+    qf_cpu_share((rows + 15) / 16, ith, nth, &g0, &g1);
+    *r0 = g0 * 16 < rows ? g0 * 16 : rows;
+    *r1 = g1 * 16 < rows ? g1 * 16 : rows;
+}
+
 void qf_cpu_linear_forward(const qf_cpu_linear *l, const float *x, int64_t m, float *y,
                            int ith, int nth, float *scratch) {
-    int64_t g0, g1;
-    qf_cpu_share((l->out + 15) / 16, ith, nth, &g0, &g1);
-    qf_cpu_linear_rows(l, x, m, y, g0 * 16, g1 * 16 < l->out ? g1 * 16 : l->out, scratch);
+    int64_t r0, r1;
+    qf_cpu_share_rows(l->out, ith, nth, &r0, &r1);
+    qf_cpu_linear_rows(l, x, m, y, r0, r1, scratch);
 }
 
 void qf_cpu_linear_rows(const qf_cpu_linear *l, const float *x, int64_t m, float *y,

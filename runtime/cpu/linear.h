@@ -39,6 +39,9 @@ void qf_cpu_linear_rows(const qf_cpu_linear *l, const float *x, int64_t m, float
 
 /* The share [*u0, *u1) of thread ith of nth in `units` equal units of work. */
 void qf_cpu_share(int64_t units, int ith, int nth, int64_t *u0, int64_t *u1);
+/* The share [*r0, *r1) of thread ith of nth in `rows` rows, cut at multiples of 16 (empty
+ * when there are fewer 16-row units than threads). */
+void qf_cpu_share_rows(int64_t rows, int ith, int nth, int64_t *r0, int64_t *r1);
 
 /* Thread ith's share of all output rows, in whole groups of 16 rows. */
 void qf_cpu_linear_forward(const qf_cpu_linear *l, const float *x, int64_t m, float *y,

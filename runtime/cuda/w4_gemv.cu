@@ -135,13 +135,7 @@ extern "C" qf_status qf_cuda_w4_gemv(const qf_cuda_w4_dev *d, const uint16_t *xh
                                      float *y, void *stream) {
     QF_RETURN_IF(m < 1 || m > QF_CUDA_W4_MAX_M, QF_STATUS_INVALID_ARG,
                  "W4 GEMV: m = %lld tokens, not in [1, %d]", (long long)m, QF_CUDA_W4_MAX_M);
-    QF_RETURN_IF(!d->qw || d->out < 1 || d->out > QF_CUDA_W4_MAX_DIM ||
-                     d->kp % QF_CUDA_W4_CHUNK || d->gp % QF_CUDA_W4_CHUNK ||
-                     d->kp > QF_CUDA_W4_MAX_DIM || d->kp != d->n_groups * d->gp,
-                 QF_STATUS_INVALID_ARG, "W4 GEMV: bad layout (out %lld, kp %lld, gp %lld)",
-                 (long long)d->out, (long long)d->kp, (long long)d->gp);
-    QF_RETURN_IF((uintptr_t)xh % 16 || (uintptr_t)y % 4, QF_STATUS_INVALID_ARG,
-                 "W4 GEMV: xh not 16-byte aligned or y not 4-byte aligned");
+    QF_FORWARD(qf_w4_gemv_check(d, xh, y));
     cudaStream_t s = (cudaStream_t)stream;
     switch (m) {
     case 1: qf_w4_launch<1>(d, xh, y, s); break;

@@ -1,5 +1,5 @@
 /* The W4 GEMV's arithmetic on one 16-byte chunk (32 packed columns) of R rows for M
- * tokens, shared by the decode kernels (w4_gemv.cu, w4_gemv_variants.cu); the cost and
+ * tokens and its argument check, shared by the decode kernels (w4_gemv.cu, w4_gemv_variants.cu); the cost and
  * error analysis are in w4_gemv.cu's header. Internal to runtime/cuda. */
 #ifndef QF_CUDA_W4_GEMV_CHUNK_CUH
 #define QF_CUDA_W4_GEMV_CHUNK_CUH
@@ -7,6 +7,7 @@
 #include <cuda_fp16.h>
 #include <string.h>
 
+#include "runtime/cuda/cuda_kernels.h"
 #include "runtime/cuda/w4_layout.h"
 
 static __device__ __forceinline__ half2 qf_w4_h2(uint32_t v) {
@@ -17,6 +18,19 @@ static __device__ __forceinline__ half2 qf_w4_h2(uint32_t v) {
 
 static __device__ __forceinline__ uint32_t qf_w4_word(const uint4 &v, int j) {
     return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
+}
+
+/* The W4 GEMV kernels' argument check (layout shape, xh 16-byte and y 4-byte aligned). */
+static inline qf_status qf_w4_gemv_check(const qf_cuda_w4_dev *d, const uint16_t *xh,
+                                         const float *y) {
+    QF_RETURN_IF(!d->qw || d->out < 1 || d->out > QF_CUDA_W4_MAX_DIM ||
+                     d->kp % QF_CUDA_W4_CHUNK || d->gp % QF_CUDA_W4_CHUNK ||
+                     d->kp > QF_CUDA_W4_MAX_DIM || d->kp != d->n_groups * d->gp,
+                 QF_STATUS_INVALID_ARG, "W4 GEMV: bad layout (out %lld, kp %lld, gp %lld)",
+                 (long long)d->out, (long long)d->kp, (long long)d->gp);
+    QF_RETURN_IF((uintptr_t)xh % 16 || (uintptr_t)y % 4, QF_STATUS_INVALID_ARG,
+                 "W4 GEMV: xh not 16-byte aligned or y not 4-byte aligned");
+    return QF_STATUS_OK;
 }
 
 /* Codes and (scale, zero) pairs of rows row0 .. row0 + R - 1; rows past the end repeat

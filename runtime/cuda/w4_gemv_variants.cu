@@ -79,13 +79,7 @@ extern "C" qf_status qf_cuda_w4_gemv_variant(const qf_cuda_w4_dev *d, const uint
     const int n = (int)(sizeof qf_w4_variants / sizeof *qf_w4_variants);
     QF_RETURN_IF(variant < 0 || variant >= n, QF_STATUS_INVALID_ARG,
                  "W4 GEMV variant %d not in [0, %d)", variant, n);
-    QF_RETURN_IF(!d->qw || d->out < 1 || d->out > QF_CUDA_W4_MAX_DIM ||
-                     d->kp % QF_CUDA_W4_CHUNK || d->gp % QF_CUDA_W4_CHUNK ||
-                     d->kp > QF_CUDA_W4_MAX_DIM || d->kp != d->n_groups * d->gp,
-                 QF_STATUS_INVALID_ARG, "W4 GEMV: bad layout (out %lld, kp %lld, gp %lld)",
-                 (long long)d->out, (long long)d->kp, (long long)d->gp);
-    QF_RETURN_IF((uintptr_t)xh % 16 || (uintptr_t)y % 4, QF_STATUS_INVALID_ARG,
-                 "W4 GEMV: xh not 16-byte aligned or y not 4-byte aligned");
+    QF_FORWARD(qf_w4_gemv_check(d, xh, y));
     cudaStream_t s = (cudaStream_t)stream;
     switch (variant) { /* qf_w4_variants in order; template arguments <unroll, rows, warps> */
     case 0: qf_w4_var_launch<4, 4, 4>(d, xh, y, s); break;
