@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/fileio.h"
@@ -149,8 +148,7 @@ static qf_status qf_pipe_check_options(const qf_quantize_options *o, const char 
 }
 
 static qf_status qf_pipe_run(qf_qrun *r, int *checkpointed) {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    qf_pipe_start_clock(r);
     QF_FORWARD(qf_model_open(r->model_path, &r->m));
     QF_RETURN_IF(!r->m->has_config, QF_STATUS_INVALID_ARG,
                  "'%s' has no model config (needs config.json or GGUF metadata)", r->model_path);
@@ -193,9 +191,7 @@ static qf_status qf_pipe_run(qf_qrun *r, int *checkpointed) {
     }
     qf_progress_report(r->opt->progress, "writing the artifact", r->units_total,
                        r->units_total);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    const double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    return qf_pipe_write_output(r, secs);
+    return qf_pipe_write_output(r);
 }
 
 qf_status qf_quantize_model(const char *model_path, const char *outdir,

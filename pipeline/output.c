@@ -155,7 +155,7 @@ static cJSON *qf_pipe_layer_report(const char *path) {
     return j;
 }
 
-static qf_status qf_pipe_report(qf_qrun *r, const char *dir, double seconds) {
+static qf_status qf_pipe_report(qf_qrun *r, const char *dir) {
     cJSON *j = cJSON_CreateObject();
     QF_RETURN_IF(!j, QF_STATUS_NOMEM, "out of memory");
     cJSON_AddStringToObject(j, "tool", "qforge " QF_VERSION);
@@ -188,10 +188,10 @@ static qf_status qf_pipe_report(qf_qrun *r, const char *dir, double seconds) {
         }
         cJSON_AddItemToArray(layers, lr);
     }
-    cJSON_AddNumberToObject(j, "total_seconds", seconds);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)ru.ru_maxrss * 1024.0);
+    /* across attempts (--resume): each earlier one counted up to its last checkpoint */
+    cJSON_AddNumberToObject(j, "total_seconds", r->seconds_before + qf_pipe_elapsed(r));
+    cJSON_AddNumberToObject(j, "peak_rss_bytes", qf_pipe_peak_rss(r));
+    if (r->resumed_at) cJSON_AddNumberToObject(j, "resumed_at_layer", (double)r->resumed_at);
     char *s = cJSON_Print(j);
     cJSON_Delete(j);
     QF_RETURN_IF(!s, QF_STATUS_NOMEM, "out of memory");
@@ -200,7 +200,7 @@ static qf_status qf_pipe_report(qf_qrun *r, const char *dir, double seconds) {
     return st;
 }
 
-qf_status qf_pipe_write_output(qf_qrun *r, double seconds) {
+qf_status qf_pipe_write_output(qf_qrun *r) {
     char dir[QF_PIPE_PATH_MAX];
     QF_FORWARD(qf_pipe_join(dir, r->tmpdir, "out"));
     qf_remove_tree(dir);
@@ -210,7 +210,7 @@ qf_status qf_pipe_write_output(qf_qrun *r, double seconds) {
     QF_FORWARD(qf_checkpoint_write_tokenizer(r->m, dir));
     QF_FORWARD(qf_checkpoint_write_generation_config(r->cfg, dir));
     QF_FORWARD(qf_pipe_weights(r, dir));
-    QF_FORWARD(qf_pipe_report(r, dir, seconds));
+    QF_FORWARD(qf_pipe_report(r, dir));
     QF_RETURN_IF(qf_path_exists(r->outdir), QF_STATUS_IO,
                  "'%s': appeared while quantizing (refusing to overwrite)", r->outdir);
     QF_RETURN_IF(rename(dir, r->outdir) != 0, QF_STATUS_IO, "'%s': cannot rename into place: %s",

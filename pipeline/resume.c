@@ -1,5 +1,6 @@
 /* The temp directory OUTDIR.qforge-tmp and --resume: layout
- *   state.json         parameters, model and calibration hashes, next layer (written last)
+ *   state.json         parameters, model and calibration hashes, next layer, time and
+ *                      peak RSS so far (written last)
  *   layers/NNNN.safetensors   each finished layer's tensors (atomic)
  *   x-NNNN/<i>.zst     the inputs of layer NNNN, one file per calibration sample
  *   scratch/           activation spill files
@@ -11,14 +12,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/fileio.h"
 #include "pipeline/run.h"
 
 #define QF_PIPE_STATE_MAX (1u << 20)
-#define QF_PIPE_STATE_VERSION 1
+#define QF_PIPE_STATE_VERSION 2
+
+static double qf_pipe_clock(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void qf_pipe_start_clock(qf_qrun *r) { r->t0 = qf_pipe_clock(); }
+
+double qf_pipe_elapsed(const qf_qrun *r) { return qf_pipe_clock() - r->t0; }
+
+double qf_pipe_peak_rss(const qf_qrun *r) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    const double now = (double)ru.ru_maxrss * 1024.0;
+    return now > r->rss_before ? now : r->rss_before;
+}
 
 qf_status qf_pipe_join(char *buf, const char *dir, const char *name) {
     int n = snprintf(buf, QF_PIPE_PATH_MAX, "%s/%s", dir, name);
@@ -56,6 +76,8 @@ static qf_status qf_pipe_state_text(const qf_qrun *r, int64_t next_layer, char *
     cJSON_AddStringToObject(j, "calibration_sha256", r->have_calib ? r->calib_sha : "");
     cJSON_AddNumberToObject(j, "layers", (double)r->n_layers);
     cJSON_AddNumberToObject(j, "next_layer", (double)next_layer);
+    cJSON_AddNumberToObject(j, "seconds", r->seconds_before + qf_pipe_elapsed(r));
+    cJSON_AddNumberToObject(j, "peak_rss_bytes", qf_pipe_peak_rss(r));
     *out = cJSON_Print(j);
     cJSON_Delete(j);
     QF_RETURN_IF(!*out, QF_STATUS_NOMEM, "out of memory");
@@ -92,6 +114,14 @@ static qf_status qf_pipe_state_check(qf_qrun *r, const cJSON *j, const char *pat
                      nx->valuedouble != (double)(int64_t)nx->valuedouble,
                  QF_STATUS_FORMAT, "'%s': invalid 'layers' / 'next_layer'", path);
     *next = (int64_t)nx->valuedouble;
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(j, "seconds");
+    const cJSON *rss = cJSON_GetObjectItemCaseSensitive(j, "peak_rss_bytes");
+    QF_RETURN_IF(!cJSON_IsNumber(sec) || !(sec->valuedouble >= 0.0) || !cJSON_IsNumber(rss) ||
+                     !(rss->valuedouble >= 0.0),
+                 QF_STATUS_FORMAT, "'%s': invalid 'seconds' / 'peak_rss_bytes'", path);
+    r->seconds_before = sec->valuedouble;
+    r->rss_before = rss->valuedouble;
+    r->resumed_at = *next;
     return QF_STATUS_OK;
 }
 

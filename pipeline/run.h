@@ -33,7 +33,19 @@ typedef struct qf_qrun {
     struct qf_cpu_pool *pool;  /* n_threads threads when n_threads > 1, else NULL: the
                                   per-row work of quantizing a linear, the AWQ search */
     uint64_t units_done, units_total; /* progress */
+    double t0;                 /* CLOCK_MONOTONIC seconds at this attempt's start */
+    double seconds_before;     /* --resume: earlier attempts' time up to their last
+                                  checkpoint (state.json) */
+    double rss_before;         /* --resume: their peak RSS, bytes */
+    int64_t resumed_at;        /* --resume: the layer this attempt started at (else 0) */
 } qf_qrun;
+
+/* Starts this attempt's clock (r->t0). */
+void qf_pipe_start_clock(qf_qrun *r);
+/* This attempt's seconds so far. */
+double qf_pipe_elapsed(const qf_qrun *r);
+/* Peak RSS of this process and of the earlier attempts, bytes. */
+double qf_pipe_peak_rss(const qf_qrun *r);
 
 /* Names of the decoder linears left unquantized (--skip, "-:" dynamic rules), in layer
  * order; *names and each name malloc'ed. */
@@ -69,6 +81,6 @@ qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer);
 qf_status qf_pipe_progress(qf_qrun *r, int64_t layer, const char *what);
 
 /* Assembles OUTDIR from the layer files (in <tmpdir>/out, renamed at the end). */
-qf_status qf_pipe_write_output(qf_qrun *r, double seconds);
+qf_status qf_pipe_write_output(qf_qrun *r);
 
 #endif

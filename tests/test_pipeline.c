@@ -75,6 +75,20 @@ static void test_rtn(void) {
     qf_model_free(q);
 }
 
+/* The number `key` of the JSON file dir/name (-1 when absent). */
+static double json_number(const char *dir, const char *name, const char *key) {
+    char p[1024], *text = NULL;
+    size_t n = 0;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    CHECK_OK(qf_file_read_all(p, 1u << 24, &text, &n));
+    cJSON *j = text ? cJSON_ParseWithLength(text, n) : NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    const double d = cJSON_IsNumber(v) ? v->valuedouble : -1.0;
+    cJSON_Delete(j);
+    free(text);
+    return d;
+}
+
 typedef struct stop_at {
     char prefix[32];
     int fired;
@@ -118,9 +132,16 @@ static void test_gptq(const char *model) {
     CHECK_FAILS(qf_quantize_model(model, r, &o), QF_STATUS_INVALID_ARG, "different parameters");
     o.gptq.quant.bits = 4;
     CHECK(!qf_path_exists(r) && qf_path_exists(rt));
+    const double before = json_number(rt, "state.json", "seconds");
+    CHECK(before > 0.0 && json_number(rt, "state.json", "next_layer") == 2.0 &&
+          json_number(rt, "state.json", "peak_rss_bytes") > 0.0);
     CHECK_OK(qf_quantize_model(model, r, &o));
     CHECK(!qf_path_exists(rt));
     check_same_artifact(a, r);
+    /* the report counts the first attempt's time (up to its checkpoint) too */
+    CHECK(json_number(r, "quantize_report.json", "resumed_at_layer") == 2.0);
+    CHECK(json_number(r, "quantize_report.json", "total_seconds") > before);
+    CHECK(json_number(a, "quantize_report.json", "resumed_at_layer") == -1.0);
 
     /* without true_sequential, with a skipped module and a dynamic override */
     o = small_gptq();
