@@ -3,12 +3,15 @@
  * byte-identical, source perplexity equal), the JSON / Markdown / SVG / PNG files are
  * there and well-formed (PNG signature and 720 x 440 header), and bad input fails
  * cleanly: existing OUT untouched, unknown method (exit 2), unreadable text (exit 1,
- * nothing left behind). */
+ * nothing left behind); an interrupted run continues with --resume: finished rows kept,
+ * the interrupted GPTQ quantize continued from its checkpoint (artifact byte-identical to
+ * an uninterrupted `qforge quantize`), other settings or no --resume refused. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <unistd.h>
 
 #include "core/fileio.h"
+#include "pipeline/pipeline.h"
 #include "tests/test.h"
 
 #define SRC QF_FIXTURES_DIR "/gptq_interop/source"
@@ -35,8 +38,109 @@ static uint32_t be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+static int stop_fn(void *user, const char *what, uint64_t done, uint64_t total) {
+    (void)done, (void)total;
+    int *fired = user;
+    if (!strncmp(what, "layer 2/", 8)) *fired = 1;
+    return *fired;
+}
+
+static void write_file(const char *path, const char *body, size_t n) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(body, 1, n, f) == n);
+    if (f) fclose(f);
+}
+
+static void test_resume(void) {
+    char out[600], otmp[700], calib[600], args[3072], *o = NULL;
+    snprintf(out, sizeof out, "%s/res", tmp);
+    snprintf(otmp, sizeof otmp, "%s.qforge-tmp", out);
+    snprintf(calib, sizeof calib, "%s/calib.txt", tmp);
+    write_file(calib, "", 0); /* gptq fails on it, after the rtn row */
+    const char *common = "--methods rtn,gptq --ctx 256 --calib-samples 8 --calib-seqlen 64 --threads 1";
+    snprintf(args, sizeof args, "compare " SRC " --text " TEXT " --out %s --group-size 32 --calib %s %s",
+             out, calib, common);
+    int rc = qforge(args, &o);
+    CHECK_MSG(rc == 1 && o && strstr(o, "is empty") && strstr(o, "--resume"), "rc %d: %s", rc,
+              o ? o : "");
+    free(o);
+    CHECK(!qf_path_exists(out) && qf_path_exists(otmp));
+    char *rtn_row = slurp(otmp, "rtn.row.json", NULL);
+
+    rc = qforge(args, &o); /* without --resume */
+    CHECK(rc == 1 && o && strstr(o, "pass --resume"));
+    free(o);
+    snprintf(args, sizeof args, "compare " SRC " --text " TEXT " --out %s --group-size 64 --calib %s %s --resume",
+             out, calib, common);
+    rc = qforge(args, &o);
+    CHECK(rc == 1 && o && strstr(o, "other settings"));
+    free(o);
+    CHECK(!qf_path_exists(out) && qf_path_exists(otmp));
+
+    /* the gptq quantize as compare runs it, interrupted before its layer 2 */
+    size_t nc = 0;
+    char *text = slurp(QF_FIXTURES_DIR "/gptq_interop", "calib.txt", &nc);
+    write_file(calib, text, nc);
+    free(text);
+    const char *paths[1] = {calib};
+    qf_quantize_options q = qf_quantize_options_default();
+    q.method = QF_QUANT_METHOD_GPTQ;
+    q.gptq.quant.group_size = 32;
+    q.gptq.desc_act = q.gptq.static_groups = 1;
+    q.calib_paths = paths;
+    q.n_calib_paths = 1;
+    q.calib.n_samples = 8, q.calib.seqlen = 64;
+    q.n_threads = 1;
+    int fired = 0;
+    qf_progress p = {stop_fn, &fired};
+    q.progress = &p;
+    char gdir[800];
+    snprintf(gdir, sizeof gdir, "%s/gptq", otmp);
+    CHECK(qf_quantize_model(SRC, gdir, &q) == QF_STATUS_INTERRUPTED);
+
+    snprintf(args, sizeof args, "compare " SRC " --text " TEXT " --out %s --group-size 32 --calib %s %s --resume",
+             out, calib, common);
+    rc = qforge(args, &o);
+    CHECK_MSG(rc == 0 && o && strstr(o, "continuing") && strstr(o, "s (resumed) |"), "rc %d: %s", rc,
+              o ? o : "");
+    free(o);
+    CHECK(!qf_path_exists(otmp));
+    char *js = slurp(out, "compare.json", NULL);
+    cJSON *j = js ? cJSON_Parse(js) : NULL, *saved = rtn_row ? cJSON_Parse(rtn_row) : NULL;
+    free(js), free(rtn_row);
+    const cJSON *rows = cJSON_GetObjectItem(j, "rows");
+    const cJSON *rtn = cJSON_GetArrayItem(rows, 1), *gptq = cJSON_GetArrayItem(rows, 2);
+    CHECK(cJSON_GetArraySize(rows) == 3);
+    CHECK(saved && cJSON_GetNumberValue(cJSON_GetObjectItem(rtn, "quantize_seconds")) ==
+                       cJSON_GetNumberValue(cJSON_GetObjectItem(saved, "quantize_seconds")));
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(rtn, "ppl")) ==
+          cJSON_GetNumberValue(cJSON_GetObjectItem(saved, "ppl")));
+    CHECK(cJSON_IsFalse(cJSON_GetObjectItem(rtn, "quantize_resumed")) &&
+          cJSON_IsTrue(cJSON_GetObjectItem(gptq, "quantize_resumed")));
+    cJSON_Delete(j), cJSON_Delete(saved);
+    const char *leftovers[4] = {"compare-state.json", "source.qflogits", "rtn.row.json", "gptq.row.json"};
+    for (int i = 0; i < 4; i++) {
+        char lp[800];
+        snprintf(lp, sizeof lp, "%s/%s", out, leftovers[i]);
+        CHECK_MSG(!qf_path_exists(lp), "%s left in the output", leftovers[i]);
+    }
+
+    /* the resumed GPTQ artifact is the one an uninterrupted quantize writes */
+    snprintf(args, sizeof args, "quantize " SRC " %s/gptq1 --method gptq --group-size 32 --desc-act "
+             "--static-groups --calib %s --calib-samples 8 --calib-seqlen 64 --threads 1", tmp, calib);
+    CHECK(qforge(args, NULL) == 0);
+    size_t na = 0, nb = 0;
+    snprintf(gdir, sizeof gdir, "%s/gptq", out);
+    char *a = slurp(gdir, "model.safetensors", &na);
+    snprintf(gdir, sizeof gdir, "%s/gptq1", tmp);
+    char *b = slurp(gdir, "model.safetensors", &nb);
+    CHECK(a && b && na == nb && !memcmp(a, b, na));
+    free(a), free(b);
+}
+
 int main(void) {
     if (!mkdtemp(tmp)) return 1;
+    test_resume();
     char args[3072], out[1024], *o = NULL;
     snprintf(out, sizeof out, "%s/cmp", tmp);
     snprintf(args, sizeof args,

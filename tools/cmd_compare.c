@@ -21,6 +21,7 @@
 #include "runtime/eval.h"
 #include "runtime/model_tokenizer.h"
 #include "tools/compare_chart.h"
+#include "tools/compare_state.h"
 
 #define QF_COMPARE_TEXT_MAX (1ull << 30)
 #define QF_COMPARE_MAX_METHODS 8
@@ -40,6 +41,8 @@ static void qf_compare_help(FILE *out) {
             "  <method>/                 each quantized checkpoint (GPTQ format; smoothquant:\n"
             "                            compressed-tensors W8A8)\n"
             "Each quantize runs in its own process (its time and peak RSS are its own).\n"
+            "Work happens in DIR.qforge-tmp, which keeps every finished step: after Ctrl-C\n"
+            "or a crash, run the same command with --resume.\n"
             "Methods with the same window length see the same calibration windows (same\n"
             "corpus, seed 0); nothing else is shared: from layer 1 on, each method's\n"
             "statistics depend on how it quantized the layers before.\n"
@@ -61,6 +64,10 @@ static void qf_compare_help(FILE *out) {
             "  --ctx N             evaluation window (default 2048, capped by the model)\n"
             "  --max-chunks N      evaluate only the first N windows\n"
             "  --threads N         threads (default 0 = every core)\n"
+            "  --resume            continue the interrupted run found in DIR.qforge-tmp: rows\n"
+            "                      already done are kept, an interrupted quantize continues\n"
+            "                      from its last finished layer (its time then counts every\n"
+            "                      attempt up to its last checkpoint; the row says resumed)\n"
             "  -h, --help          this help\n"
             "Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted.\n");
 }
@@ -69,20 +76,11 @@ typedef struct qf_compare_args {
     const char *text, *out;
     qf_quant_method methods[QF_COMPARE_MAX_METHODS];
     int n_methods;
-    int bits, sym;
+    int bits, sym, resume;
     int64_t group, samples, seqlen, ctx, max_chunks, threads;
     const char *calib[64];
     size_t n_calib;
 } qf_compare_args;
-
-typedef struct qf_compare_row {
-    const char *label;
-    int bits;
-    int64_t group;
-    uint64_t bytes;
-    double seconds, rss_mib;
-    qf_eval_result ev;
-} qf_compare_row;
 
 static int qf_compare_methods(const char *list, qf_compare_args *a) {
     char buf[256];
@@ -110,7 +108,8 @@ static int qf_compare_parse(int argc, char **argv, qf_compare_args *a) {
         {"calib", required_argument, 0, 'c'},   {"calib-samples", required_argument, 0, 'n'},
         {"calib-seqlen", required_argument, 0, 'l'}, {"ctx", required_argument, 0, 'x'},
         {"max-chunks", required_argument, 0, 'k'}, {"threads", required_argument, 0, 'T'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+        {"resume", no_argument, 0, 'R'},        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     a->bits = 4, a->group = 128;
     int rc = qf_compare_methods("rtn,gptq,awq,awq+gptq,smoothquant", a), ch;
     int64_t v;
@@ -121,6 +120,7 @@ static int qf_compare_parse(int argc, char **argv, qf_compare_args *a) {
         case 'o': a->out = optarg; break;
         case 'm': rc = qf_compare_methods(optarg, a); break;
         case 's': a->sym = 1; break;
+        case 'R': a->resume = 1; break;
         case 'c':
             if (a->n_calib == sizeof a->calib / sizeof *a->calib)
                 return qf_cli_usage_error("compare", "too many --calib");
@@ -229,7 +229,27 @@ static uint64_t qf_compare_size(const char *dir) {
     return total;
 }
 
-/* Quantizes in a child process; fills seconds and peak RSS. */
+/* After `quantize --resume`: when it did continue at a later layer (resumed_at_layer),
+ * its report's time and peak RSS, which count every attempt, replace this attempt's. */
+static qf_status qf_compare_resumed_cost(const char *dir, qf_compare_row *row) {
+    char p[QF_COMPARE_PATH], *text = NULL;
+    size_t len = 0;
+    QF_FORWARD(qf_compare_join(p, dir, "quantize_report.json"));
+    QF_FORWARD(qf_file_read_all(p, 1u << 26, &text, &len));
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    free(text);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "total_seconds");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "peak_rss_bytes");
+    const int ok = cJSON_IsNumber(s) && cJSON_IsNumber(r);
+    row->resumed = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "resumed_at_layer"));
+    if (ok && row->resumed) row->seconds = s->valuedouble, row->rss_mib = r->valuedouble / 1048576.0;
+    cJSON_Delete(j);
+    QF_RETURN_IF(!ok, QF_STATUS_FORMAT, "'%s': no total_seconds / peak_rss_bytes", p);
+    return QF_STATUS_OK;
+}
+
+/* Quantizes in a child process (continuing an interrupted quantize of an earlier
+ * compare run); fills seconds, peak RSS and resumed. */
 static qf_status qf_compare_quantize(const qf_compare_args *a, const char *model, qf_quant_method m,
                                      const char *out, qf_compare_row *row) {
     qf_quantize_options o = qf_quantize_options_default();
@@ -249,6 +269,9 @@ static qf_status qf_compare_quantize(const qf_compare_args *a, const char *model
     if (a->samples) o.calib.n_samples = a->samples;
     if (a->seqlen) o.calib.seqlen = a->seqlen;
     o.n_threads = (int)a->threads;
+    char qtmp[QF_COMPARE_PATH + 16];
+    snprintf(qtmp, sizeof qtmp, "%s.qforge-tmp", out);
+    o.resume = row->resumed = qf_path_exists(qtmp); /* left by an interrupted compare */
     char label[64];
     snprintf(label, sizeof label, "compare: quantize %s", qf_quant_method_name(m));
     qf_progress p = qf_cli_progress(label);
@@ -276,7 +299,7 @@ static qf_status qf_compare_quantize(const qf_compare_args *a, const char *model
                  "interrupted while quantizing with %s", qf_quant_method_name(m));
     QF_RETURN_IF(!WIFEXITED(status) || WEXITSTATUS(status) != 0, QF_STATUS_INVALID_ARG,
                  "quantizing with %s failed (see above)", qf_quant_method_name(m));
-    return QF_STATUS_OK;
+    return row->resumed ? qf_compare_resumed_cost(out, row) : QF_STATUS_OK;
 }
 
 static cJSON *qf_compare_json(const qf_compare_args *a, const char *model, const qf_compare_row *rows,
@@ -308,6 +331,7 @@ static cJSON *qf_compare_json(const qf_compare_args *a, const char *model, const
             cJSON_AddNumberToObject(e, "top1_agree", r->ev.top1_agree);
             cJSON_AddNumberToObject(e, "quantize_seconds", r->seconds);
             cJSON_AddNumberToObject(e, "quantize_peak_rss_mib", r->rss_mib);
+            cJSON_AddBoolToObject(e, "quantize_resumed", r->resumed);
         }
         cJSON_AddItemToArray(arr, e);
     }
@@ -331,10 +355,11 @@ static char *qf_compare_markdown(const qf_compare_row *rows, int n) {
                                     r->label, sz, r->ev.ppl);
         else
             len += (size_t)snprintf(s + len, cap - len,
-                                    "| %s | %d | %lld | %s | %.4f | %+.4f | %.5f | %.4f | %.2f%% | %.1f s | %.0f MiB |\n",
+                                    "| %s | %d | %lld | %s | %.4f | %+.4f | %.5f | %.4f | %.2f%% | %.1f s%s | %.0f MiB |\n",
                                     r->label, r->bits, (long long)r->group, sz, r->ev.ppl,
                                     r->ev.ppl - rows[0].ev.ppl, r->ev.kld_mean, r->ev.kld_p99,
-                                    100.0 * r->ev.top1_agree, r->seconds, r->rss_mib);
+                                    100.0 * r->ev.top1_agree, r->seconds,
+                                    r->resumed ? " (resumed)" : "", r->rss_mib);
     }
     return s;
 }
@@ -368,31 +393,100 @@ static qf_status qf_compare_outputs(const qf_compare_args *a, const char *model,
     return st;
 }
 
-static qf_status qf_compare_all(const qf_compare_args *a, const char *model, const char *tmp) {
+/* The settings a resumed run must share with the interrupted one (canonical JSON). */
+static char *qf_compare_settings(const qf_compare_args *a, const char *model,
+                                 const qf_compare_text *t) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "version", 1);
+    cJSON_AddStringToObject(j, "model", model);
+    cJSON_AddStringToObject(j, "text_sha256", t->sha);
+    cJSON *m = cJSON_AddArrayToObject(j, "methods");
+    for (int i = 0; i < a->n_methods; i++)
+        cJSON_AddItemToArray(m, cJSON_CreateString(qf_quant_method_name(a->methods[i])));
+    cJSON_AddNumberToObject(j, "bits", a->bits);
+    cJSON_AddNumberToObject(j, "group_size", (double)a->group);
+    cJSON_AddBoolToObject(j, "sym", a->sym);
+    cJSON *c = cJSON_AddArrayToObject(j, "calib");
+    for (size_t i = 0; i < a->n_calib; i++) cJSON_AddItemToArray(c, cJSON_CreateString(a->calib[i]));
+    cJSON_AddNumberToObject(j, "calib_samples", (double)a->samples);
+    cJSON_AddNumberToObject(j, "calib_seqlen", (double)a->seqlen);
+    cJSON_AddNumberToObject(j, "ctx", (double)a->ctx);
+    cJSON_AddNumberToObject(j, "max_chunks", (double)a->max_chunks);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* A method's file name in OUT ("awq+gptq" -> "awq_gptq"). */
+static const char *qf_compare_name(qf_quant_method m) {
+    return m == QF_QUANT_METHOD_AWQ_GPTQ ? "awq_gptq" : qf_quant_method_name(m);
+}
+
+/* One method's row: kept from an earlier run, or quantized and/or evaluated now (each
+ * step saved as it finishes). */
+static qf_status qf_compare_method(const qf_compare_args *a, const char *model, const char *tmp,
+                                   const qf_compare_text *t, const char *base, qf_quant_method m,
+                                   qf_compare_row *r) {
+    const int sq = m == QF_QUANT_METHOD_SMOOTHQUANT;
+    r->label = qf_quant_method_name(m);
+    r->bits = sq ? 8 : a->bits;
+    r->group = sq ? -1 : a->group;
+    const char *name = qf_compare_name(m);
+    char dir[QF_COMPARE_PATH];
+    QF_FORWARD(qf_compare_join(dir, tmp, name));
+    int found = 0;
+    QF_FORWARD(qf_compare_row_load(tmp, name, r, &found));
+    if (found && r->evaluated) return QF_STATUS_OK;
+    if (!found || !qf_path_exists(dir)) {
+        qf_remove_tree(dir); /* renamed into place, row not yet saved: redo */
+        QF_FORWARD(qf_compare_quantize(a, model, m, dir, r));
+        r->bytes = qf_compare_size(dir);
+        QF_FORWARD(qf_compare_row_save(tmp, name, r));
+    }
+    QF_FORWARD(qf_compare_eval(a, t, dir, base, 0, &r->ev));
+    r->evaluated = 1;
+    return qf_compare_row_save(tmp, name, r);
+}
+
+static qf_status qf_compare_all(const qf_compare_args *a, const char *model, const char *tmp,
+                                int *kept) {
     qf_compare_text t = {0};
     QF_FORWARD(qf_compare_load_text(model, a->text, &t));
+    char *settings = qf_compare_settings(a, model, &t);
+    int resumed = 0;
+    qf_status st = settings ? qf_compare_state_begin(tmp, settings, a->resume, &resumed)
+                            : qf_error_set(QF_STATUS_NOMEM, "out of memory");
+    free(settings);
+    if (resumed) printf("compare: continuing the run in '%s'\n", tmp);
     qf_compare_row rows[QF_COMPARE_MAX_METHODS + 1];
     memset(rows, 0, sizeof rows);
-    char base[QF_COMPARE_PATH], dir[QF_COMPARE_PATH];
+    char base[QF_COMPARE_PATH];
     rows[0].label = "source";
     rows[0].bytes = qf_compare_size(model);
-    qf_status st = qf_compare_join(base, tmp, "source.qflogits");
-    if (st == QF_STATUS_OK) st = qf_compare_eval(a, &t, model, base, 1, &rows[0].ev);
-    int n = 1;
-    for (int i = 0; i < a->n_methods && st == QF_STATUS_OK; i++, n++) {
-        const qf_quant_method m = a->methods[i];
-        qf_compare_row *r = &rows[n];
-        r->label = qf_quant_method_name(m);
-        const int sq = m == QF_QUANT_METHOD_SMOOTHQUANT;
-        r->bits = sq ? 8 : a->bits;
-        r->group = sq ? -1 : a->group;
-        st = qf_compare_join(dir, tmp, m == QF_QUANT_METHOD_AWQ_GPTQ ? "awq_gptq" : r->label);
-        if (st == QF_STATUS_OK) st = qf_compare_quantize(a, model, m, dir, r);
-        if (st == QF_STATUS_OK) st = qf_compare_eval(a, &t, dir, base, 0, &r->ev);
-        r->bytes = qf_compare_size(dir);
+    if (st == QF_STATUS_OK) st = qf_compare_join(base, tmp, "source.qflogits");
+    int found = 0;
+    if (st == QF_STATUS_OK) st = qf_compare_row_load(tmp, "source", &rows[0], &found);
+    if (st == QF_STATUS_OK && !(found && rows[0].evaluated && qf_path_exists(base))) {
+        st = qf_compare_eval(a, &t, model, base, 1, &rows[0].ev);
+        rows[0].evaluated = 1;
+        if (st == QF_STATUS_OK) st = qf_compare_row_save(tmp, "source", &rows[0]);
     }
+    if (st == QF_STATUS_OK) *kept = 1; /* from here on, an interrupted run is worth resuming */
+    int n = 1;
+    for (int i = 0; i < a->n_methods && st == QF_STATUS_OK; i++, n++)
+        st = qf_compare_method(a, model, tmp, &t, base, a->methods[i], &rows[n]);
     if (st == QF_STATUS_OK) st = qf_compare_outputs(a, model, tmp, rows, n, &t);
-    remove(base);
+    if (st == QF_STATUS_OK) { /* the finished directory holds the table and artifacts */
+        char p[QF_COMPARE_PATH];
+        remove(base);
+        for (int i = 0; i < n; i++) {
+            const char *name = i == 0 ? "source" : qf_compare_name(a->methods[i - 1]);
+            char file[256];
+            snprintf(file, sizeof file, "%s.row.json", name);
+            if (qf_compare_join(p, tmp, file) == QF_STATUS_OK) remove(p);
+        }
+        if (qf_compare_join(p, tmp, "compare-state.json") == QF_STATUS_OK) remove(p);
+    }
     free(t.ids);
     return st;
 }
@@ -410,16 +504,18 @@ static int qf_compare_run(int argc, char **argv) {
     char tmp[QF_COMPARE_PATH];
     if (strlen(a.out) > QF_COMPARE_PATH / 2) return qf_cli_usage_error("compare", "--out path too long");
     snprintf(tmp, sizeof tmp, "%s.qforge-tmp", a.out);
-    if (qf_path_exists(tmp) || mkdir(tmp, 0755) != 0) {
-        fprintf(stderr, "qforge compare: error: cannot create '%s' (left from an earlier run? remove it)\n", tmp);
-        return QF_EXIT_FAILURE;
-    }
-    qf_status st = qf_compare_all(&a, model, tmp);
+    int kept = qf_path_exists(tmp); /* never remove what an earlier run left */
+    qf_status st = qf_compare_all(&a, model, tmp, &kept);
     if (st == QF_STATUS_OK && rename(tmp, a.out) != 0)
         st = qf_error_set(QF_STATUS_IO, "renaming '%s' to '%s' failed", tmp, a.out);
     if (st != QF_STATUS_OK) {
-        qf_remove_tree(tmp);
-        return st == QF_STATUS_INTERRUPTED ? QF_EXIT_INTERRUPTED : qf_cli_fail("compare", st);
+        if (!kept) qf_remove_tree(tmp);
+        const int ec = st == QF_STATUS_INTERRUPTED ? QF_EXIT_INTERRUPTED : qf_cli_fail("compare", st);
+        if (st == QF_STATUS_INTERRUPTED) fprintf(stderr, "qforge compare: %s\n", qf_error_message());
+        if (kept && qf_path_exists(tmp))
+            fprintf(stderr, "qforge compare: finished steps are kept in '%s': run the same "
+                            "command with --resume to continue\n", tmp);
+        return ec;
     }
     printf("written: %s/compare.{md,json,svg,png}\n", a.out);
     return QF_EXIT_OK;
