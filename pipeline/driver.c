@@ -15,6 +15,7 @@
 #include "pipeline/run.h"
 #include "runtime/cpu/pool.h"
 #ifdef QF_HAVE_CUDA
+#include "pipeline/cuda/layer_cuda.h"
 #include "runtime/cuda/cuda_kernels.h"
 #endif
 
@@ -133,9 +134,15 @@ static qf_status qf_pipe_check_options(const qf_quantize_options *o, const char 
                       !(o->awq.clip_max_shrink > 0.0f && o->awq.clip_max_shrink < 1.0f)),
                  QF_STATUS_INVALID_ARG, "AWQ options out of range");
     QF_RETURN_IF(o->n_threads < 0, QF_STATUS_INVALID_ARG, "threads must be >= 0");
+    QF_RETURN_IF(o->checkpoint_every < 0, QF_STATUS_INVALID_ARG,
+                 "--checkpoint-every must be >= 0");
     QF_RETURN_IF(o->gptq_cuda && !qf_quant_method_gptq(o->method), QF_STATUS_INVALID_ARG,
-                 "--device cuda: only GPTQ's solves run on the GPU so far (methods gptq, "
-                 "awq+gptq), not %s", qf_quant_method_name(o->method));
+                 "--device cuda: only the GPTQ methods (gptq, awq+gptq) run on the GPU so "
+                 "far, not %s", qf_quant_method_name(o->method));
+    QF_RETURN_IF(o->gptq_cuda && (o->format == QF_QUANT_FORMAT_W8A8 || o->act_static),
+                 QF_STATUS_INVALID_ARG,
+                 "--device cuda: W8A8 (int8 activations in the calibration passes) runs on "
+                 "the CPU only so far");
 #ifdef QF_HAVE_CUDA
     if (o->gptq_cuda) QF_FORWARD(qf_error_wrap(qf_cuda_device_check(), "--device cuda: "));
 #else
@@ -186,6 +193,7 @@ static qf_status qf_pipe_run(qf_qrun *r, int *checkpointed) {
     if (r->have_calib && start == 0) QF_FORWARD(qf_pipe_embed(r));
     for (int64_t l = start; l < r->n_layers; l++) {
         QF_FORWARD(qf_pipe_quantize_layer(r, l));
+        if (!qf_pipe_checkpoint_due(r, l)) continue;
         QF_FORWARD(qf_pipe_checkpoint(r, l));
         *checkpointed = 1;
     }
@@ -215,6 +223,9 @@ qf_status qf_quantize_model(const char *model_path, const char *outdir,
     qf_status st = qf_pipe_run(&r, &checkpointed);
     qf_act_store_free(&r.x);
     qf_cpu_pool_free(r.pool);
+#ifdef QF_HAVE_CUDA
+    qf_cuda_qlayer_free(r.gpu);
+#endif
     /* nothing worth resuming: do not leave a temp dir behind */
     if (st != QF_STATUS_OK && !checkpointed && !existed) qf_remove_tree(r.tmpdir);
     if (r.have_calib) qf_calib_free(&r.calib);

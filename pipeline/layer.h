@@ -99,6 +99,11 @@ void qf_layer_ctx_free(qf_layer_ctx *c);
 void qf_layer_apply(const qf_layer_ctx *c, const qf_layer_weights *lw, qf_layer_linear i,
                     const float *x, int64_t m, float *y, int accumulate);
 
+/* The attention's softmax: rows r0..r1-1 (query positions) of scores (row t at
+ * (t - r0) * ld, keys 0..r1-1), row t over keys lo(t)..t (lo: the sliding window's
+ * first key, 0 without one: window <= 0); every other key up to r1 gets 0. */
+void qf_layer_softmax_rows(float *scores, int64_t ld, int64_t r0, int64_t r1, int64_t window);
+
 /* x, x1, x2: (seqlen, hidden); xn: (seqlen, hidden); att: (seqlen, heads * head_dim);
  * h: (seqlen, intermediate). */
 /* xn = input_layernorm(x) */

@@ -94,8 +94,7 @@ void qf_layer_mlp_norm(const qf_layer_ctx *c, const qf_layer_weights *lw, const 
     qf_cpu_rmsnorm(x, lw->ln2, xn, c->seqlen, c->cfg->hidden_size, (float)c->cfg->rms_norm_eps);
 }
 
-/* Softmax of rows r0..r1-1 of the scores (row t sees keys lo(t)..t); masked keys get 0. */
-static void qf_layer_softmax_rows(float *scores, int64_t ld, int64_t r0, int64_t r1,
+void qf_layer_softmax_rows(float *scores, int64_t ld, int64_t r0, int64_t r1,
                                   int64_t window) {
     for (int64_t t = r0; t < r1; t++) {
         float *s = scores + (t - r0) * ld;

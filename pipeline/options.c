@@ -21,6 +21,8 @@ qf_quantize_options qf_quantize_options_default(void) {
     o.sq_alpha = 0.5f;
     o.sink_weight = QF_SINK_WEIGHT;
     o.true_sequential = 1;
+    o.gpu_tf32 = 1;
+    o.checkpoint_every = 1;
     o.format = QF_QUANT_FORMAT_GPTQ;
     o.calib.n_samples = QF_CALIB_DEFAULT_SAMPLES;
     o.calib.seqlen = QF_CALIB_DEFAULT_SEQLEN;
@@ -234,7 +236,10 @@ qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
         cJSON_AddNumberToObject(j, "block_size", (double)o->gptq.block_size);
         cJSON_AddBoolToObject(j, "true_sequential", o->true_sequential);
         cJSON_AddNumberToObject(j, "sink_weight", o->sink_weight);
-        if (o->gptq_cuda) cJSON_AddStringToObject(j, "gptq_device", "cuda");
+        if (o->gptq_cuda) {
+            cJSON_AddStringToObject(j, "gptq_device", "cuda");
+            cJSON_AddStringToObject(j, "gpu_precision", o->gpu_tf32 ? "tf32" : "fp32");
+        }
     }
     if (awq) {
         cJSON *a = cJSON_AddObjectToObject(j, "awq");

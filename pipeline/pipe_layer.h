@@ -6,6 +6,7 @@
 
 #include "awq/awq.h"
 #include "gptq/gptq.h"
+#include "pipeline/layer_pass.h"
 #include "pipeline/run.h"
 
 typedef struct qf_linear_report {
@@ -41,12 +42,34 @@ qf_status qf_pipe_layer_buffers(qf_qrun *r, qf_pipe_layer *L);
 
 /* The RTN grid of linear i (its bits / group size, v1's zero_min). */
 qf_quant_params qf_pipe_quant_params(const qf_qrun *r, const qf_pipe_layer *L, int i);
+/* GPTQ's options for linear i (that grid, the run's threads). */
+qf_gptq_options qf_pipe_gptq_options(const qf_qrun *r, const qf_pipe_layer *L, int i);
+/* Records GPTQ's statistics in linear i's report. */
+void qf_pipe_gptq_stats(qf_pipe_layer *L, int i, const qf_gptq_stats *s);
+/* After linear i's codes are in L->q[i] (rtn: rounded here first from its f32 weight):
+ * the dequantized weight replaces the f32 one, the report gets the weight error. */
+qf_status qf_pipe_finish_linear(qf_qrun *r, qf_pipe_layer *L, int i, int rtn);
+
+/* GPTQ's passes (pipeline/layer_pass.h): what the progress says for each; the Hessian
+ * (0 q/k/v, 1 o, 2 gate/up, 3 down) that feeds each linear; the order linears are
+ * quantized in (true_sequential's [k,v,q], [o], [up,gate], [down]); the Hessians'
+ * widths. */
+extern const char *const qf_pipe_pass_what[QF_LAYER_N_PASSES];
+extern const int qf_pipe_hessian_of[QF_LAYER_N_LINEARS];
+extern const int qf_pipe_order[QF_LAYER_N_LINEARS];
+void qf_pipe_hessian_widths(const qf_qrun *r, int64_t w[4]);
 
 /* Quantizes the not-skipped linears with RTN (replacing their f32 weights by the
  * dequantized ones). */
 qf_status qf_pipe_rtn_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
 /* GPTQ on the calibration activations in r->x, which become the next layer's inputs. */
 qf_status qf_pipe_gptq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
+#ifdef QF_HAVE_CUDA
+/* The same on the GPU (--device cuda, pipeline/cuda/quantize_layer_cuda.c): the passes, Hessians and
+ * solves there; r->x is read where the device does not already hold this layer's inputs,
+ * and written at the end when a checkpoint or AWQ needs it. */
+qf_status qf_pipe_gptq_layer_cuda(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
+#endif
 /* r->x = the (quantized) layer applied to r->x. */
 qf_status qf_pipe_forward_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
 /* The AWQ transform of the FP layer on r->x: scale search and folding, then (clip) the

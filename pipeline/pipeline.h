@@ -63,10 +63,13 @@ typedef struct qf_quantize_options {
     float sink_weight;      /* GPTQ: Hessian weight of each calibration window's first
                                token (the model's attention sink, attended by every later
                                token) relative to the others' 1; default QF_SINK_WEIGHT */
-    int gptq_cuda;          /* GPTQ's solves (damping, Cholesky, inverse, the column sweep)
-                               on the GPU (gptq/cuda) from the CPU-built Hessians; the
-                               layer forwards and everything else stay on the CPU. Fails
-                               without CUDA or a usable GPU */
+    int gptq_cuda;          /* GPTQ methods on the GPU: each layer's calibration passes,
+                               Hessians and solves (pipeline/cuda, gptq/cuda), the samples'
+                               activations resident there; RTN rounding, AWQ's transform
+                               (awq+gptq) and the output stay on the CPU. Fails without
+                               CUDA or a usable GPU, and for W8A8 */
+    int gpu_tf32;           /* with gptq_cuda: GEMMs and Hessian sums on TF32 tensor cores
+                               (1, default) or in plain fp32 (0) */
     int true_sequential;    /* 1 (default): [k,v,q] -> o -> [up,gate] -> down, each group
                                seeing the already-quantized ones' outputs */
     qf_quant_format format; /* output layout */
@@ -81,6 +84,9 @@ typedef struct qf_quantize_options {
     size_t mem_budget;      /* bytes of activations kept in memory before spilling
                                (zstd) to the temp dir; 0 = no limit */
     int resume;             /* continue an interrupted run found in OUTDIR.qforge-tmp */
+    int checkpoint_every;   /* layers between the checkpoints --resume continues from (the
+                               next layer's activations and state.json): 1 (default) after
+                               every layer; 0 never (nothing to resume) */
     const char *save_calib; /* if set: the calibration windows used are also written
                                there (safetensors, "tokens" I32 (n_samples, seqlen)) so
                                other tools can be fed the same tokens; must not exist */

@@ -18,9 +18,6 @@
 #include "pipeline/pipe_layer.h"
 #include "runtime/cpu/linear.h"
 #include "runtime/cpu/pool.h"
-#ifdef QF_HAVE_CUDA
-#include "gptq/cuda/gptq_cuda.h"
-#endif
 
 static void qf_pipe_layer_free(qf_pipe_layer *L) {
     qf_layer_weights_free(&L->lw);
@@ -90,66 +87,59 @@ qf_quant_params qf_pipe_quant_params(const qf_qrun *r, const qf_pipe_layer *L, i
     return p;
 }
 
-/* Quantizes linear i (h: its Hessian, NULL for RTN) and replaces its f32 weight by the
- * dequantized one, so later passes see the quantized layer. */
-static qf_status qf_pipe_quantize_linear(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int i,
-                                         const qf_gptq_hessian *h) {
-    qf_linear_report *rep = &L->rep[i];
-    if (rep->skipped) return QF_STATUS_OK;
-    QF_FORWARD(qf_pipe_progress(r, layer, qf_layer_linear_name((qf_layer_linear)i)));
+qf_gptq_options qf_pipe_gptq_options(const qf_qrun *r, const qf_pipe_layer *L, int i) {
     qf_gptq_options o = r->opt->gptq;
     o.quant = qf_pipe_quant_params(r, L, i);
     o.n_threads = r->n_threads;
+    return o;
+}
+
+void qf_pipe_gptq_stats(qf_pipe_layer *L, int i, const qf_gptq_stats *s) {
+    qf_linear_report *rep = &L->rep[i];
+    rep->rtn_error = s->rtn_error;
+    rep->gptq_error = s->gptq_error;
+    rep->damp_percent = s->damp_percent;
+    rep->gptq = 1;
+}
+
+qf_status qf_pipe_finish_linear(qf_qrun *r, qf_pipe_layer *L, int i, int rtn) {
+    const qf_gptq_options o = qf_pipe_gptq_options(r, L, i);
     const int64_t out = L->lw.out[i], in = L->lw.in[i];
-    const size_t n = (size_t)(out * in);
-    float *deq = malloc(n * sizeof(float));
+    if (rtn) QF_FORWARD(qf_quant_rtn_check(L->lw.w[i], out, in, &o.quant, &L->q[i]));
+    float *deq = malloc((size_t)(out * in) * sizeof(float));
     double *sums = calloc(2 * (size_t)r->n_threads, sizeof *sums);
     if (!deq || !sums) {
         free(deq), free(sums);
         return qf_error_set(QF_STATUS_NOMEM, "out of memory");
     }
-    qf_status st;
-    if (h) {
-        qf_gptq_stats stats;
-#ifdef QF_HAVE_CUDA
-        if (r->opt->gptq_cuda)
-            st = qf_cuda_gptq_quantize(L->lw.w[i], out, in, h, &o, &L->q[i], &stats);
-        else
-#endif
-            st = qf_gptq_quantize(L->lw.w[i], out, in, h, &o, &L->q[i], &stats);
-        rep->rtn_error = stats.rtn_error;
-        rep->gptq_error = stats.gptq_error;
-        rep->damp_percent = stats.damp_percent;
-        rep->gptq = 1;
-    } else {
-        st = qf_quant_rtn_check(L->lw.w[i], out, in, &o.quant, &L->q[i]);
-    }
-    if (st == QF_STATUS_OK) {
-        qf_pipe_rows_job j = {L->lw.w[i], out, in, &o.quant, &L->q[i], !h, deq, sums,
-                              sums + r->n_threads};
-        rep->weight_error = qf_pipe_rows(r, &j);
-        free(sums);
-        free(L->lw.w[i]);
-        L->lw.w[i] = deq;
-        r->units_done++;
-        return QF_STATUS_OK;
-    }
-    free(deq), free(sums);
-    return qf_error_wrap(st, "%s: ", L->prefix[i]);
+    qf_pipe_rows_job j = {L->lw.w[i], out, in, &o.quant, &L->q[i], rtn, deq, sums,
+                          sums + r->n_threads};
+    L->rep[i].weight_error = qf_pipe_rows(r, &j);
+    free(sums);
+    free(L->lw.w[i]);
+    L->lw.w[i] = deq;
+    r->units_done++;
+    return QF_STATUS_OK;
 }
 
-/* The passes over the calibration samples. */
-typedef enum qf_pipe_pass {
-    QF_PIPE_PASS_QKV,   /* H_qkv */
-    QF_PIPE_PASS_O,     /* attention -> att store, H_o */
-    QF_PIPE_PASS_GU,    /* X1 = X + o(att) -> X, H_gate_up */
-    QF_PIPE_PASS_DOWN,  /* h -> h store, H_down */
-    QF_PIPE_PASS_OUT,   /* X2 = X1 + down(h) -> X */
-    QF_PIPE_PASS_ALL_H, /* FP layer: all four Hessians, nothing stored */
-    QF_PIPE_PASS_FULL,  /* quantized layer: X -> X2 */
-} qf_pipe_pass;
+/* Quantizes linear i (h: its Hessian, NULL for RTN) and replaces its f32 weight by the
+ * dequantized one, so later passes see the quantized layer. */
+static qf_status qf_pipe_quantize_linear(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int i,
+                                         const qf_gptq_hessian *h) {
+    if (L->rep[i].skipped) return QF_STATUS_OK;
+    QF_FORWARD(qf_pipe_progress(r, layer, qf_layer_linear_name((qf_layer_linear)i)));
+    qf_status st = QF_STATUS_OK;
+    if (h) {
+        const qf_gptq_options o = qf_pipe_gptq_options(r, L, i);
+        qf_gptq_stats stats;
+        st = qf_gptq_quantize(L->lw.w[i], L->lw.out[i], L->lw.in[i], h, &o, &L->q[i], &stats);
+        if (st == QF_STATUS_OK) qf_pipe_gptq_stats(L, i, &stats);
+    }
+    if (st == QF_STATUS_OK) st = qf_pipe_finish_linear(r, L, i, !h);
+    return st == QF_STATUS_OK ? st : qf_error_wrap(st, "%s: ", L->prefix[i]);
+}
 
-static const char *const qf_pipe_pass_what[] = {
+const char *const qf_pipe_pass_what[QF_LAYER_N_PASSES] = {
     "self_attn (q/k/v inputs)", "self_attn (attention)", "self_attn.o_proj (residual)",
     "mlp (gate/up -> down inputs)", "mlp.down_proj (residual)", "(FP inputs of every linear)",
     "(quantized forward)",
@@ -175,7 +165,7 @@ static qf_status qf_pipe_row_weights(const qf_qrun *r, float **out) {
 
 /* One calibration sample i through pass p (H: as qf_pipe_run_pass's). */
 static qf_status qf_pipe_sample_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
-                                     qf_pipe_pass p, qf_gptq_hessian H[4], const float *rw,
+                                     qf_layer_pass p, qf_gptq_hessian H[4], const float *rw,
                                      int64_t i) {
     qf_layer_ctx *c = &L->ctx;
     const qf_layer_weights *lw = &L->lw;
@@ -183,35 +173,35 @@ static qf_status qf_pipe_sample_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer
     QF_FORWARD(qf_pipe_progress(r, layer, qf_pipe_pass_what[p]));
     QF_FORWARD(qf_act_store_get(&r->x, i, L->x));
     switch (p) {
-    case QF_PIPE_PASS_QKV:
+    case QF_PASS_QKV:
         qf_layer_attn_norm(c, lw, L->x, L->xn);
         QF_FORWARD(qf_pipe_hadd(&H[0], L->xn, S, rw));
         break;
-    case QF_PIPE_PASS_O:
+    case QF_PASS_O:
         qf_layer_attn_norm(c, lw, L->x, L->xn);
         qf_layer_attention(c, lw, L->xn, L->att);
         QF_FORWARD(qf_pipe_hadd(&H[1], L->att, S, rw));
         QF_FORWARD(qf_act_store_put(&L->att_store, i, L->att));
         break;
-    case QF_PIPE_PASS_GU:
+    case QF_PASS_GU:
         QF_FORWARD(qf_act_store_get(&L->att_store, i, L->att));
         qf_layer_o_residual(c, lw, L->att, L->x);
         QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
         qf_layer_mlp_norm(c, lw, L->x, L->xn);
         QF_FORWARD(qf_pipe_hadd(&H[2], L->xn, S, rw));
         break;
-    case QF_PIPE_PASS_DOWN:
+    case QF_PASS_DOWN:
         qf_layer_mlp_norm(c, lw, L->x, L->xn);
         qf_layer_mlp_hidden(c, lw, L->xn, L->h);
         QF_FORWARD(qf_pipe_hadd(&H[3], L->h, S, rw));
         QF_FORWARD(qf_act_store_put(&L->h_store, i, L->h));
         break;
-    case QF_PIPE_PASS_OUT:
+    case QF_PASS_OUT:
         QF_FORWARD(qf_act_store_get(&L->h_store, i, L->h));
         qf_layer_down_residual(c, lw, L->h, L->x);
         QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
         break;
-    case QF_PIPE_PASS_ALL_H:
+    case QF_PASS_ALL_H:
         qf_layer_attn_norm(c, lw, L->x, L->xn);
         QF_FORWARD(qf_pipe_hadd(&H[0], L->xn, S, rw));
         qf_layer_attention(c, lw, L->xn, L->att);
@@ -222,7 +212,7 @@ static qf_status qf_pipe_sample_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer
         qf_layer_mlp_hidden(c, lw, L->xn, L->h);
         QF_FORWARD(qf_pipe_hadd(&H[3], L->h, S, rw));
         break;
-    case QF_PIPE_PASS_FULL:
+    case QF_PASS_FULL:
         qf_layer_forward(c, lw, L->x, L->xn, L->att, L->h);
         QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
         break;
@@ -231,7 +221,7 @@ static qf_status qf_pipe_sample_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer
 }
 
 /* H: Hessians of the qkv, o, gate/up and down inputs (unallocated ones are not needed). */
-static qf_status qf_pipe_run_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer, qf_pipe_pass p,
+static qf_status qf_pipe_run_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer, qf_layer_pass p,
                                   qf_gptq_hessian H[4]) {
     float *rw = NULL;
     QF_FORWARD(qf_pipe_row_weights(r, &rw));
@@ -244,10 +234,8 @@ static qf_status qf_pipe_run_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer, q
     return st;
 }
 
-/* Which Hessian feeds linear i, and the order linears are quantized in
- * (true_sequential's [k,v,q], [o], [up,gate], [down]). */
-static const int qf_pipe_hessian_of[QF_LAYER_N_LINEARS] = {0, 0, 0, 1, 2, 2, 3};
-static const int qf_pipe_order[QF_LAYER_N_LINEARS] = {QF_LAYER_K,  QF_LAYER_V,    QF_LAYER_Q,
+const int qf_pipe_hessian_of[QF_LAYER_N_LINEARS] = {0, 0, 0, 1, 2, 2, 3};
+const int qf_pipe_order[QF_LAYER_N_LINEARS] = {QF_LAYER_K,  QF_LAYER_V,    QF_LAYER_Q,
                                                       QF_LAYER_O,  QF_LAYER_UP,   QF_LAYER_GATE,
                                                       QF_LAYER_DOWN};
 
@@ -284,17 +272,28 @@ qf_status qf_pipe_rtn_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
 
 qf_status qf_pipe_forward_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
     QF_FORWARD(qf_pipe_layer_buffers(r, L));
-    return qf_pipe_run_pass(r, L, layer, QF_PIPE_PASS_FULL, NULL);
+    return qf_pipe_run_pass(r, L, layer, QF_PASS_FULL, NULL);
+}
+
+void qf_pipe_hessian_widths(const qf_qrun *r, int64_t w[4]) {
+    const qf_model_config *c = r->cfg;
+    w[0] = w[2] = c->hidden_size;
+    w[1] = c->num_attention_heads * c->head_dim;
+    w[3] = c->intermediate_size;
 }
 
 qf_status qf_pipe_gptq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
     const qf_model_config *c = r->cfg;
-    const int64_t S = r->seqlen, hid = c->hidden_size, inter = c->intermediate_size;
+    const int64_t S = r->seqlen, inter = c->intermediate_size;
     const int64_t qd = c->num_attention_heads * c->head_dim;
     QF_FORWARD(qf_pipe_layer_buffers(r, L));
+#ifdef QF_HAVE_CUDA
+    if (r->opt->gptq_cuda) return qf_pipe_gptq_layer_cuda(r, L, layer);
+#endif
     qf_gptq_hessian H[4];
     memset(H, 0, sizeof H);
-    const int64_t widths[4] = {hid, qd, hid, inter};
+    int64_t widths[4];
+    qf_pipe_hessian_widths(r, widths);
     qf_status st = QF_STATUS_OK;
     for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
         const int g = qf_pipe_hessian_of[i];
@@ -310,15 +309,15 @@ qf_status qf_pipe_gptq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
             st = qf_act_store_init(&L->h_store, scratch, "h", r->n_samples, (size_t)(S * inter),
                                    &r->budget);
         for (int g = 0; g < 4 && st == QF_STATUS_OK; g++) {
-            st = qf_pipe_run_pass(r, L, layer, (qf_pipe_pass)g, H);
+            st = qf_pipe_run_pass(r, L, layer, (qf_layer_pass)g, H);
             if (st == QF_STATUS_OK) st = qf_pipe_quantize_group(r, L, layer, g, H);
             if (g == 2) qf_act_store_free(&L->att_store);
         }
-        if (st == QF_STATUS_OK) st = qf_pipe_run_pass(r, L, layer, QF_PIPE_PASS_OUT, H);
+        if (st == QF_STATUS_OK) st = qf_pipe_run_pass(r, L, layer, QF_PASS_OUT, H);
     } else {
-        if (st == QF_STATUS_OK) st = qf_pipe_run_pass(r, L, layer, QF_PIPE_PASS_ALL_H, H);
+        if (st == QF_STATUS_OK) st = qf_pipe_run_pass(r, L, layer, QF_PASS_ALL_H, H);
         if (st == QF_STATUS_OK) st = qf_pipe_quantize_group(r, L, layer, -1, H);
-        if (st == QF_STATUS_OK) st = qf_pipe_run_pass(r, L, layer, QF_PIPE_PASS_FULL, H);
+        if (st == QF_STATUS_OK) st = qf_pipe_run_pass(r, L, layer, QF_PASS_FULL, H);
     }
     for (int g = 0; g < 4; g++) qf_gptq_hessian_free(&H[g]);
     return st;

@@ -159,12 +159,16 @@ static qf_status qf_pipe_resume(qf_qrun *r, int64_t *start_layer) {
     qf_remove_tree(scratch);
     QF_FORWARD(qf_pipe_join(scratch, r->tmpdir, "scratch"));
     QF_FORWARD(qf_pipe_mkdir(scratch));
-    if (r->have_calib && *start_layer < r->n_layers) QF_FORWARD(qf_pipe_load_x(r, *start_layer));
+    if (r->have_calib && *start_layer < r->n_layers) {
+        QF_FORWARD(qf_pipe_load_x(r, *start_layer));
+        r->saved_x = *start_layer;
+    }
     return QF_STATUS_OK;
 }
 
 qf_status qf_pipe_begin(qf_qrun *r, int64_t *start_layer) {
     *start_layer = 0;
+    r->saved_x = -1;
     if (qf_path_exists(r->tmpdir)) {
         QF_RETURN_IF(!r->opt->resume, QF_STATUS_INVALID_ARG,
                      "'%s' exists (left by an interrupted run?): pass --resume to continue it, "
@@ -181,6 +185,11 @@ qf_status qf_pipe_begin(qf_qrun *r, int64_t *start_layer) {
     QF_FORWARD(qf_pipe_mkdir(sub));
     QF_FORWARD(qf_pipe_join(sub, r->tmpdir, "scratch"));
     return qf_pipe_mkdir(sub);
+}
+
+int qf_pipe_checkpoint_due(const qf_qrun *r, int64_t layer) {
+    const int every = r->opt->checkpoint_every;
+    return every > 0 && (layer + 1) % every == 0;
 }
 
 qf_status qf_pipe_checkpoint(qf_qrun *r, int64_t layer) {
@@ -206,7 +215,10 @@ qf_status qf_pipe_checkpoint(qf_qrun *r, int64_t layer) {
     if (st == QF_STATUS_OK) st = qf_file_write_atomic(path, text, strlen(text), 1);
     free(text);
     QF_FORWARD(st);
-    QF_FORWARD(qf_pipe_x_path(r, layer, -1, path));
-    qf_remove_tree(path);
+    if (r->saved_x >= 0 && r->saved_x != next) {
+        QF_FORWARD(qf_pipe_x_path(r, r->saved_x, -1, path));
+        qf_remove_tree(path);
+    }
+    r->saved_x = r->have_calib && next < r->n_layers ? next : -1;
     return QF_STATUS_OK;
 }

@@ -33,6 +33,10 @@ typedef struct qf_qrun {
     struct qf_cpu_pool *pool;  /* n_threads threads when n_threads > 1, else NULL: the
                                   per-row work of quantizing a linear, the AWQ search */
     uint64_t units_done, units_total; /* progress */
+    struct qf_cuda_qlayer *gpu; /* --device cuda: the GPU layer state (made at the first
+                                   GPTQ layer), else NULL */
+    int64_t gpu_x_layer;        /* the layer whose inputs the GPU holds (-1: none) */
+    int64_t saved_x;            /* the layer whose inputs the temp dir holds (-1: none) */
     double t0;                 /* CLOCK_MONOTONIC seconds at this attempt's start */
     double seconds_before;     /* --resume: earlier attempts' time up to their last
                                   checkpoint (state.json) */
@@ -67,8 +71,10 @@ qf_status qf_pipe_join(char *buf, const char *dir, const char *name);
 /* Temp dir: creates it (fresh run) or validates its state.json and loads the layer
  * inputs (--resume); sets *start_layer. */
 qf_status qf_pipe_begin(qf_qrun *r, int64_t *start_layer);
+/* Whether a checkpoint follows layer `layer` (opt->checkpoint_every). */
+int qf_pipe_checkpoint_due(const qf_qrun *r, int64_t layer);
 /* After layer `layer` (its layers/NNNN.safetensors written): saves the next layer's
- * inputs and state.json, drops the previous inputs. */
+ * inputs and state.json, drops the inputs saved before. */
 qf_status qf_pipe_checkpoint(qf_qrun *r, int64_t layer);
 /* "<tmpdir>/layers/NNNN.safetensors" */
 qf_status qf_pipe_layer_path(const qf_qrun *r, int64_t layer, char *buf);

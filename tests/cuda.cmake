@@ -29,3 +29,9 @@ endif()
 if(QF_HAVE_CUDA)
   qf_add_test(test_cuda_forward SOURCES test_cuda_forward.c LABELS cuda)
 endif()
+# GPTQ's calibration passes on the GPU (pipeline/cuda/): the causal softmax kernel and a
+# random layer's passes, Hessians and activations against the CPU's (pipeline/layer.h),
+# fp32 and TF32; only with CUDA, and on a GPU, else SKIPPED (77).
+if(QF_HAVE_CUDA)
+  qf_add_test(test_cuda_qlayer SOURCES test_cuda_qlayer.c LABELS cuda)
+endif()

@@ -1,7 +1,8 @@
 /* qf_quantize_model end to end on tiny checkpoints: RTN artifacts hold exactly a direct
  * qf_quant_rtn of the source weights; GPTQ artifacts open and validate; two runs give
  * byte-identical files; spilling activations under --mem-budget changes nothing; an
- * interrupted run resumed gives the same bytes as an uninterrupted one; --sink-weight
+ * interrupted run resumed gives the same bytes as an uninterrupted one (its report
+ * counting both attempts' time), also with --checkpoint-every 2 / 0; --sink-weight
  * weights each window's first token in the Hessians (checked against an independent
  * build of layer 0's); bad inputs fail with clear messages and leave nothing at OUTDIR. */
 #include <cjson/cJSON.h>
@@ -142,6 +143,37 @@ static void test_gptq(const char *model) {
     CHECK(json_number(r, "quantize_report.json", "resumed_at_layer") == 2.0);
     CHECK(json_number(r, "quantize_report.json", "total_seconds") > before);
     CHECK(json_number(a, "quantize_report.json", "resumed_at_layer") == -1.0);
+
+    /* --checkpoint-every 2: nothing to resume before layer 2's checkpoint; after it only
+     * that layer's inputs are kept; 0: no checkpoint, the same bytes */
+    char *aa = strdup(a), *e = strdup(path_in("gptq-every"));
+    char *et = strdup(path_in("gptq-every.qforge-tmp"));
+    o = small_gptq();
+    o.checkpoint_every = 2;
+    stop_at s2 = {"layer 2/", 0};
+    p.user = &s2;
+    o.progress = &p;
+    CHECK_FAILS(qf_quantize_model(model, e, &o), QF_STATUS_INTERRUPTED, "--resume");
+    CHECK(!qf_path_exists(et));
+    stop_at s3 = {"layer 3/", 0};
+    p.user = &s3;
+    CHECK_FAILS(qf_quantize_model(model, e, &o), QF_STATUS_INTERRUPTED, "--resume");
+    CHECK(json_number(et, "state.json", "next_layer") == 2.0);
+    CHECK(qf_path_exists(path_in("gptq-every.qforge-tmp/x-0002")) &&
+          !qf_path_exists(path_in("gptq-every.qforge-tmp/x-0001")));
+    o.progress = NULL;
+    o.resume = 1;
+    CHECK_OK(qf_quantize_model(model, e, &o));
+    check_same_artifact(aa, e);
+    o = small_gptq();
+    o.checkpoint_every = 0;
+    const char *z = path_in("gptq-every0");
+    CHECK_OK(qf_quantize_model(model, z, &o));
+    check_same_artifact(aa, z);
+    o.checkpoint_every = -1;
+    CHECK_FAILS(qf_quantize_model(model, path_in("gptq-every-bad"), &o), QF_STATUS_INVALID_ARG,
+                "--checkpoint-every");
+    free(aa), free(e), free(et);
 
     /* without true_sequential, with a skipped module and a dynamic override */
     o = small_gptq();

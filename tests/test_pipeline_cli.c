@@ -44,7 +44,11 @@ int main(void) {
     snprintf(args, sizeof args, "%s %s/o --device gpu", tiny, tmp);
     expect(args, 2, "--device must be cpu or cuda");
     snprintf(args, sizeof args, "%s %s/o --device cuda --method rtn", tiny, tmp);
-    expect(args, 1, "only GPTQ's solves run on the GPU");
+    expect(args, 1, "only the GPTQ methods (gptq, awq+gptq) run on the GPU");
+    snprintf(args, sizeof args, "%s %s/o --gpu-precision fp16", tiny, tmp);
+    expect(args, 2, "--gpu-precision must be tf32 or fp32");
+    snprintf(args, sizeof args, "%s %s/o --checkpoint-every -2", tiny, tmp);
+    expect(args, 2, "--checkpoint-every must be a number >= 0");
     snprintf(args, sizeof args, "%s/o", tmp);
     CHECK(!qf_path_exists(args));
     snprintf(args, sizeof args, "%s %s/o --method rtn --group-size 16", tiny, tmp);

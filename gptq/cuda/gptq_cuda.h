@@ -33,6 +33,8 @@ qf_status qf_cuda_gptq_hessian_init(qf_cuda_gptq_hessian *h, int64_t n);
 void qf_cuda_gptq_hessian_free(qf_cuda_gptq_hessian *h); /* NULL and zeroed are fine */
 /* Adds m rows x (device, (m, n) row-major) with cublasSsyrk, FP32 throughout. */
 qf_status qf_cuda_gptq_hessian_add(qf_cuda_gptq_hessian *h, const float *x, int64_t m);
+/* Lets the sums use TF32 tensor cores (fp32 storage, 10-bit products, fp32 sums). */
+qf_status qf_cuda_gptq_hessian_tf32(qf_cuda_gptq_hessian *h);
 /* dst (initialised by the caller with the same n) = h, count included. */
 qf_status qf_cuda_gptq_hessian_download(const qf_cuda_gptq_hessian *h, qf_gptq_hessian *dst);
 

@@ -1,5 +1,6 @@
 /* The running GPTQ Hessian on the GPU: gptq/hessian.c's running mean with cublasSsyrk
- * (FP32 in and out, no TF32) into the same upper triangle of a row-major (n, n) H. */
+ * (FP32 in and out; TF32 tensor cores only after qf_cuda_gptq_hessian_tf32) into the
+ * same upper triangle of a row-major (n, n) H. */
 #include <limits.h>
 #include <string.h>
 
@@ -52,6 +53,13 @@ qf_status qf_cuda_gptq_hessian_add(qf_cuda_gptq_hessian *h, const float *x, int6
                                 (int)m, &alpha, x, n, &beta, h->h, n),
                     "gptq hessian: cublasSsyrk");
     h->count = total;
+    return QF_STATUS_OK;
+}
+
+qf_status qf_cuda_gptq_hessian_tf32(qf_cuda_gptq_hessian *h) {
+    QF_RETURN_IF(!h->h, QF_STATUS_INVALID_ARG, "gptq hessian: not initialised");
+    QF_GCU_BLAS_TRY(cublasSetMathMode((cublasHandle_t)h->blas, CUBLAS_TF32_TENSOR_OP_MATH),
+                    "gptq hessian: cublasSetMathMode");
     return QF_STATUS_OK;
 }
 

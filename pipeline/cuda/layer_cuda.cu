@@ -1,0 +1,316 @@
+/* GPTQ's calibration passes through one decoder layer on the GPU (layer_cuda.h): the
+ * device state, weight upload and the seven passes, each the CPU's (pipeline/
+ * quantize_layer.c with pipeline/layer_forward.c) step for step. Everything runs on the
+ * default stream. */
+#include <cublas_v2.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/cuda/layer_cuda.h"
+#include "runtime/cuda/cuda_check.h"
+
+enum { QL_Q, QL_K, QL_V, QL_O, QL_GATE, QL_UP, QL_DOWN, QL_N };
+
+/* Score memory of one batch of heads: heads are processed in groups that fit. */
+#define QF_QLAYER_SCORE_BYTES ((size_t)256 << 20)
+
+struct qf_cuda_qlayer {
+    qf_cuda_qshape s;
+    cublasHandle_t blas;
+    int64_t out[QL_N], in[QL_N];
+    float *w[QL_N], *b[QL_N]; /* (device) weights, biases (NULL: none) */
+    int has_b[QL_N];
+    float *ln1, *ln2;         /* (device) (hidden) */
+    float *X;                 /* (device) (n, S, hidden): every sample's layer input */
+    float *att_keep, *h_keep; /* (device) (n, S, qd), (n, S, inter) with keep, else NULL */
+    float *x, *xn;            /* (S, hidden): ALL_H's copy of X, the normalised input */
+    float *q, *k, *v, *att;   /* (S, qd), (S, kvd) x2, (S, qd) */
+    float *gate, *up;         /* (S, inter) */
+    float *scores;            /* (hpc, S, S) */
+    int64_t hpc;              /* heads per score batch */
+    const float **ptr;        /* (device) 6 x heads pointers: K, Q, scores; V, scores, att */
+    float *cos_t, *sin_t;     /* (S, head_dim / 2) */
+    float *row;               /* (widest Hessian input) the sink row scaled */
+};
+
+static qf_status ql_blas(cublasStatus_t st, const char *what) {
+    if (st == CUBLAS_STATUS_SUCCESS) return QF_STATUS_OK;
+    return qf_error_set(st == CUBLAS_STATUS_ALLOC_FAILED ? QF_STATUS_NOMEM : QF_STATUS_IO,
+                        "%s: cuBLAS: %s", what, cublasGetStatusString(st));
+}
+
+static size_t ql_f(int64_t n) { return (size_t)n * sizeof(float); }
+
+static qf_status ql_alloc(float **p, int64_t n, const char *what) {
+    return qf_cuda_malloc((void **)p, ql_f(n), what);
+}
+
+extern "C" void qf_cuda_qlayer_free(qf_cuda_qlayer *q) {
+    if (!q) return;
+    for (int i = 0; i < QL_N; i++) qf_cuda_free(q->w[i]), qf_cuda_free(q->b[i]);
+    float *bufs[] = {q->ln1, q->ln2, q->X,      q->att_keep, q->h_keep, q->x,     q->xn,
+                     q->q,   q->k,   q->v,      q->att,      q->gate,   q->up,    q->scores,
+                     q->cos_t, q->sin_t, q->row};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) qf_cuda_free(bufs[i]);
+    qf_cuda_free((void *)q->ptr);
+    if (q->blas) cublasDestroy(q->blas);
+    free(q);
+}
+
+static qf_status ql_check_shape(const qf_cuda_qshape *s) {
+    QF_RETURN_IF(s->hidden <= 0 || s->heads <= 0 || s->kv_heads <= 0 || s->head_dim <= 0 ||
+                     s->head_dim % 2 || s->heads % s->kv_heads || s->intermediate <= 0 ||
+                     s->window < 0 || s->n_samples <= 0 || s->seqlen <= 0,
+                 QF_STATUS_INVALID_ARG, "GPU layer: invalid shape");
+    const int64_t widest = s->intermediate > s->hidden ? s->intermediate : s->hidden;
+    QF_RETURN_IF(widest > 0x7FFFFFFF / 2 || s->seqlen > 46340 ||
+                     s->heads * s->head_dim > 0x7FFFFFFF / 2,
+                 QF_STATUS_UNSUPPORTED, "GPU layer: dimensions beyond cuBLAS's int sizes");
+    return QF_STATUS_OK;
+}
+
+/* The batched-GEMM pointer tables for the attention buffers. */
+static qf_status ql_pointers(qf_cuda_qlayer *q) {
+    const qf_cuda_qshape *s = &q->s;
+    const int64_t nh = s->heads, g = s->heads / s->kv_heads, d = s->head_dim, S = s->seqlen;
+    const float **h = (const float **)malloc(6 * (size_t)nh * sizeof *h);
+    QF_RETURN_IF(!h, QF_STATUS_NOMEM, "out of memory");
+    for (int64_t i = 0; i < nh; i++) {
+        const float *sc = q->scores + (i % q->hpc) * S * S;
+        h[i] = q->k + (i / g) * d;          /* QK: A = K of the head's kv head */
+        h[nh + i] = q->q + i * d;           /*     B = the head's queries */
+        h[2 * nh + i] = sc;                 /*     C = its scores */
+        h[3 * nh + i] = q->v + (i / g) * d; /* PV: A = V */
+        h[4 * nh + i] = sc;                 /*     B = the probabilities */
+        h[5 * nh + i] = q->att + i * d;     /*     C = the head's output columns */
+    }
+    const qf_status st = qf_cuda_upload((void *)q->ptr, h, 6 * (size_t)nh * sizeof *h);
+    free(h);
+    return st;
+}
+
+extern "C" qf_status qf_cuda_qlayer_init(const qf_cuda_qshape *s, const float *cos_t,
+                                         const float *sin_t, qf_cuda_qlayer **out) {
+    *out = NULL;
+    QF_FORWARD(ql_check_shape(s));
+    qf_cuda_qlayer *q = (qf_cuda_qlayer *)calloc(1, sizeof *q);
+    QF_RETURN_IF(!q, QF_STATUS_NOMEM, "out of memory");
+    q->s = *s;
+    const int64_t n = s->n_samples, S = s->seqlen, hid = s->hidden, inter = s->intermediate;
+    const int64_t qd = s->heads * s->head_dim, kvd = s->kv_heads * s->head_dim;
+    const int64_t half = s->head_dim / 2;
+    const size_t per_head = ql_f(S * S);
+    q->hpc = per_head >= QF_QLAYER_SCORE_BYTES ? 1 : (int64_t)(QF_QLAYER_SCORE_BYTES / per_head);
+    if (q->hpc > s->heads) q->hpc = s->heads;
+    const int64_t widest = inter > hid ? inter : (qd > hid ? qd : hid);
+    qf_status st = ql_alloc(&q->X, n * S * hid, "GPU layer: the samples' activations");
+    if (st == QF_STATUS_OK && s->keep)
+        st = ql_alloc(&q->att_keep, n * S * qd, "GPU layer: the kept attention outputs");
+    if (st == QF_STATUS_OK && s->keep)
+        st = ql_alloc(&q->h_keep, n * S * inter, "GPU layer: the kept MLP hiddens");
+    if (st == QF_STATUS_OK && s->keep && (cudaMemset(q->att_keep, 0, ql_f(n * S * qd)) != cudaSuccess ||
+                                          cudaMemset(q->h_keep, 0, ql_f(n * S * inter)) != cudaSuccess))
+        st = qf_error_set(QF_STATUS_IO, "GPU layer: clearing the kept activations failed");
+    const struct {
+        float **p;
+        int64_t n;
+    } scratch[] = {{&q->x, S * hid},   {&q->xn, S * hid},    {&q->q, S * qd},
+                   {&q->k, S * kvd},   {&q->v, S * kvd},     {&q->att, S * qd},
+                   {&q->gate, S * inter}, {&q->up, S * inter}, {&q->scores, q->hpc * S * S},
+                   {&q->cos_t, S * half}, {&q->sin_t, S * half}, {&q->row, widest},
+                   {&q->ln1, hid},     {&q->ln2, hid}};
+    for (size_t i = 0; i < sizeof scratch / sizeof *scratch && st == QF_STATUS_OK; i++)
+        st = ql_alloc(scratch[i].p, scratch[i].n, "GPU layer: scratch");
+    if (st == QF_STATUS_OK)
+        st = qf_cuda_malloc((void **)&q->ptr, 6 * (size_t)s->heads * sizeof(float *),
+                            "GPU layer: pointer tables");
+    const int64_t outs[QL_N] = {qd, kvd, kvd, hid, inter, inter, hid};
+    const int64_t ins[QL_N] = {hid, hid, hid, qd, hid, hid, inter};
+    for (int i = 0; i < QL_N && st == QF_STATUS_OK; i++) {
+        q->out[i] = outs[i], q->in[i] = ins[i];
+        st = ql_alloc(&q->w[i], outs[i] * ins[i], "GPU layer: weights");
+        if (st == QF_STATUS_OK) st = ql_alloc(&q->b[i], outs[i], "GPU layer: biases");
+    }
+    if (st == QF_STATUS_OK) st = qf_cuda_upload(q->cos_t, cos_t, ql_f(S * half));
+    if (st == QF_STATUS_OK) st = qf_cuda_upload(q->sin_t, sin_t, ql_f(S * half));
+    if (st == QF_STATUS_OK) st = ql_pointers(q);
+    if (st == QF_STATUS_OK) st = ql_blas(cublasCreate(&q->blas), "GPU layer: cublasCreate");
+    if (st == QF_STATUS_OK)
+        st = ql_blas(cublasSetMathMode(q->blas, s->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                         : CUBLAS_DEFAULT_MATH),
+                     "GPU layer: cublasSetMathMode");
+    if (st != QF_STATUS_OK) {
+        qf_cuda_qlayer_free(q);
+        return st;
+    }
+    *out = q;
+    return QF_STATUS_OK;
+}
+
+static qf_status ql_sample(const qf_cuda_qlayer *q, int64_t i) {
+    QF_RETURN_IF(i < 0 || i >= q->s.n_samples, QF_STATUS_INVALID_ARG,
+                 "GPU layer: sample %lld of %lld", (long long)i, (long long)q->s.n_samples);
+    return QF_STATUS_OK;
+}
+
+static float *ql_x(const qf_cuda_qlayer *q, int64_t i) {
+    return q->X + i * q->s.seqlen * q->s.hidden;
+}
+
+extern "C" qf_status qf_cuda_qlayer_put_x(qf_cuda_qlayer *q, int64_t i, const float *x) {
+    QF_FORWARD(ql_sample(q, i));
+    return qf_cuda_upload(ql_x(q, i), x, ql_f(q->s.seqlen * q->s.hidden));
+}
+
+extern "C" qf_status qf_cuda_qlayer_get_x(qf_cuda_qlayer *q, int64_t i, float *x) {
+    QF_FORWARD(ql_sample(q, i));
+    return qf_cuda_download(x, ql_x(q, i), ql_f(q->s.seqlen * q->s.hidden));
+}
+
+extern "C" qf_status qf_cuda_qlayer_get_kept(qf_cuda_qlayer *q, int64_t i, float *att,
+                                             float *h) {
+    QF_FORWARD(ql_sample(q, i));
+    QF_RETURN_IF(!q->s.keep, QF_STATUS_INVALID_ARG, "GPU layer: nothing is kept");
+    const int64_t S = q->s.seqlen, qd = q->s.heads * q->s.head_dim, inter = q->s.intermediate;
+    QF_FORWARD(qf_cuda_download(att, q->att_keep + i * S * qd, ql_f(S * qd)));
+    return qf_cuda_download(h, q->h_keep + i * S * inter, ql_f(S * inter));
+}
+
+extern "C" qf_status qf_cuda_qlayer_set_weight(qf_cuda_qlayer *q, int i, const float *w) {
+    QF_RETURN_IF(i < 0 || i >= QL_N || !w, QF_STATUS_INVALID_ARG, "GPU layer: linear %d", i);
+    return qf_cuda_upload(q->w[i], w, ql_f(q->out[i] * q->in[i]));
+}
+
+extern "C" qf_status qf_cuda_qlayer_load(qf_cuda_qlayer *q, const qf_cuda_qweights *w) {
+    for (int i = 0; i < QL_N; i++) {
+        QF_FORWARD(qf_cuda_qlayer_set_weight(q, i, w->w[i]));
+        q->has_b[i] = w->b[i] != NULL;
+        if (w->b[i]) QF_FORWARD(qf_cuda_upload(q->b[i], w->b[i], ql_f(q->out[i])));
+    }
+    QF_FORWARD(qf_cuda_upload(q->ln1, w->ln1, ql_f(q->s.hidden)));
+    return qf_cuda_upload(q->ln2, w->ln2, ql_f(q->s.hidden));
+}
+
+/* y (S, out) = x (S, in) W_i^T + b_i, or y += that (qf_layer_apply). */
+static qf_status ql_linear(qf_cuda_qlayer *q, int i, const float *x, float *y, int acc) {
+    const float one = 1.0f, beta = acc ? 1.0f : 0.0f;
+    const int S = (int)q->s.seqlen, out = (int)q->out[i], in = (int)q->in[i];
+    QF_FORWARD(ql_blas(cublasSgemm(q->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, S, in, &one, q->w[i],
+                                   in, x, in, &beta, y, out),
+                       "GPU layer: linear"));
+    return q->has_b[i] ? qf_cuda_add_rows(y, q->b[i], S, out, 0, NULL) : QF_STATUS_OK;
+}
+
+/* q->att (S, qd) = attention of xn's q, k, v projections, before o_proj
+ * (qf_layer_attention): per batch of heads, scores = scale Q K^T over every key (batched
+ * sgemm), the causal softmax, then P V into the heads' columns of q->att. */
+static qf_status ql_attention(qf_cuda_qlayer *q, const float *xn) {
+    const qf_cuda_qshape *s = &q->s;
+    const int64_t nh = s->heads, nkv = s->kv_heads, d = s->head_dim, S = s->seqlen;
+    const float scale = (float)(1.0 / sqrt((double)d)), one = 1.0f, zero = 0.0f;
+    QF_FORWARD(ql_linear(q, QL_Q, xn, q->q, 0));
+    QF_FORWARD(ql_linear(q, QL_K, xn, q->k, 0));
+    QF_FORWARD(ql_linear(q, QL_V, xn, q->v, 0));
+    QF_FORWARD(qf_cuda_rope_apply(q->q, S, nh * d, nh, d / 2, q->cos_t, q->sin_t, NULL));
+    QF_FORWARD(qf_cuda_rope_apply(q->k, S, nkv * d, nkv, d / 2, q->cos_t, q->sin_t, NULL));
+    for (int64_t h0 = 0; h0 < nh; h0 += q->hpc) {
+        const int nb = (int)(nh - h0 < q->hpc ? nh - h0 : q->hpc);
+        const float *const *p = q->ptr;
+        /* column-major: scores^T (keys, queries) = K_h^T-view op T times Q_h^T-view */
+        QF_FORWARD(ql_blas(cublasSgemmBatched(q->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)S, (int)S,
+                                              (int)d, &scale, p + h0, (int)(nkv * d),
+                                              p + nh + h0, (int)(nh * d), &zero,
+                                              (float *const *)(p + 2 * nh + h0), (int)S, nb),
+                           "GPU layer: attention scores"));
+        QF_FORWARD(qf_cuda_causal_softmax(q->scores, nb * S, S, s->window, NULL));
+        QF_FORWARD(ql_blas(cublasSgemmBatched(q->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)d, (int)S,
+                                              (int)S, &one, p + 3 * nh + h0, (int)(nkv * d),
+                                              p + 4 * nh + h0, (int)S, &zero,
+                                              (float *const *)(p + 5 * nh + h0), (int)(nh * d),
+                                              nb),
+                           "GPU layer: attention values"));
+    }
+    return QF_STATUS_OK;
+}
+
+/* h (S, inter) = silu(gate(xn)) * up(xn) (qf_layer_mlp_hidden). */
+static qf_status ql_mlp_hidden(qf_cuda_qlayer *q, const float *xn, float *h) {
+    QF_FORWARD(ql_linear(q, QL_GATE, xn, h, 0));
+    QF_FORWARD(ql_linear(q, QL_UP, xn, q->up, 0));
+    return qf_cuda_swiglu(h, q->up, q->s.seqlen * q->s.intermediate, NULL);
+}
+
+static qf_status ql_norm(qf_cuda_qlayer *q, const float *x, const float *w) {
+    return qf_cuda_rmsnorm(x, w, q->xn, q->s.seqlen, q->s.hidden, q->s.eps, NULL);
+}
+
+/* H += the S rows of x (width wide), the first weighted by sink_weight as
+ * qf_gptq_hessian_add_weighted: scaled by sqrtf(weight) in a copy, then the rest. */
+static qf_status ql_hadd(qf_cuda_qlayer *q, qf_cuda_gptq_hessian *H, const float *x,
+                         int64_t width, float sink_weight) {
+    if (!H->h) return QF_STATUS_OK;
+    if (sink_weight == 1.0f) return qf_cuda_gptq_hessian_add(H, x, q->s.seqlen);
+    const float r = sqrtf(sink_weight);
+    QF_CUDA_TRY(cudaMemcpy(q->row, x, ql_f(width), cudaMemcpyDeviceToDevice),
+                "GPU layer: copying the sink row");
+    QF_FORWARD(ql_blas(cublasSscal(q->blas, (int)width, &r, q->row, 1), "GPU layer: sink row"));
+    QF_FORWARD(qf_cuda_gptq_hessian_add(H, q->row, 1));
+    return qf_cuda_gptq_hessian_add(H, x + width, q->s.seqlen - 1);
+}
+
+extern "C" qf_status qf_cuda_qlayer_pass(qf_cuda_qlayer *q, qf_layer_pass p, int64_t i,
+                                         qf_cuda_gptq_hessian H[4], float sink_weight) {
+    QF_FORWARD(ql_sample(q, i));
+    const qf_cuda_qshape *s = &q->s;
+    const int64_t S = s->seqlen, hid = s->hidden, inter = s->intermediate;
+    const int64_t qd = s->heads * s->head_dim;
+    QF_RETURN_IF((p == QF_PASS_O || p == QF_PASS_GU || p == QF_PASS_DOWN || p == QF_PASS_OUT) &&
+                     !s->keep,
+                 QF_STATUS_INVALID_ARG, "GPU layer: pass %d needs the kept activations", (int)p);
+    float *X = ql_x(q, i);
+    float *att = s->keep ? q->att_keep + i * S * qd : NULL;
+    float *h = s->keep ? q->h_keep + i * S * inter : NULL;
+    switch (p) {
+    case QF_PASS_QKV:
+        QF_FORWARD(ql_norm(q, X, q->ln1));
+        return ql_hadd(q, &H[0], q->xn, hid, sink_weight);
+    case QF_PASS_O:
+        QF_FORWARD(ql_norm(q, X, q->ln1));
+        QF_FORWARD(ql_attention(q, q->xn));
+        QF_CUDA_TRY(cudaMemcpy(att, q->att, ql_f(S * qd), cudaMemcpyDeviceToDevice),
+                    "GPU layer: keeping the attention output");
+        return ql_hadd(q, &H[1], att, qd, sink_weight);
+    case QF_PASS_GU:
+        QF_FORWARD(ql_linear(q, QL_O, att, X, 1));
+        QF_FORWARD(ql_norm(q, X, q->ln2));
+        return ql_hadd(q, &H[2], q->xn, hid, sink_weight);
+    case QF_PASS_DOWN:
+        QF_FORWARD(ql_norm(q, X, q->ln2));
+        QF_FORWARD(ql_mlp_hidden(q, q->xn, h));
+        return ql_hadd(q, &H[3], h, inter, sink_weight);
+    case QF_PASS_OUT:
+        return ql_linear(q, QL_DOWN, h, X, 1);
+    case QF_PASS_ALL_H:
+        QF_CUDA_TRY(cudaMemcpy(q->x, X, ql_f(S * hid), cudaMemcpyDeviceToDevice),
+                    "GPU layer: copying the input");
+        X = q->x;
+        QF_FORWARD(ql_norm(q, X, q->ln1));
+        QF_FORWARD(ql_hadd(q, &H[0], q->xn, hid, sink_weight));
+        QF_FORWARD(ql_attention(q, q->xn));
+        QF_FORWARD(ql_hadd(q, &H[1], q->att, qd, sink_weight));
+        QF_FORWARD(ql_linear(q, QL_O, q->att, X, 1));
+        QF_FORWARD(ql_norm(q, X, q->ln2));
+        QF_FORWARD(ql_hadd(q, &H[2], q->xn, hid, sink_weight));
+        QF_FORWARD(ql_mlp_hidden(q, q->xn, q->gate));
+        return ql_hadd(q, &H[3], q->gate, inter, sink_weight);
+    case QF_PASS_FULL:
+        QF_FORWARD(ql_norm(q, X, q->ln1));
+        QF_FORWARD(ql_attention(q, q->xn));
+        QF_FORWARD(ql_linear(q, QL_O, q->att, X, 1));
+        QF_FORWARD(ql_norm(q, X, q->ln2));
+        QF_FORWARD(ql_mlp_hidden(q, q->xn, q->gate));
+        return ql_linear(q, QL_DOWN, q->gate, X, 1);
+    }
+    return qf_error_set(QF_STATUS_INVALID_ARG, "GPU layer: unknown pass %d", (int)p);
+}
