@@ -4,7 +4,7 @@
 # flags); the W8A8 CPU kernels incl. AVX-512 VNNI (scripts/check-i8-kernels.sh); every CUDA
 # test (kernels, attention, GPTQ, forward against their CPU references); the W4A16 GEMV
 # bench; the GPTQ solve bench; a Llama-2-7B-shaped model (synthetic, F16) through `qforge bench
-# --device cuda`, F16 and GPTQ W4 g128 (random codes); the real model when sent (see
+# --device cuda`, F16 and GPTQ W4 g128 (random codes), and its GPTQ quantize on the GPU; the real model when sent (see
 # cuda_device_pack.sh --model); compute-sanitizer memcheck over the kernel tests. Each step has a time limit and the whole run a budget (seconds, $1, default
 # 450): steps that no longer fit are skipped and said so; QF_STEPS="name ..." runs only
 # the steps named. The full log goes to
@@ -68,7 +68,7 @@ B=.dev/bin
 
 step vnni 60 scripts/check-i8-kernels.sh
 for t in test_cuda_w4_layout test_cuda_attention_ref test_cuda_gptq_host test_cuda_kernels \
-         test_cuda_attention test_cuda_gptq test_cuda_forward test_pipeline_device; do
+         test_cuda_attention test_cuda_gptq test_cuda_forward test_cuda_qlayer test_pipeline_device; do
     step "$t" 120 "$B/$t"
 done
 step cuda_gemv 120 "$B/cuda_gemv"
@@ -80,6 +80,16 @@ M=${QF_7B_DIR:-$D/l7b}
 step make_7b 120 python3 bench/make_deep_model.py "$M" 32 --llama2-7b
 [ -f "$M/model.safetensors" ] &&
     step bench_7b_f16 120 "$B/qforge" bench "$M" --device cuda --weights f16 --prompt 512 --gen 128 --repeats 3
+# issue 6's target: GPTQ W4 g128 desc_act of the 7B-shaped model, 128 x 2048 calibration
+# tokens (the built-in corpus), every layer on the GPU; no activation checkpoints (4.3 GB a
+# layer), then the report's own time and the artifact's perplexity-free sanity: it opens
+if [ -f "$M/model.safetensors" ]; then
+    step gptq_7b 300 bench/gpu_mem_peak.sh "$B/qforge" quantize "$M" "$D/l7b-gptq" --desc-act \
+        --static-groups --device cuda --checkpoint-every 0 --threads "$(nproc)"
+    grep -E '"total_seconds"|"peak_rss_bytes"' "$D/l7b-gptq/quantize_report.json" | tee -a "$SUM"
+    step inspect_7b_gptq 60 "$B/qforge" inspect "$D/l7b-gptq"
+    rm -rf "$D/l7b-gptq" "$D/l7b-gptq.qforge-tmp"
+fi
 rm -rf "$M"
 step make_7b_w4 120 python3 bench/make_deep_model.py "$M-w4" 32 --llama2-7b --w4
 [ -f "$M-w4/model.safetensors" ] &&
@@ -111,7 +121,7 @@ if [ -f /dev/shm/model.part1 ] && [ -f /dev/shm/model.part2 ] && [ -f .dev/model
     fi
 fi
 if command -v compute-sanitizer >/dev/null; then
-    for t in test_cuda_kernels test_cuda_attention test_cuda_forward test_cuda_gptq; do
+    for t in test_cuda_kernels test_cuda_attention test_cuda_forward test_cuda_gptq test_cuda_qlayer; do
         step "memcheck_$t" 60 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/$t"
     done
 fi
