@@ -27,13 +27,17 @@ typedef struct qf_cuda_gptq_hessian {
     int64_t count; /* rows accumulated so far */
     float *h;      /* (device) (n, n) */
     void *blas;    /* cublasHandle_t */
+    int tf32;      /* sums on TF32 tensor cores (qf_cuda_gptq_hessian_tf32) */
 } qf_cuda_gptq_hessian;
 
 qf_status qf_cuda_gptq_hessian_init(qf_cuda_gptq_hessian *h, int64_t n);
 void qf_cuda_gptq_hessian_free(qf_cuda_gptq_hessian *h); /* NULL and zeroed are fine */
-/* Adds m rows x (device, (m, n) row-major) with cublasSsyrk, FP32 throughout. */
+/* Adds m rows x (device, (m, n) row-major): cublasSsyrk, FP32 throughout; after
+ * qf_cuda_gptq_hessian_tf32 a TF32 tensor-core GEMM of the whole matrix instead (twice
+ * syrk's products, several times its speed; the lower triangle is written too). */
 qf_status qf_cuda_gptq_hessian_add(qf_cuda_gptq_hessian *h, const float *x, int64_t m);
-/* Lets the sums use TF32 tensor cores (fp32 storage, 10-bit products, fp32 sums). */
+/* Makes the sums TF32 tensor-core GEMMs (fp32 storage and sums, products of inputs
+ * rounded to 10-bit mantissas). */
 qf_status qf_cuda_gptq_hessian_tf32(qf_cuda_gptq_hessian *h);
 /* dst (initialised by the caller with the same n) = h, count included. */
 qf_status qf_cuda_gptq_hessian_download(const qf_cuda_gptq_hessian *h, qf_gptq_hessian *dst);

@@ -1,6 +1,6 @@
 /* The running GPTQ Hessian on the GPU: gptq/hessian.c's running mean with cublasSsyrk
- * (FP32 in and out; TF32 tensor cores only after qf_cuda_gptq_hessian_tf32) into the
- * same upper triangle of a row-major (n, n) H. */
+ * (FP32 in and out) into the same upper triangle of a row-major (n, n) H, or (after
+ * qf_cuda_gptq_hessian_tf32) a TF32 tensor-core GEMM into the whole of it. */
 #include <limits.h>
 #include <string.h>
 
@@ -49,17 +49,23 @@ qf_status qf_cuda_gptq_hessian_add(qf_cuda_gptq_hessian *h, const float *x, int6
     const int n = (int)h->n;
     /* row-major x (m, n) is column-major (n, m): x^T x = X X^T, op N; row-major upper
      * is column-major lower */
-    QF_GCU_BLAS_TRY(cublasSsyrk((cublasHandle_t)h->blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, n,
-                                (int)m, &alpha, x, n, &beta, h->h, n),
-                    "gptq hessian: cublasSsyrk");
+    if (h->tf32)
+        QF_GCU_BLAS_TRY(cublasGemmEx((cublasHandle_t)h->blas, CUBLAS_OP_N, CUBLAS_OP_T, n, n,
+                                     (int)m, &alpha, x, CUDA_R_32F, n, x, CUDA_R_32F, n, &beta,
+                                     h->h, CUDA_R_32F, n, CUBLAS_COMPUTE_32F_FAST_TF32,
+                                     CUBLAS_GEMM_DEFAULT),
+                        "gptq hessian: TF32 GEMM");
+    else
+        QF_GCU_BLAS_TRY(cublasSsyrk((cublasHandle_t)h->blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N,
+                                    n, (int)m, &alpha, x, n, &beta, h->h, n),
+                        "gptq hessian: cublasSsyrk");
     h->count = total;
     return QF_STATUS_OK;
 }
 
 qf_status qf_cuda_gptq_hessian_tf32(qf_cuda_gptq_hessian *h) {
     QF_RETURN_IF(!h->h, QF_STATUS_INVALID_ARG, "gptq hessian: not initialised");
-    QF_GCU_BLAS_TRY(cublasSetMathMode((cublasHandle_t)h->blas, CUBLAS_TF32_TENSOR_OP_MATH),
-                    "gptq hessian: cublasSetMathMode");
+    h->tf32 = 1;
     return QF_STATUS_OK;
 }
 
