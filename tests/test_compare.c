@@ -38,6 +38,19 @@ static uint32_t be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* out/a/model.safetensors and tmp/b/model.safetensors hold the same bytes; their size. */
+static size_t same_weights(const char *out, const char *a, const char *b) {
+    char dir[1100];
+    size_t na = 0, nb = 0;
+    snprintf(dir, sizeof dir, "%s/%s", out, a);
+    char *x = slurp(dir, "model.safetensors", &na);
+    snprintf(dir, sizeof dir, "%s/%s", tmp, b);
+    char *y = slurp(dir, "model.safetensors", &nb);
+    CHECK_MSG(x && y && na == nb && !memcmp(x, y, na), "%s/%s vs %s/%s", out, a, tmp, b);
+    free(x), free(y);
+    return na;
+}
+
 static int stop_fn(void *user, const char *what, uint64_t done, uint64_t total) {
     (void)done, (void)total;
     int *fired = user;
@@ -129,13 +142,7 @@ static void test_resume(void) {
     snprintf(args, sizeof args, "quantize " SRC " %s/gptq1 --method gptq --group-size 32 --desc-act "
              "--static-groups --calib %s --calib-samples 8 --calib-seqlen 64 --threads 1", tmp, calib);
     CHECK(qforge(args, NULL) == 0);
-    size_t na = 0, nb = 0;
-    snprintf(gdir, sizeof gdir, "%s/gptq", out);
-    char *a = slurp(gdir, "model.safetensors", &na);
-    snprintf(gdir, sizeof gdir, "%s/gptq1", tmp);
-    char *b = slurp(gdir, "model.safetensors", &nb);
-    CHECK(a && b && na == nb && !memcmp(a, b, na));
-    free(a), free(b);
+    same_weights(out, "gptq", "gptq1");
 }
 
 int main(void) {
@@ -153,14 +160,7 @@ int main(void) {
     /* the same RTN quantize and source eval run on their own */
     snprintf(args, sizeof args, "quantize " SRC " %s/rtn --method rtn --group-size 32 --threads 1", tmp);
     CHECK(qforge(args, NULL) == 0);
-    size_t na = 0, nb = 0;
-    char dir[1100];
-    snprintf(dir, sizeof dir, "%s/rtn", out);
-    char *a = slurp(dir, "model.safetensors", &na);
-    snprintf(dir, sizeof dir, "%s/rtn", tmp);
-    char *b = slurp(dir, "model.safetensors", &nb);
-    CHECK(a && b && na == nb && !memcmp(a, b, na));
-    free(a), free(b);
+    const size_t na = same_weights(out, "rtn", "rtn");
     snprintf(args, sizeof args, "eval " SRC " --text " TEXT " --ctx 256 --threads 1 --json");
     rc = qforge(args, &o);
     cJSON *ev = rc == 0 && o ? cJSON_Parse(o) : NULL;
