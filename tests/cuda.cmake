@@ -29,9 +29,12 @@ endif()
 if(QF_HAVE_CUDA)
   qf_add_test(test_cuda_forward SOURCES test_cuda_forward.c LABELS cuda)
 endif()
-# GPTQ's calibration passes on the GPU (pipeline/cuda/): the causal softmax kernel and a
-# random layer's passes, Hessians and activations against the CPU's (pipeline/layer.h),
-# fp32 and TF32; only with CUDA, and on a GPU, else SKIPPED (77).
+# GPTQ's calibration passes on the GPU (pipeline/cuda/). test_layer_gemms (plain C, every
+# machine): the layer's cuBLAS calls as data (pipeline/layer_gemms.h) through a CPU
+# emulation of cuBLAS against the CPU layer. test_cuda_qlayer (only with CUDA): the causal
+# softmax kernel and a random layer's passes, Hessians and activations against the CPU's
+# (pipeline/layer.h), fp32 and TF32, on a GPU, else SKIPPED (77).
+qf_add_test(test_layer_gemms SOURCES test_layer_gemms.c LABELS unit)
 if(QF_HAVE_CUDA)
   qf_add_test(test_cuda_qlayer SOURCES test_cuda_qlayer.c LABELS cuda)
 endif()

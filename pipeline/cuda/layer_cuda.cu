@@ -10,6 +10,10 @@
 #include "pipeline/cuda/layer_cuda.h"
 #include "runtime/cuda/cuda_check.h"
 
+extern "C" {
+#include "pipeline/layer_gemms.h"
+}
+
 enum { QL_Q, QL_K, QL_V, QL_O, QL_GATE, QL_UP, QL_DOWN, QL_N };
 
 /* Score memory of one batch of heads: heads are processed in groups that fit. */
@@ -27,8 +31,8 @@ struct qf_cuda_qlayer {
     float *x, *xn;            /* (S, hidden): ALL_H's copy of X, the normalised input */
     float *q, *k, *v, *att;   /* (S, qd), (S, kvd) x2, (S, qd) */
     float *gate, *up;         /* (S, inter) */
-    float *scores;            /* (hpc, S, S) */
-    int64_t hpc;              /* heads per score batch */
+    float *scores;            /* (attn.batch, S, S) */
+    qf_attn_shape attn;       /* the attention's GEMMs (pipeline/layer_gemms.h) */
     const float **ptr;        /* (device) 6 x heads pointers: K, Q, scores; V, scores, att */
     float *cos_t, *sin_t;     /* (S, head_dim / 2) */
     float *row;               /* (widest Hessian input) the sink row scaled */
@@ -70,20 +74,18 @@ static qf_status ql_check_shape(const qf_cuda_qshape *s) {
     return QF_STATUS_OK;
 }
 
-/* The batched-GEMM pointer tables for the attention buffers. */
+static cublasOperation_t ql_op(int t) { return t ? CUBLAS_OP_T : CUBLAS_OP_N; }
+
+/* The batched-GEMM pointer tables for the attention buffers (qf_attn_offsets). */
 static qf_status ql_pointers(qf_cuda_qlayer *q) {
-    const qf_cuda_qshape *s = &q->s;
-    const int64_t nh = s->heads, g = s->heads / s->kv_heads, d = s->head_dim, S = s->seqlen;
+    const int64_t nh = q->s.heads;
     const float **h = (const float **)malloc(6 * (size_t)nh * sizeof *h);
     QF_RETURN_IF(!h, QF_STATUS_NOMEM, "out of memory");
+    const float *base[6] = {q->k, q->q, q->scores, q->v, q->scores, q->att};
     for (int64_t i = 0; i < nh; i++) {
-        const float *sc = q->scores + (i % q->hpc) * S * S;
-        h[i] = q->k + (i / g) * d;          /* QK: A = K of the head's kv head */
-        h[nh + i] = q->q + i * d;           /*     B = the head's queries */
-        h[2 * nh + i] = sc;                 /*     C = its scores */
-        h[3 * nh + i] = q->v + (i / g) * d; /* PV: A = V */
-        h[4 * nh + i] = sc;                 /*     B = the probabilities */
-        h[5 * nh + i] = q->att + i * d;     /*     C = the head's output columns */
+        int64_t off[6];
+        qf_attn_offsets(&q->attn, i, off);
+        for (int t = 0; t < 6; t++) h[t * nh + i] = base[t] + off[t];
     }
     const qf_status st = qf_cuda_upload((void *)q->ptr, h, 6 * (size_t)nh * sizeof *h);
     free(h);
@@ -100,9 +102,8 @@ extern "C" qf_status qf_cuda_qlayer_init(const qf_cuda_qshape *s, const float *c
     const int64_t n = s->n_samples, S = s->seqlen, hid = s->hidden, inter = s->intermediate;
     const int64_t qd = s->heads * s->head_dim, kvd = s->kv_heads * s->head_dim;
     const int64_t half = s->head_dim / 2;
-    const size_t per_head = ql_f(S * S);
-    q->hpc = per_head >= QF_QLAYER_SCORE_BYTES ? 1 : (int64_t)(QF_QLAYER_SCORE_BYTES / per_head);
-    if (q->hpc > s->heads) q->hpc = s->heads;
+    q->attn = (qf_attn_shape){s->heads, s->kv_heads, s->head_dim, S,
+                              qf_attn_batch(s->heads, S, QF_QLAYER_SCORE_BYTES)};
     const int64_t widest = inter > hid ? inter : (qd > hid ? qd : hid);
     qf_status st = ql_alloc(&q->X, n * S * hid, "GPU layer: the samples' activations");
     if (st == QF_STATUS_OK && s->keep)
@@ -117,7 +118,7 @@ extern "C" qf_status qf_cuda_qlayer_init(const qf_cuda_qshape *s, const float *c
         int64_t n;
     } scratch[] = {{&q->x, S * hid},   {&q->xn, S * hid},    {&q->q, S * qd},
                    {&q->k, S * kvd},   {&q->v, S * kvd},     {&q->att, S * qd},
-                   {&q->gate, S * inter}, {&q->up, S * inter}, {&q->scores, q->hpc * S * S},
+                   {&q->gate, S * inter}, {&q->up, S * inter}, {&q->scores, q->attn.batch * S * S},
                    {&q->cos_t, S * half}, {&q->sin_t, S * half}, {&q->row, widest},
                    {&q->ln1, hid},     {&q->ln2, hid}};
     for (size_t i = 0; i < sizeof scratch / sizeof *scratch && st == QF_STATUS_OK; i++)
@@ -195,11 +196,13 @@ extern "C" qf_status qf_cuda_qlayer_load(qf_cuda_qlayer *q, const qf_cuda_qweigh
 /* y (S, out) = x (S, in) W_i^T + b_i, or y += that (qf_layer_apply). */
 static qf_status ql_linear(qf_cuda_qlayer *q, int i, const float *x, float *y, int acc) {
     const float one = 1.0f, beta = acc ? 1.0f : 0.0f;
-    const int S = (int)q->s.seqlen, out = (int)q->out[i], in = (int)q->in[i];
-    QF_FORWARD(ql_blas(cublasSgemm(q->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, S, in, &one, q->w[i],
-                                   in, x, in, &beta, y, out),
+    const qf_gemm_call c = qf_gemm_linear(q->out[i], q->in[i], q->s.seqlen);
+    QF_FORWARD(ql_blas(cublasSgemm(q->blas, ql_op(c.ta), ql_op(c.tb), (int)c.m, (int)c.n,
+                                   (int)c.k, &one, q->w[i], (int)c.lda, x, (int)c.ldb, &beta,
+                                   y, (int)c.ldc),
                        "GPU layer: linear"));
-    return q->has_b[i] ? qf_cuda_add_rows(y, q->b[i], S, out, 0, NULL) : QF_STATUS_OK;
+    return q->has_b[i] ? qf_cuda_add_rows(y, q->b[i], q->s.seqlen, q->out[i], 0, NULL)
+                       : QF_STATUS_OK;
 }
 
 /* q->att (S, qd) = attention of xn's q, k, v projections, before o_proj
@@ -214,20 +217,21 @@ static qf_status ql_attention(qf_cuda_qlayer *q, const float *xn) {
     QF_FORWARD(ql_linear(q, QL_V, xn, q->v, 0));
     QF_FORWARD(qf_cuda_rope_apply(q->q, S, nh * d, nh, d / 2, q->cos_t, q->sin_t, NULL));
     QF_FORWARD(qf_cuda_rope_apply(q->k, S, nkv * d, nkv, d / 2, q->cos_t, q->sin_t, NULL));
-    for (int64_t h0 = 0; h0 < nh; h0 += q->hpc) {
-        const int nb = (int)(nh - h0 < q->hpc ? nh - h0 : q->hpc);
-        const float *const *p = q->ptr;
-        /* column-major: scores^T (keys, queries) = K_h^T-view op T times Q_h^T-view */
-        QF_FORWARD(ql_blas(cublasSgemmBatched(q->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)S, (int)S,
-                                              (int)d, &scale, p + h0, (int)(nkv * d),
-                                              p + nh + h0, (int)(nh * d), &zero,
-                                              (float *const *)(p + 2 * nh + h0), (int)S, nb),
+    const qf_gemm_call sc = qf_gemm_scores(&q->attn), pv = qf_gemm_values(&q->attn);
+    const float *const *p = q->ptr;
+    for (int64_t h0 = 0; h0 < nh; h0 += q->attn.batch) {
+        const int nb = (int)(nh - h0 < q->attn.batch ? nh - h0 : q->attn.batch);
+        QF_FORWARD(ql_blas(cublasSgemmBatched(q->blas, ql_op(sc.ta), ql_op(sc.tb), (int)sc.m,
+                                              (int)sc.n, (int)sc.k, &scale, p + h0,
+                                              (int)sc.lda, p + nh + h0, (int)sc.ldb, &zero,
+                                              (float *const *)(p + 2 * nh + h0), (int)sc.ldc,
+                                              nb),
                            "GPU layer: attention scores"));
         QF_FORWARD(qf_cuda_causal_softmax(q->scores, nb * S, S, s->window, NULL));
-        QF_FORWARD(ql_blas(cublasSgemmBatched(q->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)d, (int)S,
-                                              (int)S, &one, p + 3 * nh + h0, (int)(nkv * d),
-                                              p + 4 * nh + h0, (int)S, &zero,
-                                              (float *const *)(p + 5 * nh + h0), (int)(nh * d),
+        QF_FORWARD(ql_blas(cublasSgemmBatched(q->blas, ql_op(pv.ta), ql_op(pv.tb), (int)pv.m,
+                                              (int)pv.n, (int)pv.k, &one, p + 3 * nh + h0,
+                                              (int)pv.lda, p + 4 * nh + h0, (int)pv.ldb, &zero,
+                                              (float *const *)(p + 5 * nh + h0), (int)pv.ldc,
                                               nb),
                            "GPU layer: attention values"));
     }
