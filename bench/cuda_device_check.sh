@@ -115,6 +115,8 @@ if [ -f /dev/shm/model.part1 ] && [ -f /dev/shm/model.part2 ] && [ -f .dev/model
             step "real_eval_${m}_cpu" 90 "$Q" eval $R-$m --text $T --max-chunks 8 --save-logits $R-$m.base --threads "$(nproc)"
             step "real_eval_${m}_cuda" 60 "$Q" eval $R-$m --text $T --max-chunks 8 --device cuda --kl-base $R-$m.base
         done
+        [ -d $R-w4 ] && [ -d $R-w4gpu ] &&
+            step real_code_diff 60 python3 bench/gptq_code_diff.py $R-w4 $R-w4gpu
         step real_eval_f16_cuda_all 120 "$Q" eval $R-f16 --text $T --device cuda
     else
         echo "real model: sha256 mismatch, skipped" | tee -a "$SUM"
