@@ -175,6 +175,21 @@ static void test_gptq(const char *model) {
                 "--checkpoint-every");
     free(aa), free(e), free(et);
 
+    /* two threads: the checkpoint's files are written by both; resumed = uninterrupted */
+    char *t2 = strdup(path_in("gptq-t2")), *t2r = strdup(path_in("gptq-t2r"));
+    o = small_gptq();
+    o.n_threads = 2;
+    CHECK_OK(qf_quantize_model(model, t2, &o));
+    stop_at s4 = {"layer 3/", 0};
+    p.user = &s4;
+    o.progress = &p;
+    CHECK_FAILS(qf_quantize_model(model, t2r, &o), QF_STATUS_INTERRUPTED, "--resume");
+    o.progress = NULL;
+    o.resume = 1;
+    CHECK_OK(qf_quantize_model(model, t2r, &o));
+    check_same_artifact(t2, t2r);
+    free(t2), free(t2r);
+
     /* without true_sequential, with a skipped module and a dynamic override */
     o = small_gptq();
     o.true_sequential = 0;
