@@ -43,8 +43,11 @@ typedef struct qf_layer_weights {
 /* act_i8 with every linear's bit set. */
 #define QF_LAYER_ACT_ALL ((1u << QF_LAYER_N_LINEARS) - 1u)
 
-/* Reads layer `index` of m as f32 (shapes checked against the config). */
-qf_status qf_layer_weights_load(const qf_model *m, int64_t index, qf_layer_weights *lw);
+struct qf_cpu_pool;
+/* Reads layer `index` of m as f32 (shapes checked against the config), the tensors
+ * shared out over pool's threads (NULL: this thread). */
+qf_status qf_layer_weights_load(const qf_model *m, int64_t index, qf_layer_weights *lw,
+                                struct qf_cpu_pool *pool);
 void qf_layer_weights_free(qf_layer_weights *lw);
 /* A deep copy of src (free with qf_layer_weights_free). */
 qf_status qf_layer_weights_clone(const qf_layer_weights *src, qf_layer_weights *dst);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "pipeline/layer.h"
+#include "runtime/cpu/pool.h"
 
 static const char *const qf_layer_names[QF_LAYER_N_LINEARS] = {
     "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
@@ -33,29 +34,61 @@ static qf_status qf_layer_read(const qf_model *m, const char *name, int ndim, in
     return QF_STATUS_OK;
 }
 
-qf_status qf_layer_weights_load(const qf_model *m, int64_t index, qf_layer_weights *lw) {
+/* One tensor to read (qf_layer_read's arguments). */
+typedef struct qf_layer_task {
+    char name[160];
+    int ndim, optional;
+    int64_t d0, d1;
+    float **dst;
+} qf_layer_task;
+
+typedef struct qf_layer_job {
+    const qf_model *m;
+    qf_layer_task *t;
+    int n;
+} qf_layer_job;
+
+/* Thread ith of nth reads tasks ith, ith + nth, ... */
+static qf_status qf_layer_load_fn(void *arg, int ith, int nth) {
+    qf_layer_job *j = arg;
+    qf_status st = QF_STATUS_OK;
+    for (int k = ith; k < j->n && st == QF_STATUS_OK; k += nth) {
+        const qf_layer_task *t = &j->t[k];
+        st = qf_layer_read(j->m, t->name, t->ndim, t->d0, t->d1, t->optional, t->dst);
+    }
+    return st;
+}
+
+qf_status qf_layer_weights_load(const qf_model *m, int64_t index, qf_layer_weights *lw,
+                                struct qf_cpu_pool *pool) {
     memset(lw, 0, sizeof *lw);
     lw->index = index;
     const int64_t hid = m->config.hidden_size;
     qf_arch_linear lin[QF_ARCH_N_LINEARS];
     qf_arch_layer_linears(&m->config, lin);
-    char name[160];
-    qf_status st = QF_STATUS_OK;
-    for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
+    qf_layer_job j = {.m = m};
+    qf_layer_task t[2 * QF_LAYER_N_LINEARS + 2];
+    for (int i = 0; i < QF_LAYER_N_LINEARS; i++) {
         lw->out[i] = lin[i].out;
         lw->in[i] = lin[i].in;
-        snprintf(name, sizeof name, "model.layers.%lld.%s.weight", (long long)index,
+        qf_layer_task *w = &t[j.n++], *b = &t[j.n++];
+        *w = (qf_layer_task){.ndim = 2, .d0 = lin[i].out, .d1 = lin[i].in, .dst = &lw->w[i]};
+        *b = (qf_layer_task){.ndim = 1, .d0 = lin[i].out, .optional = 1, .dst = &lw->b[i]};
+        snprintf(w->name, sizeof w->name, "model.layers.%lld.%s.weight", (long long)index,
                  qf_layer_names[i]);
-        st = qf_layer_read(m, name, 2, lin[i].out, lin[i].in, 0, &lw->w[i]);
-        snprintf(name, sizeof name, "model.layers.%lld.%s.bias", (long long)index,
+        snprintf(b->name, sizeof b->name, "model.layers.%lld.%s.bias", (long long)index,
                  qf_layer_names[i]);
-        if (st == QF_STATUS_OK) st = qf_layer_read(m, name, 1, lin[i].out, 0, 1, &lw->b[i]);
     }
-    snprintf(name, sizeof name, "model.layers.%lld.input_layernorm.weight", (long long)index);
-    if (st == QF_STATUS_OK) st = qf_layer_read(m, name, 1, hid, 0, 0, &lw->ln1);
-    snprintf(name, sizeof name, "model.layers.%lld.post_attention_layernorm.weight",
-             (long long)index);
-    if (st == QF_STATUS_OK) st = qf_layer_read(m, name, 1, hid, 0, 0, &lw->ln2);
+    const char *norms[2] = {"input_layernorm", "post_attention_layernorm"};
+    float **norm_dst[2] = {&lw->ln1, &lw->ln2};
+    for (int k = 0; k < 2; k++) {
+        qf_layer_task *n = &t[j.n++];
+        *n = (qf_layer_task){.ndim = 1, .d0 = hid, .dst = norm_dst[k]};
+        snprintf(n->name, sizeof n->name, "model.layers.%lld.%s.weight", (long long)index,
+                 norms[k]);
+    }
+    j.t = t;
+    const qf_status st = qf_cpu_pool_run_status(pool, qf_layer_load_fn, &j);
     if (st != QF_STATUS_OK) qf_layer_weights_free(lw);
     return st;
 }

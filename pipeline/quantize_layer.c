@@ -455,7 +455,7 @@ qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
     qf_pipe_layer L;
     memset(&L, 0, sizeof L);
     qf_status st = qf_pipe_progress(r, layer, "(loading weights)");
-    if (st == QF_STATUS_OK) st = qf_layer_weights_load(r->m, layer, &L.lw);
+    if (st == QF_STATUS_OK) st = qf_layer_weights_load(r->m, layer, &L.lw, r->pool);
     for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
         snprintf(L.prefix[i], sizeof L.prefix[i], "model.layers.%lld.%s", (long long)layer,
                  qf_layer_linear_name((qf_layer_linear)i));

@@ -194,55 +194,39 @@ int qf_pipe_checkpoint_due(const qf_qrun *r, int64_t layer) {
     return every > 0 && (layer + 1) % every == 0;
 }
 
-#define QF_PIPE_MSG_MAX 1024
-
 /* Writing the next layer's inputs, one file per sample, the samples shared out over the
- * run's pool (the error message is per thread: each thread keeps its first). */
+ * run's pool. */
 typedef struct qf_pipe_save_job {
     qf_qrun *r;
     int64_t layer;
-    qf_status *st;            /* (threads) */
-    char (*msg)[QF_PIPE_MSG_MAX]; /* (threads) */
 } qf_pipe_save_job;
 
-static void qf_pipe_save_fn(void *arg, int ith, int nth) {
-    qf_pipe_save_job *j = arg;
+static qf_status qf_pipe_save_fn(void *arg, int ith, int nth) {
+    const qf_pipe_save_job *j = arg;
     const qf_qrun *r = j->r;
     const size_t n = (size_t)(r->seqlen * r->cfg->hidden_size);
     int64_t i0, i1;
     qf_cpu_share(r->n_samples, ith, nth, &i0, &i1);
-    float *buf = i0 < i1 ? malloc(n * sizeof(float)) : NULL;
-    qf_status st = i0 < i1 && !buf ? qf_error_set(QF_STATUS_NOMEM, "out of memory") : QF_STATUS_OK;
+    if (i0 >= i1) return QF_STATUS_OK;
+    float *buf = malloc(n * sizeof(float));
+    QF_RETURN_IF(!buf, QF_STATUS_NOMEM, "out of memory");
     char path[QF_PIPE_PATH_MAX];
+    qf_status st = QF_STATUS_OK;
     for (int64_t i = i0; i < i1 && st == QF_STATUS_OK; i++) {
         st = qf_pipe_x_path(r, j->layer, i, path);
         if (st == QF_STATUS_OK) st = qf_act_store_get(&r->x, i, buf);
         if (st == QF_STATUS_OK) st = qf_act_zstd_write(path, buf, n, 1);
     }
     free(buf);
-    j->st[ith] = st;
-    if (st != QF_STATUS_OK) snprintf(j->msg[ith], QF_PIPE_MSG_MAX, "%s", qf_error_message());
+    return st;
 }
 
 static qf_status qf_pipe_save_x(qf_qrun *r, int64_t layer) {
     char path[QF_PIPE_PATH_MAX];
     QF_FORWARD(qf_pipe_x_path(r, layer, -1, path));
     QF_FORWARD(qf_pipe_mkdir(path));
-    const int nth = r->pool ? r->n_threads : 1;
-    qf_status *st = calloc((size_t)nth, sizeof *st);
-    char (*msg)[QF_PIPE_MSG_MAX] = calloc((size_t)nth, sizeof *msg);
-    if (!st || !msg) {
-        free(st), free(msg);
-        return qf_error_set(QF_STATUS_NOMEM, "out of memory");
-    }
-    qf_pipe_save_job j = {r, layer, st, msg};
-    if (r->pool) qf_cpu_pool_run(r->pool, qf_pipe_save_fn, &j);
-    else qf_pipe_save_fn(&j, 0, 1);
-    qf_status res = QF_STATUS_OK;
-    for (int t = 0; t < nth && res == QF_STATUS_OK; t++)
-        if (st[t] != QF_STATUS_OK) res = qf_error_set(st[t], "%s", msg[t]);
-    free(st), free(msg);
-    return res;
+    qf_pipe_save_job j = {r, layer};
+    return qf_cpu_pool_run_status(r->pool, qf_pipe_save_fn, &j);
 }
 
 qf_status qf_pipe_checkpoint(qf_qrun *r, int64_t layer) {

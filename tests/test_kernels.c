@@ -15,7 +15,8 @@
  *    split (partial states over key ranges, one of them empty, merged);
  *  - the F16 linear's prefill path with exactly the scratch qf_cpu_linear_scratch gives for
  *    a wider layer of the same model (4096 inside 11008 once overflowed it: the tile is not
- *    monotone in the width): a canary after the buffer stays, y within the GEMV bound. */
+ *    monotone in the width): a canary after the buffer stays, y within the GEMV bound;
+ *  - the thread pool's status runner: the lowest failing thread's status and message. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "core/dtype.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/linear.h"
+#include "runtime/cpu/pool.h"
 #include "tests/test.h"
 
 static uint64_t rng = 88172645463325252ull;
@@ -236,8 +238,35 @@ static void test_linear_scratch(int64_t in, int64_t widest) {
     free(w), free(x), free(y), free(scratch), free(wf);
 }
 
+/* Thread ith fails with its own message when ith is in the failing set (bits). */
+static qf_status pool_job(void *arg, int ith, int nth) {
+    const unsigned fail = *(const unsigned *)arg;
+    (void)nth;
+    return fail >> ith & 1u ? qf_error_set(QF_STATUS_IO, "thread %d failed", ith) : QF_STATUS_OK;
+}
+
+/* qf_cpu_pool_run_status: the lowest failing thread's status and message reach the caller
+ * (messages are per thread), success when none fails, no pool = one thread here. */
+static void test_pool_status(void) {
+    qf_cpu_pool *p = NULL;
+    CHECK_OK(qf_cpu_pool_init(3, &p));
+    unsigned fail = 0;
+    CHECK(qf_cpu_pool_run_status(p, pool_job, &fail) == QF_STATUS_OK);
+    fail = 1u << 2 | 1u << 1;
+    CHECK(qf_cpu_pool_run_status(p, pool_job, &fail) == QF_STATUS_IO &&
+          !strcmp(qf_error_message(), "thread 1 failed"));
+    fail = 1u << 2;
+    CHECK(qf_cpu_pool_run_status(p, pool_job, &fail) == QF_STATUS_IO &&
+          !strcmp(qf_error_message(), "thread 2 failed"));
+    qf_cpu_pool_free(p);
+    fail = 1u;
+    CHECK(qf_cpu_pool_run_status(NULL, pool_job, &fail) == QF_STATUS_IO &&
+          !strcmp(qf_error_message(), "thread 0 failed"));
+}
+
 int main(void) {
     printf("SIMD level %d\n", qf_cpu_simd_level());
+    test_pool_status();
     test_gemv("ref-vs-dispatch", qf_cpu_gemv_f16);
     test_f16_to_f32("dispatch", qf_cpu_f16_to_f32);
     test_f32_to_f16("dispatch", qf_cpu_f32_to_f16);

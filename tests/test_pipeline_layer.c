@@ -37,7 +37,7 @@ static void pipeline_logits(const qf_model *m, const int32_t *tok, float *logits
     CHECK_OK(qf_layer_ctx_init(&ctx, c, SEQ, 0));
     for (int64_t l = 0; l < c->num_hidden_layers; l++) {
         qf_layer_weights lw;
-        CHECK_OK(qf_layer_weights_load(m, l, &lw));
+        CHECK_OK(qf_layer_weights_load(m, l, &lw, NULL));
         qf_layer_forward(&ctx, &lw, x, xn, att, h);
         qf_layer_weights_free(&lw);
     }

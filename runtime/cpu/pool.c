@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -143,4 +144,31 @@ void qf_cpu_pool_free(qf_cpu_pool *p) {
     pthread_cond_destroy(&p->cv);
     free(p->threads);
     free(p);
+}
+
+#define QF_POOL_MSG_MAX 1024
+
+typedef struct qf_pool_status_job {
+    qf_cpu_pool_status_fn fn;
+    void *arg;
+    qf_status *st;                 /* (threads) */
+    char (*msg)[QF_POOL_MSG_MAX];  /* (threads) */
+} qf_pool_status_job;
+
+static void qf_pool_status_fn(void *arg, int ith, int nth) {
+    qf_pool_status_job *j = arg;
+    j->st[ith] = j->fn(j->arg, ith, nth);
+    if (j->st[ith] != QF_STATUS_OK) snprintf(j->msg[ith], QF_POOL_MSG_MAX, "%s", qf_error_message());
+}
+
+qf_status qf_cpu_pool_run_status(qf_cpu_pool *p, qf_cpu_pool_status_fn fn, void *arg) {
+    if (!p) return fn(arg, 0, 1);
+    qf_pool_status_job j = {fn, arg, calloc((size_t)p->n, sizeof *j.st),
+                            calloc((size_t)p->n, sizeof *j.msg)};
+    qf_status st = j.st && j.msg ? QF_STATUS_OK : qf_error_set(QF_STATUS_NOMEM, "out of memory");
+    if (st == QF_STATUS_OK) qf_cpu_pool_run(p, qf_pool_status_fn, &j);
+    for (int t = 0; st == QF_STATUS_OK && t < p->n; t++)
+        if (j.st[t] != QF_STATUS_OK) st = qf_error_set(j.st[t], "%s", j.msg[t]);
+    free(j.st), free(j.msg);
+    return st;
 }

@@ -19,6 +19,12 @@ void qf_cpu_pool_free(qf_cpu_pool *p);
  * one job at a time per pool. */
 void qf_cpu_pool_run(qf_cpu_pool *p, qf_cpu_pool_fn fn, void *arg);
 
+/* fn on every thread (p NULL: once, here, as thread 0 of 1), each returning a status;
+ * the first failed thread's (lowest ith) status and message become the caller's (error
+ * messages are per thread). */
+typedef qf_status (*qf_cpu_pool_status_fn)(void *arg, int ith, int nth);
+qf_status qf_cpu_pool_run_status(qf_cpu_pool *p, qf_cpu_pool_status_fn fn, void *arg);
+
 /* Called by every thread of the current job: returns when all have arrived. */
 void qf_cpu_pool_barrier(qf_cpu_pool *p);
 
