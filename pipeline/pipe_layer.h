@@ -34,6 +34,10 @@ typedef struct qf_pipe_layer {
                                              output MSE (0 when not searched) */
     char prefix[QF_LAYER_N_LINEARS][160];
     float *x, *xn, *att, *h;  /* one sample: (S, hid) x2, (S, heads*hd), (S, inter) */
+    double t_load, t_pass, t_solve, t_finish, t_copy; /* seconds: reading the weights,
+                                 GPTQ's / the quantized forward's passes over the samples,
+                                 GPTQ's solves, finishing the linears (dequantized weight,
+                                 error; GPU: its upload), GPU: the activations' copies */
     qf_act_store att_store, h_store;
 } qf_pipe_layer;
 

@@ -129,13 +129,17 @@ static qf_status qf_pipe_quantize_linear(qf_qrun *r, qf_pipe_layer *L, int64_t l
     if (L->rep[i].skipped) return QF_STATUS_OK;
     QF_FORWARD(qf_pipe_progress(r, layer, qf_layer_linear_name((qf_layer_linear)i)));
     qf_status st = QF_STATUS_OK;
+    const double t0 = qf_pipe_elapsed(r);
     if (h) {
         const qf_gptq_options o = qf_pipe_gptq_options(r, L, i);
         qf_gptq_stats stats;
         st = qf_gptq_quantize(L->lw.w[i], L->lw.out[i], L->lw.in[i], h, &o, &L->q[i], &stats);
         if (st == QF_STATUS_OK) qf_pipe_gptq_stats(L, i, &stats);
     }
+    const double t1 = qf_pipe_elapsed(r);
     if (st == QF_STATUS_OK) st = qf_pipe_finish_linear(r, L, i, !h);
+    L->t_solve += t1 - t0;
+    L->t_finish += qf_pipe_elapsed(r) - t1;
     return st == QF_STATUS_OK ? st : qf_error_wrap(st, "%s: ", L->prefix[i]);
 }
 
@@ -226,10 +230,12 @@ static qf_status qf_pipe_run_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer, q
     float *rw = NULL;
     QF_FORWARD(qf_pipe_row_weights(r, &rw));
     qf_status st = QF_STATUS_OK;
+    const double t0 = qf_pipe_elapsed(r);
     for (int64_t i = 0; i < r->n_samples && st == QF_STATUS_OK; i++) {
         st = qf_pipe_sample_pass(r, L, layer, p, H, rw, i);
         r->units_done++;
     }
+    L->t_pass += qf_pipe_elapsed(r) - t0;
     free(rw);
     return st;
 }
@@ -326,6 +332,12 @@ qf_status qf_pipe_gptq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
 static cJSON *qf_pipe_report_json(const qf_pipe_layer *L, double seconds) {
     cJSON *j = cJSON_CreateObject(), *lin = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "seconds", seconds);
+    cJSON *t = cJSON_AddObjectToObject(j, "seconds_in");
+    cJSON_AddNumberToObject(t, "load", L->t_load);
+    cJSON_AddNumberToObject(t, "passes", L->t_pass);
+    cJSON_AddNumberToObject(t, "gptq_solves", L->t_solve);
+    cJSON_AddNumberToObject(t, "finish", L->t_finish);
+    if (L->t_copy > 0.0) cJSON_AddNumberToObject(t, "gpu_copies", L->t_copy);
     for (int i = 0; i < QF_LAYER_N_LINEARS; i++) {
         const qf_linear_report *p = &L->rep[i];
         cJSON *e = cJSON_CreateObject();
@@ -455,7 +467,9 @@ qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
     qf_pipe_layer L;
     memset(&L, 0, sizeof L);
     qf_status st = qf_pipe_progress(r, layer, "(loading weights)");
+    const double t_load = qf_pipe_elapsed(r);
     if (st == QF_STATUS_OK) st = qf_layer_weights_load(r->m, layer, &L.lw, r->pool);
+    L.t_load = qf_pipe_elapsed(r) - t_load;
     for (int i = 0; i < QF_LAYER_N_LINEARS && st == QF_STATUS_OK; i++) {
         snprintf(L.prefix[i], sizeof L.prefix[i], "model.layers.%lld.%s", (long long)layer,
                  qf_layer_linear_name((qf_layer_linear)i));

@@ -10,6 +10,7 @@
 
 #include "pipeline/cuda/layer_cuda.h"
 #include "pipeline/pipe_layer.h"
+#include "runtime/cuda/cuda_kernels.h"
 
 /* The GPU state, made at the first layer (sizes and RoPE tables from L->ctx). */
 static qf_status qf_pipe_cuda_state(qf_qrun *r, qf_pipe_layer *L) {
@@ -40,13 +41,18 @@ static qf_status qf_pipe_cuda_x(qf_qrun *r, qf_pipe_layer *L, int up) {
     return QF_STATUS_OK;
 }
 
-static qf_status qf_pipe_cuda_pass(qf_qrun *r, int64_t layer, qf_layer_pass p,
-                                   qf_cuda_gptq_hessian H[4]) {
+/* Pass p over every sample; waits for the device at the end (its time is the pass's,
+ * and errors during the kernels surface here). */
+static qf_status qf_pipe_cuda_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
+                                   qf_layer_pass p, qf_cuda_gptq_hessian H[4]) {
+    const double t0 = qf_pipe_elapsed(r);
     for (int64_t i = 0; i < r->n_samples; i++) {
         QF_FORWARD(qf_pipe_progress(r, layer, qf_pipe_pass_what[p]));
         QF_FORWARD(qf_cuda_qlayer_pass(r->gpu, p, i, H, r->opt->sink_weight));
         r->units_done++;
     }
+    QF_FORWARD(qf_error_wrap(qf_cuda_sync(), "--device cuda: "));
+    L->t_pass += qf_pipe_elapsed(r) - t0;
     return QF_STATUS_OK;
 }
 
@@ -59,11 +65,15 @@ static qf_status qf_pipe_cuda_group(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
         QF_FORWARD(qf_pipe_progress(r, layer, qf_layer_linear_name((qf_layer_linear)i)));
         const qf_gptq_options o = qf_pipe_gptq_options(r, L, i);
         qf_gptq_stats stats;
+        const double t0 = qf_pipe_elapsed(r);
         qf_status st = qf_cuda_gptq_quantize_dev(L->lw.w[i], L->lw.out[i], L->lw.in[i], &H[g],
                                                  &o, &L->q[i], &stats);
+        const double t1 = qf_pipe_elapsed(r);
         if (st == QF_STATUS_OK) qf_pipe_gptq_stats(L, i, &stats);
         if (st == QF_STATUS_OK) st = qf_pipe_finish_linear(r, L, i, 0);
         if (st == QF_STATUS_OK) st = qf_cuda_qlayer_set_weight(r->gpu, i, L->lw.w[i]);
+        L->t_solve += t1 - t0;
+        L->t_finish += qf_pipe_elapsed(r) - t1;
         QF_FORWARD(qf_error_wrap(st, "%s: ", L->prefix[i]));
     }
     return QF_STATUS_OK;
@@ -82,23 +92,27 @@ static qf_status qf_pipe_cuda_layer_run(qf_qrun *r, qf_pipe_layer *L, int64_t la
     const qf_layer_weights *lw = &L->lw;
     qf_cuda_qweights w = {.ln1 = lw->ln1, .ln2 = lw->ln2};
     for (int i = 0; i < QF_LAYER_N_LINEARS; i++) w.w[i] = lw->w[i], w.b[i] = lw->b[i];
+    double t0 = qf_pipe_elapsed(r);
     QF_FORWARD(qf_cuda_qlayer_load(r->gpu, &w));
     if (r->gpu_x_layer != layer) QF_FORWARD(qf_pipe_cuda_x(r, L, 1));
+    L->t_copy += qf_pipe_elapsed(r) - t0;
     r->gpu_x_layer = -1; /* the passes change them */
     if (r->opt->true_sequential) {
         for (int g = 0; g < 4; g++) {
-            QF_FORWARD(qf_pipe_cuda_pass(r, layer, (qf_layer_pass)g, H));
+            QF_FORWARD(qf_pipe_cuda_pass(r, L, layer, (qf_layer_pass)g, H));
             QF_FORWARD(qf_pipe_cuda_group(r, L, layer, g, H));
         }
-        QF_FORWARD(qf_pipe_cuda_pass(r, layer, QF_PASS_OUT, H));
+        QF_FORWARD(qf_pipe_cuda_pass(r, L, layer, QF_PASS_OUT, H));
     } else {
-        QF_FORWARD(qf_pipe_cuda_pass(r, layer, QF_PASS_ALL_H, H));
+        QF_FORWARD(qf_pipe_cuda_pass(r, L, layer, QF_PASS_ALL_H, H));
         QF_FORWARD(qf_pipe_cuda_group(r, L, layer, -1, H));
-        QF_FORWARD(qf_pipe_cuda_pass(r, layer, QF_PASS_FULL, H));
+        QF_FORWARD(qf_pipe_cuda_pass(r, L, layer, QF_PASS_FULL, H));
     }
     /* the host copy: for the checkpoint, and for AWQ's search (awq+gptq) at the next layer */
+    t0 = qf_pipe_elapsed(r);
     if (qf_pipe_checkpoint_due(r, layer) || qf_quant_method_awq(r->opt->method))
         QF_FORWARD(qf_pipe_cuda_x(r, L, 0));
+    L->t_copy += qf_pipe_elapsed(r) - t0;
     r->gpu_x_layer = layer + 1;
     return QF_STATUS_OK;
 }
