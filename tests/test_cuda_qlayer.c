@@ -6,9 +6,9 @@
  *   - a random GQA layer with q/k/v biases (hidden 64, 4 heads / 2 kv heads of 16, MLP 96,
  *     40 positions, 3 samples, sink weight 4), with and without a sliding window of 16:
  *     true_sequential's passes QKV, O, GU, DOWN, OUT with every linear's weight replaced
- *     between them (as GPTQ does) on both sides, then ALL_H + FULL on a fresh state; after
- *     each pass the four Hessians, the kept attention outputs / MLP hiddens and X are held
- *     to the CPU's: |gpu - cpu| <= tol * max|cpu| over each array, tol 2e-5 in fp32 (sums
+ *     between them (as GPTQ does) on both sides, keeping the attention outputs / MLP
+ *     hiddens between passes and recomputing them, then ALL_H + FULL on a fresh state;
+ *     after each pass the four Hessians, the kept activations and X are held to the CPU's: |gpu - cpu| <= tol * max|cpu| over each array, tol 2e-5 in fp32 (sums
  *     in another order), 2e-2 with TF32 (inputs of every product rounded to 11 significant
  *     bits, through several chained products). */
 #include <math.h>
@@ -158,7 +158,8 @@ static void cpu_pass(side *c, qf_layer_pass p, int i) {
 
 /* Every Hessian, the kept activations and X of both sides against each other. */
 static void compare(const char *tag, side *c, qf_cuda_qlayer *q, qf_cuda_gptq_hessian *D,
-                    int keep, double tol) {
+                    double tol) {
+    const int keep = qf_cuda_qlayer_keeps(q);
     char what[160];
     for (int g = 0; g < 4; g++) {
         if (!c->H[g].count) continue;
@@ -188,11 +189,15 @@ static void compare(const char *tag, side *c, qf_cuda_qlayer *q, qf_cuda_gptq_he
     free(x), free(att), free(hh);
 }
 
-static void run(int64_t window, int tf32, int keep) {
+enum { SEQ_KEEP, SEQ_RECOMPUTE, ALL_H };
+
+static void run(int64_t window, int tf32, int mode) {
     const double tol = tf32 ? 2e-2 : 2e-5;
+    static const char *const modes[3] = {"sequential kept", "sequential recomputed", "all-H"};
+    const int seq = mode != ALL_H;
     char tag[64];
     snprintf(tag, sizeof tag, "window %lld %s %s", (long long)window, tf32 ? "tf32" : "fp32",
-             keep ? "sequential" : "all-H");
+             modes[mode]);
     const qf_model_config cfg = config(window);
     side c;
     memset(&c, 0, sizeof c);
@@ -215,9 +220,11 @@ static void run(int64_t window, int tf32, int keep) {
     }
     const qf_cuda_qshape s = {.hidden = HID, .heads = NH, .kv_heads = NKV, .head_dim = HD,
                               .intermediate = INTER, .window = window, .eps = 1e-5f,
-                              .n_samples = NS, .seqlen = S, .keep = keep, .tf32 = tf32};
+                              .n_samples = NS, .seqlen = S, .keep = mode == SEQ_KEEP,
+                              .tf32 = tf32};
     qf_cuda_qlayer *q = NULL;
     CHECK_OK(qf_cuda_qlayer_init(&s, c.ctx.cos_t, c.ctx.sin_t, &q));
+    CHECK(q && qf_cuda_qlayer_keeps(q) == (mode == SEQ_KEEP)); /* a few KB: they fit */
     qf_cuda_qweights w = {.ln1 = c.lw.ln1, .ln2 = c.lw.ln2};
     for (int i = 0; i < 7; i++) w.w[i] = c.lw.w[i], w.b[i] = c.lw.b[i];
     CHECK_OK(qf_cuda_qlayer_load(q, &w));
@@ -225,20 +232,20 @@ static void run(int64_t window, int tf32, int keep) {
     /* the linears each pass quantizes after it */
     static const int after[4][4] = {{QF_LAYER_K, QF_LAYER_V, QF_LAYER_Q, -1}, {QF_LAYER_O, -1},
                                     {QF_LAYER_UP, QF_LAYER_GATE, -1}, {QF_LAYER_DOWN, -1}};
-    const qf_layer_pass seq[5] = {QF_PASS_QKV, QF_PASS_O, QF_PASS_GU, QF_PASS_DOWN, QF_PASS_OUT};
+    const qf_layer_pass order[5] = {QF_PASS_QKV, QF_PASS_O, QF_PASS_GU, QF_PASS_DOWN, QF_PASS_OUT};
     const qf_layer_pass all[2] = {QF_PASS_ALL_H, QF_PASS_FULL};
-    const int np = keep ? 5 : 2;
+    const int np = seq ? 5 : 2;
     for (int k = 0; k < np && q; k++) {
-        const qf_layer_pass p = keep ? seq[k] : all[k];
+        const qf_layer_pass p = seq ? order[k] : all[k];
         for (int i = 0; i < NS; i++) {
             cpu_pass(&c, p, i);
             CHECK_OK(qf_cuda_qlayer_pass(q, p, i, D, SINK));
         }
         char t[96];
         snprintf(t, sizeof t, "%.60s pass %d", tag, (int)p);
-        compare(t, &c, q, D, keep, tol);
-        for (int j = 0; j < 7 && (keep ? k < 4 : k == 0); j++) {
-            const int lin = keep ? after[k][j] : j;
+        compare(t, &c, q, D, tol);
+        for (int j = 0; j < 7 && (seq ? k < 4 : k == 0); j++) {
+            const int lin = seq ? after[k][j] : j;
             if (lin < 0) break;
             requantize(c.lw.w[lin], c.lw.out[lin], c.lw.in[lin]);
             CHECK_OK(qf_cuda_qlayer_set_weight(q, lin, c.lw.w[lin]));
@@ -262,9 +269,9 @@ int main(void) {
     test_softmax(0);
     test_softmax(7);
     for (int tf32 = 0; tf32 < 2; tf32++)
-        for (int keep = 1; keep >= 0; keep--) {
-            run(0, tf32, keep);
-            run(16, tf32, keep);
+        for (int mode = SEQ_KEEP; mode <= ALL_H; mode++) {
+            run(0, tf32, mode);
+            run(16, tf32, mode);
         }
     TEST_END();
 }

@@ -27,7 +27,8 @@ struct qf_cuda_qlayer {
     int has_b[QL_N];
     float *ln1, *ln2;         /* (device) (hidden) */
     float *X;                 /* (device) (n, S, hidden): every sample's layer input */
-    float *att_keep, *h_keep; /* (device) (n, S, qd), (n, S, inter) with keep, else NULL */
+    float *att_keep, *h_keep; /* (device) (n, S, qd), (n, S, inter) when kept, else NULL
+                                 (recomputed where a later pass needs them) */
     float *x, *xn;            /* (S, hidden): ALL_H's copy of X, the normalised input */
     float *q, *k, *v, *att;   /* (S, qd), (S, kvd) x2, (S, qd) */
     float *gate, *up;         /* (S, inter) */
@@ -92,6 +93,33 @@ static qf_status ql_pointers(qf_cuda_qlayer *q) {
     return st;
 }
 
+/* Keeps the attention outputs and MLP hiddens between the sequential passes when they
+ * fit beside what a layer's GPTQ needs later (its four Hessians, a solve's two n x n
+ * factors and five copies of the largest weight, 512 MiB of slack); else q->s.keep = 0
+ * and the passes recompute them. */
+static qf_status ql_keep_alloc(qf_cuda_qlayer *q) {
+    const qf_cuda_qshape *s = &q->s;
+    const int64_t n = s->n_samples, S = s->seqlen, inter = s->intermediate;
+    const int64_t qd = s->heads * s->head_dim, hid = s->hidden;
+    const size_t keep = ql_f(n * S * (qd + inter));
+    int64_t wmax = 0;
+    for (int i = 0; i < QL_N; i++) wmax = q->out[i] * q->in[i] > wmax ? q->out[i] * q->in[i] : wmax;
+    const int64_t nmax = inter > qd ? (inter > hid ? inter : hid) : (qd > hid ? qd : hid);
+    const size_t reserve = ql_f(2 * hid * hid + qd * qd + inter * inter) + ql_f(2 * nmax * nmax) +
+                           ql_f(5 * wmax) + ((size_t)512 << 20);
+    size_t free_b = 0, total_b = 0;
+    QF_CUDA_TRY(cudaMemGetInfo(&free_b, &total_b), "GPU layer: cudaMemGetInfo");
+    q->s.keep = free_b >= keep + reserve;
+    if (!q->s.keep) return QF_STATUS_OK;
+    QF_FORWARD(ql_alloc(&q->att_keep, n * S * qd, "GPU layer: the kept attention outputs"));
+    QF_FORWARD(ql_alloc(&q->h_keep, n * S * inter, "GPU layer: the kept MLP hiddens"));
+    QF_CUDA_TRY(cudaMemset(q->att_keep, 0, ql_f(n * S * qd)), "GPU layer: clearing");
+    QF_CUDA_TRY(cudaMemset(q->h_keep, 0, ql_f(n * S * inter)), "GPU layer: clearing");
+    return QF_STATUS_OK;
+}
+
+extern "C" int qf_cuda_qlayer_keeps(const qf_cuda_qlayer *q) { return q->s.keep; }
+
 extern "C" qf_status qf_cuda_qlayer_init(const qf_cuda_qshape *s, const float *cos_t,
                                          const float *sin_t, qf_cuda_qlayer **out) {
     *out = NULL;
@@ -106,13 +134,6 @@ extern "C" qf_status qf_cuda_qlayer_init(const qf_cuda_qshape *s, const float *c
                               qf_attn_batch(s->heads, S, QF_QLAYER_SCORE_BYTES)};
     const int64_t widest = inter > hid ? inter : (qd > hid ? qd : hid);
     qf_status st = ql_alloc(&q->X, n * S * hid, "GPU layer: the samples' activations");
-    if (st == QF_STATUS_OK && s->keep)
-        st = ql_alloc(&q->att_keep, n * S * qd, "GPU layer: the kept attention outputs");
-    if (st == QF_STATUS_OK && s->keep)
-        st = ql_alloc(&q->h_keep, n * S * inter, "GPU layer: the kept MLP hiddens");
-    if (st == QF_STATUS_OK && s->keep && (cudaMemset(q->att_keep, 0, ql_f(n * S * qd)) != cudaSuccess ||
-                                          cudaMemset(q->h_keep, 0, ql_f(n * S * inter)) != cudaSuccess))
-        st = qf_error_set(QF_STATUS_IO, "GPU layer: clearing the kept activations failed");
     const struct {
         float **p;
         int64_t n;
@@ -133,6 +154,7 @@ extern "C" qf_status qf_cuda_qlayer_init(const qf_cuda_qshape *s, const float *c
         st = ql_alloc(&q->w[i], outs[i] * ins[i], "GPU layer: weights");
         if (st == QF_STATUS_OK) st = ql_alloc(&q->b[i], outs[i], "GPU layer: biases");
     }
+    if (st == QF_STATUS_OK && s->keep) st = ql_keep_alloc(q);
     if (st == QF_STATUS_OK) st = qf_cuda_upload(q->cos_t, cos_t, ql_f(S * half));
     if (st == QF_STATUS_OK) st = qf_cuda_upload(q->sin_t, sin_t, ql_f(S * half));
     if (st == QF_STATUS_OK) st = ql_pointers(q);
@@ -269,12 +291,12 @@ extern "C" qf_status qf_cuda_qlayer_pass(qf_cuda_qlayer *q, qf_layer_pass p, int
     const qf_cuda_qshape *s = &q->s;
     const int64_t S = s->seqlen, hid = s->hidden, inter = s->intermediate;
     const int64_t qd = s->heads * s->head_dim;
-    QF_RETURN_IF((p == QF_PASS_O || p == QF_PASS_GU || p == QF_PASS_DOWN || p == QF_PASS_OUT) &&
-                     !s->keep,
-                 QF_STATUS_INVALID_ARG, "GPU layer: pass %d needs the kept activations", (int)p);
     float *X = ql_x(q, i);
-    float *att = s->keep ? q->att_keep + i * S * qd : NULL;
-    float *h = s->keep ? q->h_keep + i * S * inter : NULL;
+    /* kept, or the scratch they are (re)computed in: the same operations on the same
+     * inputs and weights (q, k, v quantized before O; gate, up before DOWN), so the same
+     * values */
+    float *att = s->keep ? q->att_keep + i * S * qd : q->att;
+    float *h = s->keep ? q->h_keep + i * S * inter : q->gate;
     switch (p) {
     case QF_PASS_QKV:
         QF_FORWARD(ql_norm(q, X, q->ln1));
@@ -282,10 +304,15 @@ extern "C" qf_status qf_cuda_qlayer_pass(qf_cuda_qlayer *q, qf_layer_pass p, int
     case QF_PASS_O:
         QF_FORWARD(ql_norm(q, X, q->ln1));
         QF_FORWARD(ql_attention(q, q->xn));
-        QF_CUDA_TRY(cudaMemcpy(att, q->att, ql_f(S * qd), cudaMemcpyDeviceToDevice),
-                    "GPU layer: keeping the attention output");
+        if (s->keep)
+            QF_CUDA_TRY(cudaMemcpy(att, q->att, ql_f(S * qd), cudaMemcpyDeviceToDevice),
+                        "GPU layer: keeping the attention output");
         return ql_hadd(q, &H[1], att, qd, sink_weight);
     case QF_PASS_GU:
+        if (!s->keep) {
+            QF_FORWARD(ql_norm(q, X, q->ln1));
+            QF_FORWARD(ql_attention(q, q->xn));
+        }
         QF_FORWARD(ql_linear(q, QL_O, att, X, 1));
         QF_FORWARD(ql_norm(q, X, q->ln2));
         return ql_hadd(q, &H[2], q->xn, hid, sink_weight);
@@ -294,6 +321,10 @@ extern "C" qf_status qf_cuda_qlayer_pass(qf_cuda_qlayer *q, qf_layer_pass p, int
         QF_FORWARD(ql_mlp_hidden(q, q->xn, h));
         return ql_hadd(q, &H[3], h, inter, sink_weight);
     case QF_PASS_OUT:
+        if (!s->keep) {
+            QF_FORWARD(ql_norm(q, X, q->ln2));
+            QF_FORWARD(ql_mlp_hidden(q, q->xn, h));
+        }
         return ql_linear(q, QL_DOWN, h, X, 1);
     case QF_PASS_ALL_H:
         QF_CUDA_TRY(cudaMemcpy(q->x, X, ql_f(S * hid), cudaMemcpyDeviceToDevice),

@@ -2,7 +2,8 @@
  * layer on the GPU (built only with CUDA: QF_HAVE_CUDA), pass for pass the CPU's
  * qf_layer_* functions (pipeline/layer.h) and the pipeline's Hessian sums:
  *   - every sample's layer input X stays in device memory from layer to layer, and so do
- *     the attention outputs and MLP hiddens that true_sequential keeps between passes;
+ *     the attention outputs and MLP hiddens that true_sequential keeps between passes
+ *     when they fit (else those passes recompute them: the same values, more work);
  *   - linears are cuBLAS sgemm on fp32 weights, attention is two batched GEMMs per
  *     group of heads (scores of all keys, one masked causal softmax kernel, then the
  *     values), RMSNorm / RoPE / SwiGLU are the runtime's kernels (runtime/cuda);
@@ -30,7 +31,8 @@ typedef struct qf_cuda_qshape {
     int64_t window;            /* sliding window, 0: none */
     float eps;                 /* RMSNorm epsilon */
     int64_t n_samples, seqlen;
-    int keep;                  /* true_sequential: keep att and h between passes */
+    int keep;                  /* keep att and h between the sequential passes if they
+                                  fit (qf_cuda_qlayer_keeps says), else recompute them */
     int tf32;
 } qf_cuda_qshape;
 
@@ -49,6 +51,9 @@ qf_status qf_cuda_qlayer_init(const qf_cuda_qshape *s, const float *cos_t, const
                               qf_cuda_qlayer **out);
 void qf_cuda_qlayer_free(qf_cuda_qlayer *q); /* NULL is fine */
 
+/* Whether the attention outputs and MLP hiddens are kept between passes. */
+int qf_cuda_qlayer_keeps(const qf_cuda_qlayer *q);
+
 /* Sample i's layer input X (host, (seqlen, hidden)) to / from the device. */
 qf_status qf_cuda_qlayer_put_x(qf_cuda_qlayer *q, int64_t i, const float *x);
 qf_status qf_cuda_qlayer_get_x(qf_cuda_qlayer *q, int64_t i, float *x);
@@ -65,7 +70,7 @@ qf_status qf_cuda_qlayer_pass(qf_cuda_qlayer *q, qf_layer_pass p, int64_t i,
                               qf_cuda_gptq_hessian H[4], float sink_weight);
 
 /* Sample i's kept attention output (seqlen, heads * head_dim) and MLP hidden (seqlen,
- * intermediate) (host buffers; keep only): what the tests compare with the CPU's. */
+ * intermediate) (host buffers; only when kept): what the tests compare with the CPU's. */
 qf_status qf_cuda_qlayer_get_kept(qf_cuda_qlayer *q, int64_t i, float *att, float *h);
 
 /* The attention's softmax (causal_softmax.cu): each of `rows` rows (heads x positions, row
