@@ -68,7 +68,8 @@ B=.dev/bin
 
 step vnni 60 scripts/check-i8-kernels.sh
 for t in test_cuda_w4_layout test_cuda_attention_ref test_cuda_gptq_host test_cuda_kernels \
-         test_cuda_attention test_cuda_gptq test_cuda_forward test_cuda_qlayer test_pipeline_device; do
+         test_cuda_attention test_cuda_gptq test_cuda_forward test_cuda_qlayer test_cuda_awq \
+         test_pipeline_device; do
     step "$t" 120 "$B/$t"
 done
 step cuda_gemv 120 "$B/cuda_gemv"
@@ -123,7 +124,8 @@ if [ -f /dev/shm/model.part1 ] && [ -f /dev/shm/model.part2 ] && [ -f .dev/model
     fi
 fi
 if command -v compute-sanitizer >/dev/null; then
-    for t in test_cuda_kernels test_cuda_attention test_cuda_forward test_cuda_gptq test_cuda_qlayer; do
+    for t in test_cuda_kernels test_cuda_attention test_cuda_forward test_cuda_gptq test_cuda_qlayer \
+             test_cuda_awq; do
         step "memcheck_$t" 60 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/$t"
     done
 fi

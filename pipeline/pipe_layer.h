@@ -71,8 +71,14 @@ qf_status qf_pipe_gptq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
 #ifdef QF_HAVE_CUDA
 /* The same on the GPU (--device cuda, pipeline/cuda/quantize_layer_cuda.c): the passes, Hessians and
  * solves there; r->x is read where the device does not already hold this layer's inputs,
- * and written at the end when a checkpoint or AWQ needs it. */
+ * and written at the end when a checkpoint saves it. */
 qf_status qf_pipe_gptq_layer_cuda(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
+/* AWQ's transform (no clip: awq+gptq) with its statistics and losses on the GPU
+ * (pipeline/cuda/awq_layer_cuda.c). */
+qf_status qf_pipe_awq_layer_cuda(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
+/* The GPU state (made at the first layer), L's weights uploaded, this layer's inputs on the
+ * device (from r->x unless already there). */
+qf_status qf_pipe_cuda_load(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
 #endif
 /* r->x = the (quantized) layer applied to r->x. */
 qf_status qf_pipe_forward_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);

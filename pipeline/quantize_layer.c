@@ -482,8 +482,14 @@ qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
     for (int i = 0; i < QF_LAYER_N_LINEARS && r->opt->format == QF_QUANT_FORMAT_W8A8; i++)
         if (!L.rep[i].skipped) L.lw.act_i8 |= 1u << i; /* skipped ones run in float */
     if (st == QF_STATUS_OK && m == QF_QUANT_METHOD_SMOOTHQUANT) st = qf_pipe_sq_layer(r, &L, layer);
-    if (st == QF_STATUS_OK && qf_quant_method_awq(m))
-        st = qf_pipe_awq_layer(r, &L, layer, m == QF_QUANT_METHOD_AWQ && r->opt->awq.clip);
+    if (st == QF_STATUS_OK && qf_quant_method_awq(m)) {
+#ifdef QF_HAVE_CUDA
+        if (r->opt->gptq_cuda) /* awq+gptq: the only AWQ method --device cuda takes */
+            st = qf_pipe_awq_layer_cuda(r, &L, layer);
+        else
+#endif
+            st = qf_pipe_awq_layer(r, &L, layer, m == QF_QUANT_METHOD_AWQ && r->opt->awq.clip);
+    }
     if (st == QF_STATUS_OK && r->opt->act_static) {
         st = qf_pipe_progress(r, layer, "(static activation scales)");
         if (st == QF_STATUS_OK) st = qf_pipe_act_scales(r, &L, &L.lw, r->n_samples);

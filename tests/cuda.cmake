@@ -38,3 +38,9 @@ qf_add_test(test_layer_gemms SOURCES test_layer_gemms.c LABELS unit)
 if(QF_HAVE_CUDA)
   qf_add_test(test_cuda_qlayer SOURCES test_cuda_qlayer.c LABELS cuda)
 endif()
+# AWQ's scale search on the GPU (pipeline/cuda/awq_cuda.cu): the fake quantization bit for
+# bit and a random layer's statistics and block-output losses against the CPU's; only with
+# CUDA, and on a GPU, else SKIPPED (77).
+if(QF_HAVE_CUDA)
+  qf_add_test(test_cuda_awq SOURCES test_cuda_awq.c LABELS cuda)
+endif()

@@ -1,5 +1,5 @@
-/* quantize --device cuda (qf_quantize_options.gptq_cuda: GPTQ's calibration passes,
- * Hessians and solves on the GPU). Everywhere: refused for methods without GPTQ (rtn,
+/* quantize --device cuda (qf_quantize_options.gptq_cuda: GPTQ's calibration passes, AWQ's
+ * scale search, Hessians and solves on the GPU). Everywhere: refused for methods without GPTQ (rtn,
  * awq, smoothquant) and for W8A8; refused cleanly where it cannot run (built without
  * CUDA, or no usable GPU) with the reason, leaving nothing at OUTDIR. On a GPU: GPTQ and
  * AWQ+GPTQ on a tiny random Llama (3 layers, hidden 64) from the GPU (fp32 and tf32) and
@@ -7,8 +7,9 @@
  * same weights through Hessians of the GPU's activations: fp32 1e-3 relative, as the
  * first divergent rounding moves later layers' inputs; tf32 1e-2, its products carry 11
  * significant bits) and GPTQ output errors (fp32 2%: tests/test_cuda_gptq_util.h's 1% per
- * solve and two layers of drift; tf32 5%); the params record "gptq_device": "cuda" and
- * the precision, and both artifacts open. Without a GPU the GPU half prints SKIPPED and
+ * solve and two layers of drift; tf32 5%); awq+gptq's search on layer 0: each group's
+ * block-output loss with and without its scales within 1e-4 (tf32 1e-2) of the CPU's;
+ * the params record "gptq_device": "cuda" and the precision, and both artifacts open. Without a GPU the GPU half prints SKIPPED and
  * the test exits 77 after the refusals passed. */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -72,6 +73,21 @@ static void compare_devices(const char *model, qf_quant_method m, const char *ta
         }
     }
     CHECK_MSG(n == 3 * 7, "%s: %d linears compared", tag, n);
+    /* AWQ's search on layer 0 (the same embeddings on both sides): every group's loss, with
+     * and without its chosen scales, as the CPU's (fp32: GEMM sums in another order) */
+    const cJSON *ag = cJSON_GetObjectItem(cJSON_GetObjectItem(jg, "layers")->child, "awq");
+    const cJSON *ac = cJSON_GetObjectItem(cJSON_GetObjectItem(jc, "layers")->child, "awq");
+    CHECK((ag == NULL) == (m != QF_QUANT_METHOD_AWQ_GPTQ) && (ac == NULL) == (ag == NULL));
+    for (const cJSON *a = ag ? ag->child : NULL; a; a = a->next) {
+        const cJSON *b = cJSON_GetObjectItem(ac, a->string);
+        const double tol = tf32 ? 1e-2 : 1e-4;
+        CHECK_MSG(b && fabs(num(a, "identity_error") - num(b, "identity_error")) <=
+                           tol * num(b, "identity_error") &&
+                      fabs(num(a, "error") - num(b, "error")) <= tol * num(b, "error"),
+                  "%s layer 0 AWQ %s: errors %g / %g (GPU) vs %g / %g (CPU)", g, a->string,
+                  num(a, "identity_error"), num(a, "error"), b ? num(b, "identity_error") : NAN,
+                  b ? num(b, "error") : NAN);
+    }
     printf("%s: %d linears, worst GPTQ error difference %.2e relative\n", g, n, worst);
     qf_model *q = NULL;
     CHECK_OK(qf_model_open(gd, &q));

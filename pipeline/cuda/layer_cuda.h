@@ -73,6 +73,36 @@ qf_status qf_cuda_qlayer_pass(qf_cuda_qlayer *q, qf_layer_pass p, int64_t i,
  * intermediate) (host buffers; only when kept): what the tests compare with the CPU's. */
 qf_status qf_cuda_qlayer_get_kept(qf_cuda_qlayer *q, int64_t i, float *att, float *h);
 
+/* ---- AWQ's scale search on the GPU (awq_cuda.cu): awq+gptq with --device cuda ---------- */
+/* The RTN grid of one linear (qf_quant_params without the MSE search). */
+typedef struct qf_cuda_awq_grid {
+    int bits, sym, scale_f32, zero_min;
+    int64_t group_size; /* <= 0 or >= in: one group per row */
+} qf_cuda_awq_grid;
+
+typedef struct qf_cuda_awq qf_cuda_awq;
+
+/* Search state for the layer loaded in q: the first ns samples' group inputs and FP
+ * block outputs, the |x| sums (pipeline/awq_layer.c's qf_awq_data, on the device). */
+qf_status qf_cuda_awq_init(qf_cuda_qlayer *q, int64_t ns, qf_cuda_awq **out);
+void qf_cuda_awq_free(qf_cuda_awq *a); /* NULL is fine */
+/* The FP layer on sample i, X left as it is: |x| summed per channel at the inputs of the
+ * four scaling groups (0 q/k/v, 1 o, 2 gate/up, 3 down: qf_layer_scale_group); for i < ns
+ * those inputs and the self_attn / mlp block outputs kept. Samples in order 0..n-1 give
+ * the CPU's double sums bit for bit (each channel summed row by row). */
+qf_status qf_cuda_awq_stats(qf_cuda_awq *a, int64_t i);
+/* x_mean (host, the group's input width) = the sums / (n_samples * seqlen), as float. */
+qf_status qf_cuda_awq_x_mean(const qf_cuda_awq *a, int group, float *x_mean);
+/* The mean squared error of the group's block output over the ns samples with its linears
+ * lin[0..n) replaced by Q(W diag(s)) diag(s)^-1 on grids g[0..n), s (host, the group's
+ * width): qf_awq_loss1's blocks (self_attn, o_proj, mlp, down_proj). */
+qf_status qf_cuda_awq_loss(qf_cuda_awq *a, int group, const int *lin, int n,
+                           const qf_cuda_awq_grid *g, const float *s, double *loss);
+/* dst (device, (out, in)) = Q(w diag(s)) diag(s)^-1 with RTN on grid g (w, s device; s
+ * NULL = ones): qf_awq_fake_quant bit for bit (gptq/cuda/gptq_math.h's row parameters). */
+qf_status qf_cuda_awq_fake_quant(const float *w, int64_t out, int64_t in, const float *s,
+                                 const qf_cuda_awq_grid *g, float *dst, void *stream);
+
 /* The attention's softmax (causal_softmax.cu): each of `rows` rows (heads x positions, row
  * r = position r % seqlen) of the device scores (rows, seqlen) in place, as
  * qf_layer_softmax_rows (pipeline/layer.h) does on the CPU. */

@@ -4,8 +4,7 @@
  * linear is finished as on the CPU path (dequantized weight, report) and the dequantized
  * weight goes back up for the passes after it. The samples' activations stay on the
  * device from layer to layer; at the end of a layer they are also copied into r->x when
- * a checkpoint saves them or the CPU transform (AWQ of awq+gptq) reads them next. Built
- * only with CUDA. */
+ * a checkpoint saves them. Built only with CUDA. */
 #include <string.h>
 
 #include "pipeline/cuda/layer_cuda.h"
@@ -79,6 +78,20 @@ static qf_status qf_pipe_cuda_group(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
     return QF_STATUS_OK;
 }
 
+qf_status qf_pipe_cuda_load(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
+    QF_FORWARD(qf_pipe_layer_buffers(r, L));
+    QF_FORWARD(qf_pipe_cuda_state(r, L));
+    const qf_layer_weights *lw = &L->lw;
+    qf_cuda_qweights w = {.ln1 = lw->ln1, .ln2 = lw->ln2};
+    for (int i = 0; i < QF_LAYER_N_LINEARS; i++) w.w[i] = lw->w[i], w.b[i] = lw->b[i];
+    const double t0 = qf_pipe_elapsed(r);
+    QF_FORWARD(qf_cuda_qlayer_load(r->gpu, &w));
+    if (r->gpu_x_layer != layer) QF_FORWARD(qf_pipe_cuda_x(r, L, 1));
+    r->gpu_x_layer = layer;
+    L->t_copy += qf_pipe_elapsed(r) - t0;
+    return QF_STATUS_OK;
+}
+
 static qf_status qf_pipe_cuda_layer_run(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
                                         qf_cuda_gptq_hessian H[4]) {
     int64_t widths[4];
@@ -89,13 +102,7 @@ static qf_status qf_pipe_cuda_layer_run(qf_qrun *r, qf_pipe_layer *L, int64_t la
         QF_FORWARD(qf_cuda_gptq_hessian_init(&H[g], widths[g]));
         if (r->opt->gpu_tf32) QF_FORWARD(qf_cuda_gptq_hessian_tf32(&H[g]));
     }
-    const qf_layer_weights *lw = &L->lw;
-    qf_cuda_qweights w = {.ln1 = lw->ln1, .ln2 = lw->ln2};
-    for (int i = 0; i < QF_LAYER_N_LINEARS; i++) w.w[i] = lw->w[i], w.b[i] = lw->b[i];
-    double t0 = qf_pipe_elapsed(r);
-    QF_FORWARD(qf_cuda_qlayer_load(r->gpu, &w));
-    if (r->gpu_x_layer != layer) QF_FORWARD(qf_pipe_cuda_x(r, L, 1));
-    L->t_copy += qf_pipe_elapsed(r) - t0;
+    QF_FORWARD(qf_pipe_cuda_load(r, L, layer));
     r->gpu_x_layer = -1; /* the passes change them */
     if (r->opt->true_sequential) {
         for (int g = 0; g < 4; g++) {
@@ -108,17 +115,15 @@ static qf_status qf_pipe_cuda_layer_run(qf_qrun *r, qf_pipe_layer *L, int64_t la
         QF_FORWARD(qf_pipe_cuda_group(r, L, layer, -1, H));
         QF_FORWARD(qf_pipe_cuda_pass(r, L, layer, QF_PASS_FULL, H));
     }
-    /* the host copy: for the checkpoint, and for AWQ's search (awq+gptq) at the next layer */
-    t0 = qf_pipe_elapsed(r);
-    if (qf_pipe_checkpoint_due(r, layer) || qf_quant_method_awq(r->opt->method))
-        QF_FORWARD(qf_pipe_cuda_x(r, L, 0));
+    /* the host copy the checkpoint saves */
+    const double t0 = qf_pipe_elapsed(r);
+    if (qf_pipe_checkpoint_due(r, layer)) QF_FORWARD(qf_pipe_cuda_x(r, L, 0));
     L->t_copy += qf_pipe_elapsed(r) - t0;
     r->gpu_x_layer = layer + 1;
     return QF_STATUS_OK;
 }
 
 qf_status qf_pipe_gptq_layer_cuda(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
-    QF_FORWARD(qf_pipe_cuda_state(r, L));
     qf_cuda_gptq_hessian H[4];
     memset(H, 0, sizeof H);
     const qf_status st = qf_pipe_cuda_layer_run(r, L, layer, H);
