@@ -294,21 +294,21 @@ static qf_status qf_awq_search_group(qf_awq_data *d, int g, float *s) {
     return st;
 }
 
-static qf_status qf_awq_clip_layer(qf_awq_data *d) {
+qf_status qf_pipe_awq_clip(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
+                           float *const clip[QF_SCALE_N_GROUPS], int64_t nc) {
     static const int clip_of[QF_LAYER_N_LINEARS] = {-1, -1, QF_SCALE_QKV, QF_SCALE_VO,
                                                     QF_SCALE_GU, QF_SCALE_GU, QF_SCALE_UD};
-    qf_pipe_layer *L = d->L;
     qf_layer_weights *lw = &L->lw;
     for (int i = 0; i < QF_LAYER_N_LINEARS; i++) {
         if (clip_of[i] < 0 || L->rep[i].skipped) continue; /* q, k: not clipped (AutoAWQ) */
-        QF_FORWARD(qf_pipe_progress(d->r, d->layer, "awq (clip search)"));
-        const qf_quant_params p = qf_pipe_quant_params(d->r, L, i);
+        QF_FORWARD(qf_pipe_progress(r, layer, "awq (clip search)"));
+        const qf_quant_params p = qf_pipe_quant_params(r, L, i);
         const int64_t out = lw->out[i], in = lw->in[i];
         const int64_t G = (p.group_size <= 0 || p.group_size > in) ? in : p.group_size;
         float *mv = malloc((size_t)(out * ((in + G - 1) / G)) * sizeof(float));
         QF_RETURN_IF(!mv, QF_STATUS_NOMEM, "out of memory");
-        qf_status st = qf_awq_clip_search(&d->r->opt->awq, lw->w[i], out, in, d->clip[clip_of[i]],
-                                          d->nc, &p, mv);
+        qf_status st = qf_awq_clip_search(&r->opt->awq, lw->w[i], out, in, clip[clip_of[i]], nc,
+                                          &p, mv);
         if (st == QF_STATUS_OK) qf_awq_clip_apply(lw->w[i], out, in, p.group_size, mv);
         free(mv);
         QF_FORWARD(st);
@@ -333,7 +333,7 @@ qf_status qf_pipe_awq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int cli
         st = qf_awq_search_group(&d, g, s[g]);
     for (int g = 0; g < QF_SCALE_N_GROUPS && st == QF_STATUS_OK; g++)
         if (L->awq[g].searched) qf_awq_fold(&d, g, s[g]);
-    if (st == QF_STATUS_OK && clip) st = qf_awq_clip_layer(&d);
+    if (st == QF_STATUS_OK && clip) st = qf_pipe_awq_clip(r, L, layer, d.clip, d.nc);
     for (int g = 0; g < QF_SCALE_N_GROUPS; g++) free(s[g]);
     qf_awq_data_free(&d);
     return st;

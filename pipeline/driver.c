@@ -136,9 +136,11 @@ static qf_status qf_pipe_check_options(const qf_quantize_options *o, const char 
     QF_RETURN_IF(o->n_threads < 0, QF_STATUS_INVALID_ARG, "threads must be >= 0");
     QF_RETURN_IF(o->checkpoint_every < 0, QF_STATUS_INVALID_ARG,
                  "--checkpoint-every must be >= 0");
-    QF_RETURN_IF(o->gptq_cuda && !qf_quant_method_gptq(o->method), QF_STATUS_INVALID_ARG,
-                 "--device cuda: only the GPTQ methods (gptq, awq+gptq) run on the GPU so "
-                 "far, not %s", qf_quant_method_name(o->method));
+    QF_RETURN_IF(o->gptq_cuda && !qf_quant_method_gptq(o->method) &&
+                     o->method != QF_QUANT_METHOD_AWQ,
+                 QF_STATUS_INVALID_ARG,
+                 "--device cuda: only gptq, awq and awq+gptq run on the GPU so far, not %s",
+                 qf_quant_method_name(o->method));
     QF_RETURN_IF(o->gptq_cuda && (o->format == QF_QUANT_FORMAT_W8A8 || o->act_static),
                  QF_STATUS_INVALID_ARG,
                  "--device cuda: W8A8 (int8 activations in the calibration passes) runs on "

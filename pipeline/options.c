@@ -236,10 +236,10 @@ qf_status qf_pipe_params_json(const qf_qrun *r, char **out) {
         cJSON_AddNumberToObject(j, "block_size", (double)o->gptq.block_size);
         cJSON_AddBoolToObject(j, "true_sequential", o->true_sequential);
         cJSON_AddNumberToObject(j, "sink_weight", o->sink_weight);
-        if (o->gptq_cuda) {
-            cJSON_AddStringToObject(j, "gptq_device", "cuda");
-            cJSON_AddStringToObject(j, "gpu_precision", o->gpu_tf32 ? "tf32" : "fp32");
-        }
+    }
+    if (o->gptq_cuda) {
+        cJSON_AddStringToObject(j, "device", "cuda");
+        cJSON_AddStringToObject(j, "gpu_precision", o->gpu_tf32 ? "tf32" : "fp32");
     }
     if (awq) {
         cJSON *a = cJSON_AddObjectToObject(j, "awq");

@@ -73,9 +73,11 @@ qf_status qf_pipe_gptq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
  * solves there; r->x is read where the device does not already hold this layer's inputs,
  * and written at the end when a checkpoint saves it. */
 qf_status qf_pipe_gptq_layer_cuda(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
-/* AWQ's transform (no clip: awq+gptq) with its statistics and losses on the GPU
- * (pipeline/cuda/awq_layer_cuda.c). */
-qf_status qf_pipe_awq_layer_cuda(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
+/* AWQ's transform with its statistics and losses on the GPU, then (clip) the clip search
+ * on the host (pipeline/cuda/awq_layer_cuda.c). */
+qf_status qf_pipe_awq_layer_cuda(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int clip);
+/* r->x = the (quantized) layer applied to it, on the GPU (the FULL pass). */
+qf_status qf_pipe_forward_layer_cuda(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
 /* The GPU state (made at the first layer), L's weights uploaded, this layer's inputs on the
  * device (from r->x unless already there). */
 qf_status qf_pipe_cuda_load(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
@@ -85,6 +87,11 @@ qf_status qf_pipe_forward_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
 /* The AWQ transform of the FP layer on r->x: scale search and folding, then (clip) the
  * clip search; L->lw holds the transformed weights. */
 qf_status qf_pipe_awq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int clip);
+/* AWQ's clip search on the scaled layer (q and k are not clipped, as AutoAWQ): each other
+ * linear's weights clamped per output row and group to the range that best keeps its
+ * output on clip[g] (nc tokens of its scaling group g's input, divided by g's scales). */
+qf_status qf_pipe_awq_clip(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
+                           float *const clip[QF_SCALE_N_GROUPS], int64_t nc);
 /* The SmoothQuant transform of the FP layer on r->x (smoothquant_layer.c): max|x| at the
  * inputs of q,k,v and gate,up over every sample, the factors for opt->sq_alpha (< 0:
  * searched per layer) folded into input_layernorm and post_attention_layernorm. */

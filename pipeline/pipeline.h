@@ -63,11 +63,12 @@ typedef struct qf_quantize_options {
     float sink_weight;      /* GPTQ: Hessian weight of each calibration window's first
                                token (the model's attention sink, attended by every later
                                token) relative to the others' 1; default QF_SINK_WEIGHT */
-    int gptq_cuda;          /* GPTQ methods on the GPU: each layer's calibration passes,
-                               AWQ's scale search (awq+gptq), Hessians and solves
-                               (pipeline/cuda, gptq/cuda), the samples' activations resident
-                               there; finishing each linear and the output stay on the CPU.
-                               Fails without CUDA or a usable GPU, and for W8A8 */
+    int gptq_cuda;          /* gptq, awq, awq+gptq on the GPU: each layer's calibration
+                               passes, AWQ's scale search, Hessians and solves (pipeline/
+                               cuda, gptq/cuda), the samples' activations resident there;
+                               AWQ's clip search, RTN, finishing each linear and the output
+                               stay on the CPU. Fails without CUDA or a usable GPU, and for
+                               rtn, smoothquant and W8A8 */
     int gpu_tf32;           /* with gptq_cuda: GEMMs and Hessian sums on TF32 tensor cores
                                (1, default) or in plain fp32 (0) */
     int true_sequential;    /* 1 (default): [k,v,q] -> o -> [up,gate] -> down, each group

@@ -483,12 +483,12 @@ qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
         if (!L.rep[i].skipped) L.lw.act_i8 |= 1u << i; /* skipped ones run in float */
     if (st == QF_STATUS_OK && m == QF_QUANT_METHOD_SMOOTHQUANT) st = qf_pipe_sq_layer(r, &L, layer);
     if (st == QF_STATUS_OK && qf_quant_method_awq(m)) {
+        const int clip = m == QF_QUANT_METHOD_AWQ && r->opt->awq.clip;
 #ifdef QF_HAVE_CUDA
-        if (r->opt->gptq_cuda) /* awq+gptq: the only AWQ method --device cuda takes */
-            st = qf_pipe_awq_layer_cuda(r, &L, layer);
+        if (r->opt->gptq_cuda) st = qf_pipe_awq_layer_cuda(r, &L, layer, clip);
         else
 #endif
-            st = qf_pipe_awq_layer(r, &L, layer, m == QF_QUANT_METHOD_AWQ && r->opt->awq.clip);
+            st = qf_pipe_awq_layer(r, &L, layer, clip);
     }
     if (st == QF_STATUS_OK && r->opt->act_static) {
         st = qf_pipe_progress(r, layer, "(static activation scales)");
@@ -500,7 +500,12 @@ qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
             st = qf_pipe_gptq_layer(r, &L, layer);
         } else {
             st = qf_pipe_rtn_layer(r, &L, layer);
-            if (st == QF_STATUS_OK && r->have_calib) st = qf_pipe_forward_layer(r, &L, layer);
+#ifdef QF_HAVE_CUDA
+            if (st == QF_STATUS_OK && r->have_calib && r->opt->gptq_cuda)
+                st = qf_pipe_forward_layer_cuda(r, &L, layer);
+            else
+#endif
+                if (st == QF_STATUS_OK && r->have_calib) st = qf_pipe_forward_layer(r, &L, layer);
         }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -158,7 +158,7 @@ static void test_search(void) {
     for (int i = 0; i < 7; i++) w.w[i] = c.lw.w[i], w.b[i] = c.lw.b[i];
     CHECK_OK(qf_cuda_qlayer_load(q, &w));
     for (int i = 0; i < NS; i++) CHECK_OK(qf_cuda_qlayer_put_x(q, i, c.x[i]));
-    CHECK_OK(qf_cuda_awq_init(q, NSEARCH, &a));
+    CHECK_OK(qf_cuda_awq_init(q, NSEARCH, 0, &a));
     for (int i = 0; i < NS && a; i++) CHECK_OK(qf_cuda_awq_stats(a, i));
     const qf_quant_params p = {.bits = 4, .sym = 0, .group_size = 32, .zero_min = 1};
     const qf_cuda_awq_grid grid[3] = {{4, 0, 0, 1, 32}, {4, 0, 0, 1, 32}, {4, 0, 0, 1, 32}};

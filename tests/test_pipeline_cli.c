@@ -44,7 +44,7 @@ int main(void) {
     snprintf(args, sizeof args, "%s %s/o --device gpu", tiny, tmp);
     expect(args, 2, "--device must be cpu or cuda");
     snprintf(args, sizeof args, "%s %s/o --device cuda --method rtn", tiny, tmp);
-    expect(args, 1, "only the GPTQ methods (gptq, awq+gptq) run on the GPU");
+    expect(args, 1, "only gptq, awq and awq+gptq run on the GPU");
     snprintf(args, sizeof args, "%s %s/o --gpu-precision fp16", tiny, tmp);
     expect(args, 2, "--gpu-precision must be tf32 or fp32");
     snprintf(args, sizeof args, "%s %s/o --checkpoint-every -2", tiny, tmp);

@@ -1,16 +1,17 @@
-/* quantize --device cuda (qf_quantize_options.gptq_cuda: GPTQ's calibration passes, AWQ's
- * scale search, Hessians and solves on the GPU). Everywhere: refused for methods without GPTQ (rtn,
- * awq, smoothquant) and for W8A8; refused cleanly where it cannot run (built without
- * CUDA, or no usable GPU) with the reason, leaving nothing at OUTDIR. On a GPU: GPTQ and
- * AWQ+GPTQ on a tiny random Llama (3 layers, hidden 64) from the GPU (fp32 and tf32) and
- * from the CPU; the report's per-linear numbers are held to each other: RTN errors (the
- * same weights through Hessians of the GPU's activations: fp32 1e-3 relative, as the
- * first divergent rounding moves later layers' inputs; tf32 1e-2, its products carry 11
+/* quantize --device cuda (qf_quantize_options.gptq_cuda: the calibration passes, AWQ's
+ * scale search, Hessians and GPTQ solves on the GPU). Everywhere: refused for rtn,
+ * smoothquant and W8A8; refused cleanly where it cannot run (built without CUDA, or no
+ * usable GPU) with the reason, leaving nothing at OUTDIR. On a GPU: GPTQ, AWQ+GPTQ and AWQ
+ * on a tiny random Llama (3 layers, hidden 64) from the GPU (fp32 and tf32) and from the
+ * CPU; the report's per-linear numbers are held to each other: RTN errors (the same
+ * weights through Hessians of the GPU's activations: fp32 1e-3 relative, as the first
+ * divergent rounding moves later layers' inputs; tf32 1e-2, its products carry 11
  * significant bits) and GPTQ output errors (fp32 2%: tests/test_cuda_gptq_util.h's 1% per
- * solve and two layers of drift; tf32 5%); awq+gptq's search on layer 0: each group's
- * block-output loss with and without its scales within 1e-4 (tf32 1e-2) of the CPU's;
- * the params record "gptq_device": "cuda" and the precision, and both artifacts open. Without a GPU the GPU half prints SKIPPED and
- * the test exits 77 after the refusals passed. */
+ * solve and two layers of drift; tf32 5%; awq, RTN after the transform: the weight
+ * errors, 2%); AWQ's search on layer 0: each group's block-output loss with and without
+ * its scales within 1e-4 (tf32 1e-2) of the CPU's; the params record "device": "cuda"
+ * and the precision, and both artifacts open. Without a GPU the GPU half prints SKIPPED
+ * and the test exits 77 after the refusals passed. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <unistd.h>
@@ -50,11 +51,11 @@ static void compare_devices(const char *model, qf_quant_method m, const char *ta
     CHECK_OK(qf_quantize_model(model, cd, &o));
     cJSON *jg = qf_test_report(gd), *jc = qf_test_report(cd);
     const cJSON *pg = cJSON_GetObjectItem(jg, "params"), *pc = cJSON_GetObjectItem(jc, "params");
-    CHECK(cJSON_IsString(cJSON_GetObjectItem(pg, "gptq_device")) &&
-          !strcmp(cJSON_GetObjectItem(pg, "gptq_device")->valuestring, "cuda"));
+    CHECK(cJSON_IsString(cJSON_GetObjectItem(pg, "device")) &&
+          !strcmp(cJSON_GetObjectItem(pg, "device")->valuestring, "cuda"));
     CHECK(cJSON_IsString(cJSON_GetObjectItem(pg, "gpu_precision")) &&
           !strcmp(cJSON_GetObjectItem(pg, "gpu_precision")->valuestring, tf32 ? "tf32" : "fp32"));
-    CHECK(cJSON_GetObjectItem(pc, "gptq_device") == NULL);
+    CHECK(cJSON_GetObjectItem(pc, "device") == NULL);
     int n = 0;
     double worst = 0.0;
     const cJSON *lg = cJSON_GetObjectItem(jg, "layers")->child;
@@ -63,6 +64,13 @@ static void compare_devices(const char *model, qf_quant_method m, const char *ta
         const cJSON *a = cJSON_GetObjectItem(lg, "linears")->child;
         const cJSON *b = cJSON_GetObjectItem(lc, "linears")->child;
         for (; a && b; a = a->next, b = b->next, n++) {
+            if (m == QF_QUANT_METHOD_AWQ) { /* RTN after the transform: the weights' error */
+                const double wg = num(a, "weight_error"), wc = num(b, "weight_error");
+                CHECK_MSG(fabs(wg - wc) <= gptq_tol * wc, "%s %s: weight error %g vs %g", g,
+                          a->string, wg, wc);
+                worst = fmax(worst, fabs(wg - wc) / wc);
+                continue;
+            }
             const double eg = num(a, "gptq_error"), ec = num(b, "gptq_error");
             const double rg = num(a, "rtn_error"), rc = num(b, "rtn_error");
             CHECK_MSG(fabs(rg - rc) <= rtn_tol * rc, "%s %s: RTN error %g vs %g", g, a->string,
@@ -77,7 +85,7 @@ static void compare_devices(const char *model, qf_quant_method m, const char *ta
      * and without its chosen scales, as the CPU's (fp32: GEMM sums in another order) */
     const cJSON *ag = cJSON_GetObjectItem(cJSON_GetObjectItem(jg, "layers")->child, "awq");
     const cJSON *ac = cJSON_GetObjectItem(cJSON_GetObjectItem(jc, "layers")->child, "awq");
-    CHECK((ag == NULL) == (m != QF_QUANT_METHOD_AWQ_GPTQ) && (ac == NULL) == (ag == NULL));
+    CHECK((ag == NULL) == !qf_quant_method_awq(m) && (ac == NULL) == (ag == NULL));
     for (const cJSON *a = ag ? ag->child : NULL; a; a = a->next) {
         const cJSON *b = cJSON_GetObjectItem(ac, a->string);
         const double tol = tf32 ? 1e-2 : 1e-4;
@@ -88,7 +96,8 @@ static void compare_devices(const char *model, qf_quant_method m, const char *ta
                   num(a, "identity_error"), num(a, "error"), b ? num(b, "identity_error") : NAN,
                   b ? num(b, "error") : NAN);
     }
-    printf("%s: %d linears, worst GPTQ error difference %.2e relative\n", g, n, worst);
+    printf("%s: %d linears, worst GPTQ (awq: weight) error difference %.2e relative\n", g, n,
+           worst);
     qf_model *q = NULL;
     CHECK_OK(qf_model_open(gd, &q));
     qf_model_free(q);
@@ -103,8 +112,7 @@ int main(void) {
     char *model = strdup(path_in("model"));
     CHECK_OK(qf_test_make_model(model, 3, 64, 1));
     const char *out = path_in("out");
-    static const qf_quant_method no_gptq[] = {QF_QUANT_METHOD_RTN, QF_QUANT_METHOD_AWQ,
-                                              QF_QUANT_METHOD_SMOOTHQUANT};
+    static const qf_quant_method no_gptq[] = {QF_QUANT_METHOD_RTN, QF_QUANT_METHOD_SMOOTHQUANT};
     for (size_t i = 0; i < sizeof no_gptq / sizeof *no_gptq; i++) {
         qf_quantize_options o = small(no_gptq[i]);
         if (no_gptq[i] == QF_QUANT_METHOD_SMOOTHQUANT) {
@@ -112,7 +120,7 @@ int main(void) {
             o.gptq.quant.bits = 8, o.gptq.quant.sym = 1, o.gptq.quant.group_size = -1;
         }
         CHECK_FAILS(qf_quantize_model(model, out, &o), QF_STATUS_INVALID_ARG,
-                    "only the GPTQ methods");
+                    "only gptq, awq and awq+gptq");
         CHECK(!qf_path_exists(out));
     }
     qf_quantize_options w8 = small(QF_QUANT_METHOD_GPTQ); /* GPTQ-rounded W8A8 */
@@ -130,6 +138,7 @@ int main(void) {
     } else {
         compare_devices(model, QF_QUANT_METHOD_GPTQ, "gptq", 0, 1e-3, 2e-2);
         compare_devices(model, QF_QUANT_METHOD_AWQ_GPTQ, "awq+gptq", 0, 1e-3, 2e-2);
+        compare_devices(model, QF_QUANT_METHOD_AWQ, "awq", 0, 1e-3, 2e-2);
         compare_devices(model, QF_QUANT_METHOD_GPTQ, "gptq", 1, 1e-2, 5e-2);
         compare_devices(model, QF_QUANT_METHOD_AWQ_GPTQ, "awq+gptq", 1, 1e-2, 5e-2);
     }

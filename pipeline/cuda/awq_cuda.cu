@@ -14,8 +14,10 @@
 struct qf_cuda_awq {
     qf_cuda_qlayer *q;
     int64_t ns, width[QF_AWQ_GROUPS];
+    int64_t step, nc;           /* clip tokens: every step-th row of all samples, nc of them */
     double *sum[QF_AWQ_GROUPS]; /* (device) (width) sums of |x| */
     float *in[QF_AWQ_GROUPS];   /* (device) (ns, S, width) the search samples' inputs */
+    float *clip[QF_AWQ_GROUPS]; /* (device) (nc, width) the clip tokens, or NULL */
     float *y_attn, *y_mlp;      /* (device) (ns, S, hidden) FP block outputs */
     float *y;                   /* (device) (S, hidden) scratch block output */
     float *s;                   /* (device) (widest) the candidate's scales */
@@ -25,7 +27,8 @@ struct qf_cuda_awq {
 
 extern "C" void qf_cuda_awq_free(qf_cuda_awq *a) {
     if (!a) return;
-    for (int g = 0; g < QF_AWQ_GROUPS; g++) qf_cuda_free(a->sum[g]), qf_cuda_free(a->in[g]);
+    for (int g = 0; g < QF_AWQ_GROUPS; g++)
+        qf_cuda_free(a->sum[g]), qf_cuda_free(a->in[g]), qf_cuda_free(a->clip[g]);
     for (int j = 0; j < 3; j++) qf_cuda_free(a->fq[j]);
     qf_cuda_free(a->y_attn), qf_cuda_free(a->y_mlp), qf_cuda_free(a->y), qf_cuda_free(a->s);
     qf_cuda_free(a->acc);
@@ -33,7 +36,8 @@ extern "C" void qf_cuda_awq_free(qf_cuda_awq *a) {
     free(a);
 }
 
-extern "C" qf_status qf_cuda_awq_init(qf_cuda_qlayer *q, int64_t ns, qf_cuda_awq **out) {
+extern "C" qf_status qf_cuda_awq_init(qf_cuda_qlayer *q, int64_t ns, int64_t clip_tokens,
+                                      qf_cuda_awq **out) {
     *out = NULL;
     const qf_cuda_qshape *s = &q->s;
     QF_RETURN_IF(ns < 1 || ns > s->n_samples, QF_STATUS_INVALID_ARG,
@@ -42,6 +46,9 @@ extern "C" qf_status qf_cuda_awq_init(qf_cuda_qlayer *q, int64_t ns, qf_cuda_awq
     QF_RETURN_IF(!a, QF_STATUS_NOMEM, "out of memory");
     a->q = q, a->ns = ns;
     const int64_t S = s->seqlen, hid = s->hidden, qd = s->heads * s->head_dim;
+    const int64_t N = s->n_samples * S;
+    a->step = clip_tokens > 0 && N / clip_tokens > 1 ? N / clip_tokens : 1;
+    a->nc = clip_tokens > 0 ? (N + a->step - 1) / a->step : 0;
     const int64_t w[QF_AWQ_GROUPS] = {hid, qd, hid, s->intermediate};
     int64_t widest = 0, wmax = 0;
     for (int i = 0; i < QL_N; i++) wmax = q->out[i] * q->in[i] > wmax ? q->out[i] * q->in[i] : wmax;
@@ -53,6 +60,8 @@ extern "C" qf_status qf_cuda_awq_init(qf_cuda_qlayer *q, int64_t ns, qf_cuda_awq
         if (st == QF_STATUS_OK && cudaMemset(a->sum[g], 0, (size_t)w[g] * sizeof(double)) != cudaSuccess)
             st = qf_error_set(QF_STATUS_IO, "GPU AWQ: clearing the sums failed");
         if (st == QF_STATUS_OK) st = qf_ql_alloc(&a->in[g], ns * S * w[g], "GPU AWQ: search inputs");
+        if (st == QF_STATUS_OK && a->nc)
+            st = qf_ql_alloc(&a->clip[g], a->nc * w[g], "GPU AWQ: clip tokens");
     }
     if (st == QF_STATUS_OK) st = qf_ql_alloc(&a->y_attn, ns * S * hid, "GPU AWQ: block outputs");
     if (st == QF_STATUS_OK) st = qf_ql_alloc(&a->y_mlp, ns * S * hid, "GPU AWQ: block outputs");
@@ -78,11 +87,19 @@ static __global__ void qf_absum_kernel(const float *x, int64_t rows, int64_t w, 
     sum[j] = acc;
 }
 
-/* |x| of sample i's rows into group g's sums; for a search sample the rows kept too. */
+/* |x| of sample i's rows into group g's sums; the clip tokens among them and, for a search
+ * sample, all its rows kept too (qf_awq_collect). */
 static qf_status qf_awq_collect(qf_cuda_awq *a, int g, int64_t i, const float *x) {
     const int64_t S = a->q->s.seqlen, w = a->width[g];
     qf_absum_kernel<<<(unsigned)((w + 255) / 256), 256>>>(x, S, w, a->sum[g]);
     QF_CUDA_LAUNCHED("GPU AWQ: |x| sums");
+    for (int64_t t = 0; a->nc && t < S; t++) {
+        const int64_t tok = i * S + t;
+        if (tok % a->step == 0)
+            QF_CUDA_TRY(cudaMemcpyAsync(a->clip[g] + (tok / a->step) * w, x + t * w, qf_ql_f(w),
+                                        cudaMemcpyDeviceToDevice, 0),
+                        "GPU AWQ: keeping a clip token");
+    }
     if (i < a->ns)
         QF_CUDA_TRY(cudaMemcpy(a->in[g] + i * S * w, x, qf_ql_f(S * w), cudaMemcpyDeviceToDevice),
                     "GPU AWQ: keeping a search input");
@@ -122,6 +139,14 @@ extern "C" qf_status qf_cuda_awq_x_mean(const qf_cuda_awq *a, int group, float *
     for (int64_t j = 0; st == QF_STATUS_OK && j < w; j++) x_mean[j] = (float)(sum[j] / n);
     free(sum);
     return st;
+}
+
+extern "C" qf_status qf_cuda_awq_clip_tokens(const qf_cuda_awq *a, int group, float *dst,
+                                             int64_t *nc) {
+    QF_RETURN_IF(group < 0 || group >= QF_AWQ_GROUPS || !a->nc, QF_STATUS_INVALID_ARG,
+                 "GPU AWQ: no clip tokens for group %d", group);
+    *nc = a->nc;
+    return qf_cuda_download(dst, a->clip[group], qf_ql_f(a->nc * a->width[group]));
 }
 
 /* One (row, group) of qf_awq_fake_quant: scaled, RTN parameters and codes as

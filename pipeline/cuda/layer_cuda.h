@@ -64,7 +64,8 @@ qf_status qf_cuda_qlayer_load(qf_cuda_qlayer *q, const qf_cuda_qweights *w);
 qf_status qf_cuda_qlayer_set_weight(qf_cuda_qlayer *q, int i, const float *w);
 
 /* Sample i through pass p (pipeline/layer_pass.h). H: the Hessians of the q/k/v, o,
- * gate/up and down inputs (those with h == NULL are not summed); sink_weight: the
+ * gate/up and down inputs (those with h == NULL are not summed; H may be NULL for the
+ * FULL pass, which sums none); sink_weight: the
  * Hessian weight of the window's first position (1: unweighted). */
 qf_status qf_cuda_qlayer_pass(qf_cuda_qlayer *q, qf_layer_pass p, int64_t i,
                               qf_cuda_gptq_hessian H[4], float sink_weight);
@@ -83,14 +84,19 @@ typedef struct qf_cuda_awq_grid {
 typedef struct qf_cuda_awq qf_cuda_awq;
 
 /* Search state for the layer loaded in q: the first ns samples' group inputs and FP
- * block outputs, the |x| sums (pipeline/awq_layer.c's qf_awq_data, on the device). */
-qf_status qf_cuda_awq_init(qf_cuda_qlayer *q, int64_t ns, qf_cuda_awq **out);
+ * block outputs, the |x| sums, and (clip_tokens > 0) every N / clip_tokens-th row of all
+ * N = n_samples x seqlen rows for the clip search (pipeline/awq_layer.c's qf_awq_data, on
+ * the device). */
+qf_status qf_cuda_awq_init(qf_cuda_qlayer *q, int64_t ns, int64_t clip_tokens,
+                           qf_cuda_awq **out);
 void qf_cuda_awq_free(qf_cuda_awq *a); /* NULL is fine */
 /* The FP layer on sample i, X left as it is: |x| summed per channel at the inputs of the
  * four scaling groups (0 q/k/v, 1 o, 2 gate/up, 3 down: qf_layer_scale_group); for i < ns
  * those inputs and the self_attn / mlp block outputs kept. Samples in order 0..n-1 give
  * the CPU's double sums bit for bit (each channel summed row by row). */
 qf_status qf_cuda_awq_stats(qf_cuda_awq *a, int64_t i);
+/* dst (host, (*nc, the group's width)) = the group's clip tokens (init's clip_tokens > 0). */
+qf_status qf_cuda_awq_clip_tokens(const qf_cuda_awq *a, int group, float *dst, int64_t *nc);
 /* x_mean (host, the group's input width) = the sums / (n_samples * seqlen), as float. */
 qf_status qf_cuda_awq_x_mean(const qf_cuda_awq *a, int group, float *x_mean);
 /* The mean squared error of the group's block output over the ns samples with its linears

@@ -20,7 +20,8 @@ static qf_status qf_pipe_cuda_state(qf_qrun *r, qf_pipe_layer *L) {
         .kv_heads = c->num_key_value_heads, .head_dim = c->head_dim,
         .intermediate = c->intermediate_size, .window = c->sliding_window,
         .eps = (float)c->rms_norm_eps, .n_samples = r->n_samples, .seqlen = r->seqlen,
-        .keep = r->opt->true_sequential, .tf32 = r->opt->gpu_tf32};
+        .keep = r->opt->true_sequential && qf_quant_method_gptq(r->opt->method),
+        .tf32 = r->opt->gpu_tf32};
     r->gpu_x_layer = -1;
     return qf_error_wrap(qf_cuda_qlayer_init(&s, L->ctx.cos_t, L->ctx.sin_t, &r->gpu),
                          "--device cuda: ");
@@ -129,4 +130,15 @@ qf_status qf_pipe_gptq_layer_cuda(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
     const qf_status st = qf_pipe_cuda_layer_run(r, L, layer, H);
     for (int g = 0; g < 4; g++) qf_cuda_gptq_hessian_free(&H[g]);
     return st;
+}
+
+qf_status qf_pipe_forward_layer_cuda(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
+    QF_FORWARD(qf_pipe_cuda_load(r, L, layer)); /* the RTN-dequantized weights */
+    r->gpu_x_layer = -1;
+    QF_FORWARD(qf_pipe_cuda_pass(r, L, layer, QF_PASS_FULL, NULL));
+    const double t0 = qf_pipe_elapsed(r);
+    if (qf_pipe_checkpoint_due(r, layer)) QF_FORWARD(qf_pipe_cuda_x(r, L, 0));
+    r->gpu_x_layer = layer + 1;
+    L->t_copy += qf_pipe_elapsed(r) - t0;
+    return QF_STATUS_OK;
 }
