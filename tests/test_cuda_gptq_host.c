@@ -2,7 +2,8 @@
  *  - gptq_math.h, the scalar arithmetic the kernels run, compiled here for the host:
  *    fp16 scale rounding (every fp16 value, every midpoint and its float neighbours),
  *    group parameters (bits, sym, MSE, zero_min, f32 scales, degenerate rows) and codes
- *    bit-identical to core/quant.c;
+ *    bit-identical to core/quant.c; AWQ's fake quantization of a row's group (the GPU AWQ
+ *    search's kernel, pipeline/cuda/awq_cuda.cu) bit-identical to qf_awq_fake_quant;
  *  - plan.c (column order with dead columns and tied diagonals, groups, g_idx, the
  *    argument checks, the statistics) against qf_gptq_quantize;
  *  - an emulation of gptq.cu's steps on the CPU (the plan, the kernels' per-row
@@ -16,6 +17,7 @@
 #include <lapacke.h>
 #include <stdint.h>
 
+#include "awq/awq.h"
 #include "core/dtype.h"
 #include "core/quant.h"
 #include "gptq/cuda/gptq_math.h"
@@ -270,8 +272,39 @@ static void run_problem(const gq_problem *p, const qf_gptq_options *opts, int n,
     }
 }
 
+/* qf_gcu_fake_quant_group over every (row, group) = qf_awq_fake_quant, bit for bit, for
+ * asymmetric 4-bit g32 with GPTQ v1's zero >= 1, symmetric 3-bit per-channel, 8-bit g48
+ * with f32 scales; random scales, short last groups (100 = 3 x 32 + 4 = 2 x 48 + 4). */
+static void test_awq_fake_quant(void) {
+    const qf_quant_params ps[3] = {{.bits = 4, .sym = 0, .group_size = 32, .zero_min = 1},
+                                   {.bits = 3, .sym = 1, .group_size = -1},
+                                   {.bits = 8, .sym = 0, .group_size = 48, .scale_f32 = 1}};
+    enum { OUT = 40, IN = 100 };
+    static float w[OUT * IN], s[IN], want[OUT * IN], got[OUT * IN];
+    uint64_t x = 88172645463325252ull;
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < OUT * IN + IN; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            const float u = (float)((x >> 40) * (1.0 / (1 << 24)));
+            if (i < OUT * IN) w[i] = u - 0.5f;
+            else s[i - OUT * IN] = 0.1f + 1.8f * u;
+        }
+        CHECK_OK(qf_awq_fake_quant(w, OUT, IN, s, &ps[k], want));
+        const qf_gcu_grid g = {ps[k].bits, ps[k].sym, 0, ps[k].scale_f32, ps[k].zero_min};
+        const int64_t gs = ps[k].group_size < 0 ? IN : ps[k].group_size;
+        for (int64_t o = 0; o < OUT; o++)
+            for (int64_t c0 = 0; c0 < IN; c0 += gs)
+                qf_gcu_fake_quant_group(w + o * IN + c0, s + c0, IN - c0 < gs ? IN - c0 : gs, &g,
+                                        got + o * IN + c0);
+        int differ = 0;
+        for (int i = 0; i < OUT * IN; i++) differ += memcmp(&got[i], &want[i], 4) != 0;
+        CHECK_MSG(differ == 0, "AWQ fake quant %d: %d of %d values differ", k, differ, OUT * IN);
+    }
+}
+
 int main(void) {
     test_fp16_round();
+    test_awq_fake_quant();
     test_row_params();
     test_plan();
     double worst_dbl = 0.0;

@@ -142,4 +142,21 @@ QF_GCU_FN void qf_gcu_row_params(const float *x, int64_t n, const qf_gcu_grid *g
     *zero = best_z;
 }
 
+/* AWQ's fake quantization of one row's group of n weights (pipeline/cuda/awq_cuda.cu):
+ * d = Q(src * s) / s with RTN on grid g (mse off; s NULL = ones), each step rounded as
+ * awq/scales.c's qf_awq_fake_quant (scale, quant_row_params, code, qf_qweight's
+ * dequantization s (q - z), unscale). d must not alias src. */
+QF_GCU_FN void qf_gcu_fake_quant_group(const float *src, const float *s, int64_t n,
+                                       const qf_gcu_grid *g, float *d) {
+    for (int64_t j = 0; j < n; j++) d[j] = s ? QF_GCU_MUL(src[j], s[j]) : src[j];
+    float scale;
+    int zero;
+    qf_gcu_row_params(d, n, g, &scale, &zero);
+    const int maxq = (1 << g->bits) - 1;
+    for (int64_t j = 0; j < n; j++) {
+        const float v = QF_GCU_MUL(scale, (float)(qf_gcu_code(d[j], scale, zero, maxq) - zero));
+        d[j] = s ? QF_GCU_DIV(v, s[j]) : v;
+    }
+}
+
 #endif

@@ -149,8 +149,7 @@ extern "C" qf_status qf_cuda_awq_clip_tokens(const qf_cuda_awq *a, int group, fl
     return qf_cuda_download(dst, a->clip[group], qf_ql_f(a->nc * a->width[group]));
 }
 
-/* One (row, group) of qf_awq_fake_quant: scaled, RTN parameters and codes as
- * core/quant.c, dequantized as qf_qweight_dequant_ref, unscaled. */
+/* One (row, group) of qf_awq_fake_quant (gptq_math.h's qf_gcu_fake_quant_group). */
 static __global__ void qf_awq_fq_kernel(const float *w, int64_t out, int64_t in, int64_t gs,
                                         int64_t n_groups, const float *s, qf_gcu_grid grid,
                                         float *dst) {
@@ -158,17 +157,7 @@ static __global__ void qf_awq_fq_kernel(const float *w, int64_t out, int64_t in,
     if (k >= out * n_groups) return;
     const int64_t o = k / n_groups, c0 = (k % n_groups) * gs;
     const int64_t nc = in - c0 < gs ? in - c0 : gs;
-    const float *src = w + o * in + c0;
-    float *d = dst + o * in + c0;
-    for (int64_t j = 0; j < nc; j++) d[j] = s ? __fmul_rn(src[j], s[c0 + j]) : src[j];
-    float scale;
-    int zero;
-    qf_gcu_row_params(d, nc, &grid, &scale, &zero);
-    const int maxq = (1 << grid.bits) - 1;
-    for (int64_t j = 0; j < nc; j++) {
-        const float v = __fmul_rn(scale, (float)(qf_gcu_code(d[j], scale, zero, maxq) - zero));
-        d[j] = s ? __fdiv_rn(v, s[c0 + j]) : v;
-    }
+    qf_gcu_fake_quant_group(w + o * in + c0, s ? s + c0 : NULL, nc, &grid, dst + o * in + c0);
 }
 
 extern "C" qf_status qf_cuda_awq_fake_quant(const float *w, int64_t out, int64_t in,
