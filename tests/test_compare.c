@@ -171,6 +171,7 @@ int main(void) {
     free(js);
     const cJSON *rows = cJSON_GetObjectItem(j, "rows");
     CHECK(cJSON_GetArraySize(rows) == 4);
+    CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(j, "device")), "cpu"));
     const cJSON *src = cJSON_GetArrayItem(rows, 0), *rtn = cJSON_GetArrayItem(rows, 1);
     const double ppl0 = cJSON_GetNumberValue(cJSON_GetObjectItem(src, "ppl"));
     CHECK(ev && fabs(ppl0 - cJSON_GetNumberValue(cJSON_GetObjectItem(ev, "ppl"))) < 1e-9 * ppl0);
@@ -216,6 +217,28 @@ int main(void) {
     rc = qforge(args, &o);
     CHECK(rc == 2 && o && strstr(o, "unknown method 'fp8'"));
     free(o);
+    snprintf(args, sizeof args, "compare " SRC " --text " TEXT " --out %s/x --device tpu", tmp);
+    rc = qforge(args, &o);
+    CHECK(rc == 2 && o && strstr(o, "--device must be cpu or cuda"));
+    free(o);
+    /* without a usable GPU (or CUDA in the build) --device cuda is refused before any
+     * work; with one, the table says where it ran */
+    snprintf(args, sizeof args, "compare " SRC " --text " TEXT " --out %s/x --device cuda "
+             "--methods rtn,gptq --group-size 32 --ctx 256 --calib " TEXT " --calib-samples 8 "
+             "--calib-seqlen 64 --threads 1", tmp);
+    rc = qforge(args, &o);
+    CHECK_MSG((rc == 1 && o && strstr(o, "--device cuda: ")) || rc == 0, "rc %d: %s", rc, o ? o : "");
+    free(o);
+    snprintf(args, sizeof args, "%s/x", tmp);
+    if (rc == 0) {
+        char *gj = slurp(args, "compare.json", NULL);
+        CHECK(gj && strstr(gj, "\"device\":\t\"cuda\""));
+        free(gj);
+        char cmd[1100];
+        snprintf(cmd, sizeof cmd, "rm -rf %s/x", tmp);
+        CHECK(system(cmd) == 0);
+    }
+    CHECK(!qf_path_exists(args));
     snprintf(args, sizeof args, "compare " SRC " --text /nonexistent.txt --out %s/x --methods rtn", tmp);
     rc = qforge(args, &o);
     CHECK(rc == 1 && o && strstr(o, "/nonexistent.txt"));

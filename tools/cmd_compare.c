@@ -64,6 +64,9 @@ static void qf_compare_help(FILE *out) {
             "  --ctx N             evaluation window (default 2048, capped by the model)\n"
             "  --max-chunks N      evaluate only the first N windows\n"
             "  --threads N         threads (default 0 = every core)\n"
+            "  --device D          cpu (default) or cuda: every evaluation on the GPU, and the\n"
+            "                      quantizes that can run there (gptq, awq, awq+gptq; see\n"
+            "                      `qforge quantize --help`); rtn and smoothquant on the CPU\n"
             "  --resume            continue the interrupted run found in DIR.qforge-tmp: rows\n"
             "                      already done are kept, an interrupted quantize continues\n"
             "                      from its last finished layer (its time then counts every\n"
@@ -77,6 +80,7 @@ typedef struct qf_compare_args {
     qf_quant_method methods[QF_COMPARE_MAX_METHODS];
     int n_methods;
     int bits, sym, resume;
+    qf_runtime_device device;
     int64_t group, samples, seqlen, ctx, max_chunks, threads;
     const char *calib[64];
     size_t n_calib;
@@ -108,7 +112,8 @@ static int qf_compare_parse(int argc, char **argv, qf_compare_args *a) {
         {"calib", required_argument, 0, 'c'},   {"calib-samples", required_argument, 0, 'n'},
         {"calib-seqlen", required_argument, 0, 'l'}, {"ctx", required_argument, 0, 'x'},
         {"max-chunks", required_argument, 0, 'k'}, {"threads", required_argument, 0, 'T'},
-        {"resume", no_argument, 0, 'R'},        {"help", no_argument, 0, 'h'},
+        {"resume", no_argument, 0, 'R'},        {"device", required_argument, 0, 'D'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     a->bits = 4, a->group = 128;
     int rc = qf_compare_methods("rtn,gptq,awq,awq+gptq,smoothquant", a), ch;
@@ -121,6 +126,7 @@ static int qf_compare_parse(int argc, char **argv, qf_compare_args *a) {
         case 'm': rc = qf_compare_methods(optarg, a); break;
         case 's': a->sym = 1; break;
         case 'R': a->resume = 1; break;
+        case 'D': rc = qf_cli_parse_device("compare", optarg, &a->device); break;
         case 'c':
             if (a->n_calib == sizeof a->calib / sizeof *a->calib)
                 return qf_cli_usage_error("compare", "too many --calib");
@@ -197,7 +203,7 @@ static qf_status qf_compare_eval(const qf_compare_args *a, const qf_compare_text
     QF_FORWARD(qf_model_open(dir, &m));
     int64_t ctx = a->ctx ? a->ctx : 2048;
     if (ctx > m->config.max_position_embeddings) ctx = m->config.max_position_embeddings;
-    qf_runtime_options ro = {.n_threads = (int)a->threads, .max_ctx = ctx};
+    qf_runtime_options ro = {.n_threads = (int)a->threads, .max_ctx = ctx, .device = a->device};
     qf_status st = qf_runtime_init(m, &ro, &rt);
     if (st == QF_STATUS_OK) {
         qf_eval_options eo = {.ctx = ctx, .stride = ctx, .max_chunks = a->max_chunks,
@@ -269,6 +275,8 @@ static qf_status qf_compare_quantize(const qf_compare_args *a, const char *model
     if (a->samples) o.calib.n_samples = a->samples;
     if (a->seqlen) o.calib.seqlen = a->seqlen;
     o.n_threads = (int)a->threads;
+    o.gptq_cuda = a->device == QF_RUNTIME_DEVICE_CUDA &&
+                  (qf_quant_method_gptq(m) || m == QF_QUANT_METHOD_AWQ);
     char qtmp[QF_COMPARE_PATH + 16];
     snprintf(qtmp, sizeof qtmp, "%s.qforge-tmp", out);
     o.resume = row->resumed = qf_path_exists(qtmp); /* left by an interrupted compare */
@@ -312,6 +320,7 @@ static cJSON *qf_compare_json(const qf_compare_args *a, const char *model, const
     cJSON_AddStringToObject(j, "text", name);
     cJSON_AddStringToObject(j, "text_sha256", t->sha);
     cJSON_AddNumberToObject(j, "ctx", (double)(a->ctx ? a->ctx : 2048));
+    cJSON_AddStringToObject(j, "device", a->device == QF_RUNTIME_DEVICE_CUDA ? "cuda" : "cpu");
     cJSON_AddNumberToObject(j, "scored_tokens", (double)rows[0].ev.n_scored);
     cJSON *arr = cJSON_AddArrayToObject(j, "rows");
     for (int i = 0; i < n; i++) {
@@ -412,6 +421,7 @@ static char *qf_compare_settings(const qf_compare_args *a, const char *model,
     cJSON_AddNumberToObject(j, "calib_seqlen", (double)a->seqlen);
     cJSON_AddNumberToObject(j, "ctx", (double)a->ctx);
     cJSON_AddNumberToObject(j, "max_chunks", (double)a->max_chunks);
+    cJSON_AddStringToObject(j, "device", a->device == QF_RUNTIME_DEVICE_CUDA ? "cuda" : "cpu");
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
@@ -497,6 +507,8 @@ static int qf_compare_run(int argc, char **argv) {
     int rc = qf_compare_parse(argc, argv, &a);
     if (rc != QF_EXIT_OK) return rc < 0 ? QF_EXIT_OK : rc;
     const char *model = argv[optind];
+    rc = qf_cli_check_device("compare", a.device);
+    if (rc != QF_EXIT_OK) return rc;
     if (qf_path_exists(a.out)) {
         fprintf(stderr, "qforge compare: error: '%s' already exists (refusing to overwrite)\n", a.out);
         return QF_EXIT_FAILURE;
