@@ -120,8 +120,9 @@ if [ -f /dev/shm/model.part1 ] && [ -f /dev/shm/model.part2 ] && [ -f .dev/model
             step real_code_diff 60 python3 bench/gptq_code_diff.py $R-w4 $R-w4gpu
         step real_eval_f16_cuda_all 120 "$Q" eval $R-f16 --text $T --device cuda
         # issue 5's table on the GPU: every method at its default calibration, whole test
-        step real_compare 540 "$Q" compare $R-f16 --text $T --out "$OUT/compare-real" \
+        step real_compare 540 "$Q" compare $R-f16 --text $T --out $R-compare \
             --device cuda --threads "$(nproc)"
+        cp $R-compare/compare.* "$OUT/" 2>/dev/null
     else
         echo "real model: sha256 mismatch, skipped" | tee -a "$SUM"
     fi
