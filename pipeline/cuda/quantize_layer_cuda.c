@@ -1,6 +1,6 @@
-/* One decoder layer of `quantize --device cuda` (GPTQ methods): the passes of
- * quantize_layer.c on the GPU (pipeline/cuda/layer_cuda.h) with the Hessians summed and
- * every GPTQ solve run there (gptq/cuda); the codes come back to the host, where the
+/* One decoder layer of `quantize --device cuda`: GPTQ's passes of quantize_layer.c on the
+ * GPU (pipeline/cuda/layer_cuda.h) with the Hessians summed and every GPTQ solve run there
+ * (gptq/cuda), or (awq) the RTN-quantized layer's forward pass; the codes come back to the host, where the
  * linear is finished as on the CPU path (dequantized weight, report) and the dequantized
  * weight goes back up for the passes after it. The samples' activations stay on the
  * device from layer to layer; at the end of a layer they are also copied into r->x when
@@ -93,6 +93,16 @@ qf_status qf_pipe_cuda_load(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
     return QF_STATUS_OK;
 }
 
+/* After a layer's passes: the device holds the next layer's inputs; the host copy when a
+ * checkpoint saves them. */
+static qf_status qf_pipe_cuda_done(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
+    const double t0 = qf_pipe_elapsed(r);
+    if (qf_pipe_checkpoint_due(r, layer)) QF_FORWARD(qf_pipe_cuda_x(r, L, 0));
+    L->t_copy += qf_pipe_elapsed(r) - t0;
+    r->gpu_x_layer = layer + 1;
+    return QF_STATUS_OK;
+}
+
 static qf_status qf_pipe_cuda_layer_run(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
                                         qf_cuda_gptq_hessian H[4]) {
     int64_t widths[4];
@@ -116,12 +126,7 @@ static qf_status qf_pipe_cuda_layer_run(qf_qrun *r, qf_pipe_layer *L, int64_t la
         QF_FORWARD(qf_pipe_cuda_group(r, L, layer, -1, H));
         QF_FORWARD(qf_pipe_cuda_pass(r, L, layer, QF_PASS_FULL, H));
     }
-    /* the host copy the checkpoint saves */
-    const double t0 = qf_pipe_elapsed(r);
-    if (qf_pipe_checkpoint_due(r, layer)) QF_FORWARD(qf_pipe_cuda_x(r, L, 0));
-    L->t_copy += qf_pipe_elapsed(r) - t0;
-    r->gpu_x_layer = layer + 1;
-    return QF_STATUS_OK;
+    return qf_pipe_cuda_done(r, L, layer);
 }
 
 qf_status qf_pipe_gptq_layer_cuda(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
@@ -136,9 +141,5 @@ qf_status qf_pipe_forward_layer_cuda(qf_qrun *r, qf_pipe_layer *L, int64_t layer
     QF_FORWARD(qf_pipe_cuda_load(r, L, layer)); /* the RTN-dequantized weights */
     r->gpu_x_layer = -1;
     QF_FORWARD(qf_pipe_cuda_pass(r, L, layer, QF_PASS_FULL, NULL));
-    const double t0 = qf_pipe_elapsed(r);
-    if (qf_pipe_checkpoint_due(r, layer)) QF_FORWARD(qf_pipe_cuda_x(r, L, 0));
-    r->gpu_x_layer = layer + 1;
-    L->t_copy += qf_pipe_elapsed(r) - t0;
-    return QF_STATUS_OK;
+    return qf_pipe_cuda_done(r, L, layer);
 }
