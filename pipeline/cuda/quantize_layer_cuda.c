@@ -1,10 +1,10 @@
 /* One decoder layer of `quantize --device cuda`: GPTQ's passes of quantize_layer.c on the
- * GPU (pipeline/cuda/layer_cuda.h) with the Hessians summed and every GPTQ solve run there
- * (gptq/cuda), or (awq) the RTN-quantized layer's forward pass; the codes come back to the host, where the
- * linear is finished as on the CPU path (dequantized weight, report) and the dequantized
- * weight goes back up for the passes after it. The samples' activations stay on the
- * device from layer to layer; at the end of a layer they are also copied into r->x when
- * a checkpoint saves them. Built only with CUDA. */
+ * GPU (pipeline/cuda/layer_cuda.h) with the Hessians summed and every GPTQ solve run
+ * there (gptq/cuda), or (awq) the RTN-quantized layer's forward pass. GPTQ's codes come
+ * back to the host, where the linear is finished as on the CPU path (dequantized weight,
+ * report) and the dequantized weight goes back up for the passes after it. The samples'
+ * activations stay on the device from layer to layer; at the end of a layer they are
+ * also copied into r->x when a checkpoint saves them. Built only with CUDA. */
 #include <string.h>
 
 #include "pipeline/cuda/layer_cuda.h"
