@@ -18,23 +18,9 @@
 #include "pipeline/layer.h"
 #include "runtime/cuda/cuda_kernels.h"
 #include "tests/test.h"
+#include "tests/test_random.h"
 
 enum { HID = 64, NH = 4, NKV = 2, HD = 16, INTER = 96, S = 24, NS = 3, NSEARCH = 2 };
-
-static uint64_t rng = 0x1234567887654321ull;
-
-static float frand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 40) * (1.0 / (1 << 23)) - 1.0);
-}
-
-static float *rnd(int64_t n, float amp, float base) {
-    float *p = malloc((size_t)n * sizeof *p);
-    for (int64_t i = 0; i < n; i++) p[i] = base + amp * frand();
-    return p;
-}
 
 static float *dev(const float *h, int64_t n) {
     float *d = NULL;
@@ -49,7 +35,7 @@ static void test_fake_quant(void) {
                                    {.bits = 8, .sym = 0, .group_size = 48, .scale_f32 = 1}};
     const int64_t out = 40, in = 100; /* 100 = 3 x 32 + 4, 2 x 48 + 4: short last groups */
     for (int k = 0; k < 3; k++) {
-        float *w = rnd(out * in, 0.5f, 0.0f), *s = rnd(in, 0.9f, 1.0f);
+        float *w = qf_test_rnd(out * in, 0.5f, 0.0f), *s = qf_test_rnd(in, 0.9f, 1.0f);
         float *want = malloc(out * in * sizeof *want), *got = malloc(out * in * sizeof *got);
         CHECK_OK(qf_awq_fake_quant(w, out, in, s, &ps[k], want));
         float *dw = dev(w, out * in), *ds = dev(s, in), *dd = dev(w, out * in);
@@ -138,11 +124,11 @@ static void test_search(void) {
     const int64_t ins[7] = {HID, HID, HID, NH * HD, HID, HID, INTER};
     for (int i = 0; i < 7; i++) {
         c.lw.out[i] = outs[i], c.lw.in[i] = ins[i];
-        c.lw.w[i] = rnd(outs[i] * ins[i], 1.7f / sqrtf((float)ins[i]), 0.0f);
-        c.lw.b[i] = i <= QF_LAYER_V ? rnd(outs[i], 0.1f, 0.0f) : NULL;
+        c.lw.w[i] = qf_test_rnd(outs[i] * ins[i], 1.7f / sqrtf((float)ins[i]), 0.0f);
+        c.lw.b[i] = i <= QF_LAYER_V ? qf_test_rnd(outs[i], 0.1f, 0.0f) : NULL;
     }
-    c.lw.ln1 = rnd(HID, 0.5f, 1.0f), c.lw.ln2 = rnd(HID, 0.5f, 1.0f);
-    for (int i = 0; i < NS; i++) c.x[i] = rnd(S * HID, 1.0f, 0.0f);
+    c.lw.ln1 = qf_test_rnd(HID, 0.5f, 1.0f), c.lw.ln2 = qf_test_rnd(HID, 0.5f, 1.0f);
+    for (int i = 0; i < NS; i++) c.x[i] = qf_test_rnd(S * HID, 1.0f, 0.0f);
     for (int i = 0; i < NSEARCH; i++) {
         for (int g = 0; g < 4; g++) c.in[g][i] = malloc((size_t)(S * widths[g]) * sizeof(float));
         c.y_attn[i] = malloc(S * HID * sizeof(float)), c.y_mlp[i] = malloc(S * HID * sizeof(float));
@@ -173,7 +159,7 @@ static void test_search(void) {
         int n = 0;
         while (lin[n] >= 0) n++;
         for (int k = 0; k < 3; k++) { /* the identity and two random scalings */
-            float *s = rnd(widths[g], k ? 0.8f : 0.0f, 1.0f);
+            float *s = qf_test_rnd(widths[g], k ? 0.8f : 0.0f, 1.0f);
             double got = 0.0;
             CHECK_OK(qf_cuda_awq_loss(a, g, lin, n, grid, s, &got));
             const double want = cpu_loss(&c, g, s, &p);

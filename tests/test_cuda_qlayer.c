@@ -20,40 +20,14 @@
 #include "pipeline/layer.h"
 #include "runtime/cuda/cuda_kernels.h"
 #include "tests/test.h"
+#include "tests/test_random.h"
 
 enum { HID = 64, NH = 4, NKV = 2, HD = 16, INTER = 96, S = 40, NS = 3 };
 #define SINK 4.0f
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-
-/* uniform in [-1, 1) */
-static float cu_frand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 40) * (1.0 / (1 << 23)) - 1.0);
-}
-
-static float *rnd(int64_t n, float amp) {
-    float *p = malloc((size_t)n * sizeof *p);
-    for (int64_t i = 0; i < n; i++) p[i] = amp * cu_frand();
-    return p;
-}
-
-/* max |a - b| / max |b| over n, and a check against tol. */
-static void close_to(const char *what, const float *a, const float *b, int64_t n, double tol) {
-    double diff = 0.0, mag = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)a[i] - (double)b[i]));
-        mag = fmax(mag, fabs((double)b[i]));
-    }
-    CHECK_MSG(diff <= tol * mag, "%s: max |gpu - cpu| %.3g, %.3g of max |cpu| %.3g (tol %.1g)",
-              what, diff, diff / mag, mag, tol);
-}
-
 static void test_softmax(int64_t window) {
     const int64_t rows = NH * S;
-    float *a = rnd(rows * S, 8.0f), *b = malloc((size_t)(rows * S) * sizeof *b), *d = NULL;
+    float *a = qf_test_rnd(rows * S, 8.0f, 0.0f), *b = malloc((size_t)(rows * S) * sizeof *b), *d = NULL;
     memcpy(b, a, (size_t)(rows * S) * sizeof *b);
     CHECK_OK(qf_cuda_malloc((void **)&d, (size_t)(rows * S) * sizeof *d, "test"));
     CHECK_OK(qf_cuda_upload(d, a, (size_t)(rows * S) * sizeof *d));
@@ -92,11 +66,10 @@ static void make_weights(qf_layer_weights *lw) {
     const int64_t ins[7] = {HID, HID, HID, NH * HD, HID, HID, INTER};
     for (int i = 0; i < 7; i++) {
         lw->out[i] = outs[i], lw->in[i] = ins[i];
-        lw->w[i] = rnd(outs[i] * ins[i], 1.0f / sqrtf((float)ins[i]) * 1.7f);
-        lw->b[i] = i <= QF_LAYER_V ? rnd(outs[i], 0.1f) : NULL;
+        lw->w[i] = qf_test_rnd(outs[i] * ins[i], 1.7f / sqrtf((float)ins[i]), 0.0f);
+        lw->b[i] = i <= QF_LAYER_V ? qf_test_rnd(outs[i], 0.1f, 0.0f) : NULL;
     }
-    lw->ln1 = rnd(HID, 0.5f), lw->ln2 = rnd(HID, 0.5f);
-    for (int k = 0; k < HID; k++) lw->ln1[k] += 1.0f, lw->ln2[k] += 1.0f;
+    lw->ln1 = qf_test_rnd(HID, 0.5f, 1.0f), lw->ln2 = qf_test_rnd(HID, 0.5f, 1.0f);
 }
 
 /* A "quantized" weight: w rounded to a grid of 1/32 of its row's max (both sides). */
@@ -170,7 +143,7 @@ static void compare(const char *tag, side *c, qf_cuda_qlayer *q, qf_cuda_gptq_he
         for (int64_t r = 0; r < widths[g]; r++) /* the upper triangles */
             for (int64_t k = 0; k < r; k++) h.h[r * widths[g] + k] = c->H[g].h[r * widths[g] + k];
         snprintf(what, sizeof what, "%s H%d", tag, g);
-        close_to(what, h.h, c->H[g].h, widths[g] * widths[g], tol);
+        qf_test_close(what, h.h, c->H[g].h, widths[g] * widths[g], tol);
         qf_gptq_hessian_free(&h);
     }
     float *x = malloc(S * HID * sizeof *x), *att = malloc(S * NH * HD * sizeof *att);
@@ -178,13 +151,13 @@ static void compare(const char *tag, side *c, qf_cuda_qlayer *q, qf_cuda_gptq_he
     for (int i = 0; i < NS; i++) {
         CHECK_OK(qf_cuda_qlayer_get_x(q, i, x));
         snprintf(what, sizeof what, "%s X[%d]", tag, i);
-        close_to(what, x, c->x[i], S * HID, tol);
+        qf_test_close(what, x, c->x[i], S * HID, tol);
         if (!keep) continue;
         CHECK_OK(qf_cuda_qlayer_get_kept(q, i, att, hh));
         snprintf(what, sizeof what, "%s att[%d]", tag, i);
-        close_to(what, att, c->att[i], S * NH * HD, tol);
+        qf_test_close(what, att, c->att[i], S * NH * HD, tol);
         snprintf(what, sizeof what, "%s h[%d]", tag, i);
-        close_to(what, hh, c->h[i], S * INTER, tol);
+        qf_test_close(what, hh, c->h[i], S * INTER, tol);
     }
     free(x), free(att), free(hh);
 }
@@ -204,7 +177,7 @@ static void run(int64_t window, int tf32, int mode) {
     make_weights(&c.lw);
     CHECK_OK(qf_layer_ctx_init(&c.ctx, &cfg, S, 0));
     for (int i = 0; i < NS; i++) {
-        c.x[i] = rnd(S * HID, 1.0f);
+        c.x[i] = qf_test_rnd(S * HID, 1.0f, 0.0f);
         c.att[i] = calloc(S * NH * HD, sizeof(float));
         c.h[i] = calloc(S * INTER, sizeof(float));
     }

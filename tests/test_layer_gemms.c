@@ -14,21 +14,7 @@
 #include "pipeline/layer_gemms.h"
 #include "runtime/cpu/kernels.h"
 #include "tests/test.h"
-
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-
-static float frand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 40) * (1.0 / (1 << 23)) - 1.0);
-}
-
-static float *rnd(int64_t n, float amp) {
-    float *p = malloc((size_t)n * sizeof *p);
-    for (int64_t i = 0; i < n; i++) p[i] = amp * frand();
-    return p;
-}
+#include "tests/test_random.h"
 
 /* cublasSgemm's definition: C (m, n) = alpha op(A) op(B) + beta C, all column-major. */
 static void gemm(const qf_gemm_call *c, float alpha, const float *A, const float *B, float beta,
@@ -44,15 +30,6 @@ static void gemm(const qf_gemm_call *c, float alpha, const float *A, const float
             float *o = &C[j * c->ldc + i];
             *o = (float)(alpha * s) + (beta != 0.0f ? beta * *o : 0.0f);
         }
-}
-
-static void close_to(const char *what, const float *a, const float *b, int64_t n) {
-    double diff = 0.0, mag = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)a[i] - (double)b[i]));
-        mag = fmax(mag, fabs((double)b[i]));
-    }
-    CHECK_MSG(diff <= 1e-5 * mag, "%s: max |emulated - cpu| %.3g of max %.3g", what, diff, mag);
 }
 
 /* y = x W_i^T + b_i through the emulated call. */
@@ -81,17 +58,17 @@ static void run(int64_t heads, int64_t kv, int64_t window, size_t score_bytes) {
     const int64_t outs[3] = {qd, kvd, kvd};
     for (int i = 0; i < 3; i++) {
         lw.out[i] = outs[i], lw.in[i] = HID;
-        lw.w[i] = rnd(outs[i] * HID, 0.3f);
-        lw.b[i] = rnd(outs[i], 0.1f);
+        lw.w[i] = qf_test_rnd(outs[i] * HID, 0.3f, 0.0f);
+        lw.b[i] = qf_test_rnd(outs[i], 0.1f, 0.0f);
     }
-    float *xn = rnd(S * HID, 1.0f), *want = malloc(S * qd * sizeof(float));
+    float *xn = qf_test_rnd(S * HID, 1.0f, 0.0f), *want = malloc(S * qd * sizeof(float));
     float *got = malloc(S * qd * sizeof(float)), *y = malloc(S * qd * sizeof(float));
     qf_layer_attention(&c, &lw, xn, want);
 
     /* the linear alone */
     qf_layer_apply(&c, &lw, QF_LAYER_Q, xn, S, y, 0);
     linear(&lw, QF_LAYER_Q, xn, S, got);
-    close_to(tag, got, y, S * qd);
+    qf_test_close(tag, got, y, S * qd, 1e-5);
 
     /* the attention as layer_cuda.cu runs it */
     const qf_attn_shape a = {heads, kv, HD, S, qf_attn_batch(heads, S, score_bytes)};
@@ -120,7 +97,7 @@ static void run(int64_t heads, int64_t kv, int64_t window, size_t score_bytes) {
             gemm(&pv, 1.0f, v + off[3], scores + off[4], 0.0f, got + off[5]);
         }
     }
-    close_to(tag, got, want, S * qd);
+    qf_test_close(tag, got, want, S * qd, 1e-5);
     free(q), free(k), free(v), free(scores), free(xn), free(want), free(got), free(y);
     qf_layer_weights_free(&lw);
     qf_layer_ctx_free(&c);
