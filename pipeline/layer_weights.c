@@ -6,12 +6,7 @@
 #include "pipeline/layer.h"
 #include "runtime/cpu/pool.h"
 
-static const char *const qf_layer_names[QF_LAYER_N_LINEARS] = {
-    "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-    "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj",
-};
-
-const char *qf_layer_linear_name(qf_layer_linear i) { return qf_layer_names[i]; }
+const char *qf_layer_linear_name(qf_layer_linear i) { return qf_arch_linear_name((int)i); }
 
 /* Reads tensor `name` of n elements with the expected 1-D or 2-D shape into *dst
  * (malloc'ed). optional: a missing tensor leaves *dst NULL. */
@@ -75,9 +70,9 @@ qf_status qf_layer_weights_load(const qf_model *m, int64_t index, qf_layer_weigh
         *w = (qf_layer_task){.ndim = 2, .d0 = lin[i].out, .d1 = lin[i].in, .dst = &lw->w[i]};
         *b = (qf_layer_task){.ndim = 1, .d0 = lin[i].out, .optional = 1, .dst = &lw->b[i]};
         snprintf(w->name, sizeof w->name, "model.layers.%lld.%s.weight", (long long)index,
-                 qf_layer_names[i]);
+                 lin[i].name);
         snprintf(b->name, sizeof b->name, "model.layers.%lld.%s.bias", (long long)index,
-                 qf_layer_names[i]);
+                 lin[i].name);
     }
     const char *norms[2] = {"input_layernorm", "post_attention_layernorm"};
     float **norm_dst[2] = {&lw->ln1, &lw->ln2};

@@ -146,19 +146,27 @@ static void qf_arch_spec_linear(qf_tensor_spec *specs, size_t *n, const char *pr
 
 #define QF_ARCH_SPECS_PER_LAYER 16 /* 2 norms + 7 linears with biases */
 
+static const char *const qf_arch_linear_names[QF_ARCH_N_LINEARS] = {
+    "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+    "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj",
+};
+
+const char *qf_arch_linear_name(int i) {
+    return i >= 0 && i < QF_ARCH_N_LINEARS ? qf_arch_linear_names[i] : "?";
+}
+
 void qf_arch_layer_linears(const qf_model_config *cfg, qf_arch_linear lin[QF_ARCH_N_LINEARS]) {
     const int64_t hid = cfg->hidden_size, inter = cfg->intermediate_size;
     const int64_t qd = cfg->num_attention_heads * cfg->head_dim;
     const int64_t kvd = cfg->num_key_value_heads * cfg->head_dim;
     const int qkv_bias = cfg->arch->qkv_bias || cfg->attention_bias;
     const int o_bias = cfg->attention_bias && cfg->arch->config_biases; /* Llama: q/k/v/o */
-    const qf_arch_linear t[QF_ARCH_N_LINEARS] = {
-        {"self_attn.q_proj", qd, hid, qkv_bias},    {"self_attn.k_proj", kvd, hid, qkv_bias},
-        {"self_attn.v_proj", kvd, hid, qkv_bias},   {"self_attn.o_proj", hid, qd, o_bias},
-        {"mlp.gate_proj", inter, hid, cfg->mlp_bias}, {"mlp.up_proj", inter, hid, cfg->mlp_bias},
-        {"mlp.down_proj", hid, inter, cfg->mlp_bias},
-    };
-    memcpy(lin, t, sizeof t);
+    const int64_t out[QF_ARCH_N_LINEARS] = {qd, kvd, kvd, hid, inter, inter, hid};
+    const int64_t in[QF_ARCH_N_LINEARS] = {hid, hid, hid, qd, hid, hid, inter};
+    const int bias[QF_ARCH_N_LINEARS] = {qkv_bias, qkv_bias, qkv_bias, o_bias,
+                                         cfg->mlp_bias, cfg->mlp_bias, cfg->mlp_bias};
+    for (int i = 0; i < QF_ARCH_N_LINEARS; i++)
+        lin[i] = (qf_arch_linear){qf_arch_linear_names[i], out[i], in[i], bias[i]};
 }
 
 qf_status qf_arch_tensor_specs(const qf_model_config *cfg, qf_tensor_spec **out, size_t *n_out) {

@@ -98,6 +98,8 @@ typedef struct qf_arch_linear {
     int bias;
 } qf_arch_linear;
 void qf_arch_layer_linears(const qf_model_config *cfg, qf_arch_linear lin[QF_ARCH_N_LINEARS]);
+/* Linear i's name within the layer ("self_attn.q_proj"; "?" out of range). */
+const char *qf_arch_linear_name(int i);
 
 /* Every tensor the architecture needs for this config, HF names, in a stable
  * order (embeddings, layers 0..n-1, final norm, lm_head). Caller frees *out. */
