@@ -60,22 +60,35 @@ void qf_cpu_qgemv(const qf_cpu_qlinear *l, const float *xp, const float *xs, flo
     qf_cpu_qgemv_at(qf_cpu_simd_level(), l, xp, xs, y, r0, r1);
 }
 
-/* The 16 x 32 codes of block `blk` of tile t (loops the compiler vectorises). */
+/* The 16 x 32 codes of block `blk` of tile t (one loop nest per width, which the compiler
+ * vectorises). */
 static void qf_qlinear_tile_block(const qf_cpu_qlinear *l, int64_t t, int64_t blk,
                                   uint8_t q[QF_CPU_QTILE][QF_CPU_QBLOCK]) {
     const uint8_t *b = l->codes + (size_t)t * l->tile_bytes + (size_t)blk * (size_t)(l->bits * 64);
-    for (int r = 0; r < QF_CPU_QTILE; r++)
-        for (int j = 0; j < QF_CPU_QBLOCK; j++) {
-            switch (l->bits) {
-            case 8: q[r][j] = b[j * 16 + r]; break;
-            case 4: q[r][j] = (uint8_t)((b[(j & 15) * 16 + r] >> (4 * (j >> 4))) & 15); break;
-            case 2: q[r][j] = (uint8_t)((b[(j & 7) * 16 + r] >> (2 * (j >> 3))) & 3); break;
-            default:
+    switch (l->bits) {
+    case 8:
+        for (int r = 0; r < QF_CPU_QTILE; r++)
+            for (int j = 0; j < QF_CPU_QBLOCK; j++) q[r][j] = b[j * 16 + r];
+        break;
+    case 4:
+        for (int r = 0; r < QF_CPU_QTILE; r++)
+            for (int j = 0; j < 16; j++) {
+                q[r][j] = (uint8_t)(b[j * 16 + r] & 15);
+                q[r][j + 16] = (uint8_t)(b[j * 16 + r] >> 4);
+            }
+        break;
+    case 2:
+        for (int r = 0; r < QF_CPU_QTILE; r++)
+            for (int j = 0; j < 8; j++)
+                for (int k = 0; k < 4; k++) q[r][j + 8 * k] = (uint8_t)((b[j * 16 + r] >> (2 * k)) & 3);
+        break;
+    default:
+        for (int r = 0; r < QF_CPU_QTILE; r++)
+            for (int j = 0; j < QF_CPU_QBLOCK; j++)
                 q[r][j] = (uint8_t)(((b[(j & 7) * 16 + r] >> (2 * (j >> 3))) & 3) |
                                     (((b[128 + r * 4 + (j >> 3)] >> (j & 7)) & 1) << 2));
-                break;
-            }
-        }
+        break;
+    }
 }
 
 void qf_cpu_qlinear_dequant_rows(const qf_cpu_qlinear *l, int64_t r0, int64_t r1, float *dst) {
