@@ -8,6 +8,8 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -287,9 +289,13 @@ static qf_status qf_compare_quantize(const qf_compare_args *a, const char *model
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     fflush(NULL);
-    const pid_t pid = fork();
+    const pid_t parent = getpid(), pid = fork();
     QF_RETURN_IF(pid < 0, QF_STATUS_IO, "fork failed");
     if (pid == 0) {
+        /* a killed compare takes its quantize along (that stops at its next progress
+         * report, its checkpoints kept), so a --resume never meets a stray writer */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) _exit(3); /* the parent died before prctl */
         const qf_status st = qf_quantize_model(model, out, &o);
         qf_cli_progress_done();
         if (st != QF_STATUS_OK)
