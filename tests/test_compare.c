@@ -90,6 +90,22 @@ static void test_resume(void) {
     free(o);
     CHECK(!qf_path_exists(out) && qf_path_exists(otmp));
 
+    /* a damaged row is refused, naming the file; the rest stays for a later --resume */
+    char rowp[800];
+    snprintf(rowp, sizeof rowp, "%s/rtn.row.json", otmp);
+    static const char *const bad[3] = {"{\"bytes\": \"many\"}", "[1, 2", "{\"ppl\": null}"};
+    for (int k = 0; k < 3; k++) {
+        write_file(rowp, bad[k], strlen(bad[k]));
+        snprintf(args, sizeof args, "compare " SRC " --text " TEXT " --out %s --group-size 32 --calib %s %s --resume",
+                 out, calib, common);
+        rc = qforge(args, &o);
+        CHECK_MSG(rc == 1 && o && strstr(o, "rtn.row.json") && (strstr(o, "invalid") || strstr(o, "missing")),
+                  "bad row %d: rc %d: %s", k, rc, o ? o : "");
+        free(o);
+        CHECK(!qf_path_exists(out) && qf_path_exists(otmp));
+    }
+    write_file(rowp, rtn_row, strlen(rtn_row));
+
     /* the gptq quantize as compare runs it, interrupted before its layer 2 */
     size_t nc = 0;
     char *text = slurp(QF_FIXTURES_DIR "/gptq_interop", "calib.txt", &nc);
