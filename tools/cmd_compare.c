@@ -493,15 +493,10 @@ static qf_status qf_compare_all(const qf_compare_args *a, const char *model, con
         st = qf_compare_method(a, model, tmp, &t, base, a->methods[i], &rows[n]);
     if (st == QF_STATUS_OK) st = qf_compare_outputs(a, model, tmp, rows, n, &t);
     if (st == QF_STATUS_OK) { /* the finished directory holds the table and artifacts */
-        char p[QF_COMPARE_PATH];
+        const char *names[QF_COMPARE_MAX_METHODS + 1] = {"source"};
+        for (int i = 1; i < n; i++) names[i] = qf_compare_name(a->methods[i - 1]);
         remove(base);
-        for (int i = 0; i < n; i++) {
-            const char *name = i == 0 ? "source" : qf_compare_name(a->methods[i - 1]);
-            char file[256];
-            snprintf(file, sizeof file, "%s.row.json", name);
-            if (qf_compare_join(p, tmp, file) == QF_STATUS_OK) remove(p);
-        }
-        if (qf_compare_join(p, tmp, "compare-state.json") == QF_STATUS_OK) remove(p);
+        qf_compare_state_finish(tmp, names, n);
     }
     free(t.ids);
     return st;

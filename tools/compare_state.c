@@ -92,6 +92,13 @@ qf_status qf_compare_state_begin(const char *tmp, const char *settings, int resu
     return qf_file_write_atomic(path, settings, strlen(settings), 1);
 }
 
+void qf_compare_state_finish(const char *tmp, const char *const *names, int n) {
+    char path[4200];
+    for (int i = 0; i < n; i++)
+        if (qf_state_path(path, sizeof path, tmp, names[i], ".row.json") == QF_STATUS_OK) remove(path);
+    if (qf_state_path(path, sizeof path, tmp, "compare-state", ".json") == QF_STATUS_OK) remove(path);
+}
+
 qf_status qf_compare_row_save(const char *tmp, const char *name, const qf_compare_row *r) {
     cJSON *j = cJSON_CreateObject();
     QF_RETURN_IF(!j, QF_STATUS_NOMEM, "out of memory");

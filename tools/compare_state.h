@@ -31,6 +31,8 @@ typedef struct qf_compare_row {
  * says which happened. */
 qf_status qf_compare_state_begin(const char *tmp, const char *settings, int resume,
                                  int *resumed);
+/* Removes the settings and the rows of names[0..n) from tmp (the run finished). */
+void qf_compare_state_finish(const char *tmp, const char *const *names, int n);
 /* Writes tmp/<name>.row.json (atomic). */
 qf_status qf_compare_row_save(const char *tmp, const char *name, const qf_compare_row *r);
 /* Reads tmp/<name>.row.json into r's numbers (label, bits, group untouched); *found 0
