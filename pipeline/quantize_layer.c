@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/dtype.h"
 #include "formats/compressed_tensors.h"
@@ -462,8 +461,7 @@ static qf_status qf_pipe_write_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer
 }
 
 qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const double t0 = qf_pipe_elapsed(r);
     qf_pipe_layer L;
     memset(&L, 0, sizeof L);
     qf_status st = qf_pipe_progress(r, layer, "(loading weights)");
@@ -508,9 +506,7 @@ qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
                 if (st == QF_STATUS_OK && r->have_calib) st = qf_pipe_forward_layer(r, &L, layer);
         }
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    const double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    if (st == QF_STATUS_OK) st = qf_pipe_write_layer(r, &L, layer, secs);
+    if (st == QF_STATUS_OK) st = qf_pipe_write_layer(r, &L, layer, qf_pipe_elapsed(r) - t0);
     qf_pipe_layer_free(&L);
     return st;
 }

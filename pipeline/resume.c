@@ -14,9 +14,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/fileio.h"
 #include "pipeline/run.h"
 #include "runtime/cpu/linear.h"
@@ -25,15 +25,9 @@
 #define QF_PIPE_STATE_MAX (1u << 20)
 #define QF_PIPE_STATE_VERSION 2
 
-static double qf_pipe_clock(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+void qf_pipe_start_clock(qf_qrun *r) { r->t0 = qf_clock_seconds(); }
 
-void qf_pipe_start_clock(qf_qrun *r) { r->t0 = qf_pipe_clock(); }
-
-double qf_pipe_elapsed(const qf_qrun *r) { return qf_pipe_clock() - r->t0; }
+double qf_pipe_elapsed(const qf_qrun *r) { return qf_clock_seconds() - r->t0; }
 
 double qf_pipe_peak_rss(const qf_qrun *r) {
     struct rusage ru;

@@ -37,7 +37,7 @@ typedef struct qf_qrun {
                                    GPTQ layer), else NULL */
     int64_t gpu_x_layer;        /* the layer whose inputs the GPU holds (-1: none) */
     int64_t saved_x;            /* the layer whose inputs the temp dir holds (-1: none) */
-    double t0;                 /* CLOCK_MONOTONIC seconds at this attempt's start */
+    double t0;                 /* qf_clock_seconds() at this attempt's start */
     double seconds_before;     /* --resume: earlier attempts' time up to their last
                                   checkpoint (state.json) */
     double rss_before;         /* --resume: their peak RSS, bytes */

@@ -1,21 +1,15 @@
 /* Prefill/decode timing of the runtime (bench.h). Decode feeds back the argmax so the
  * work equals real greedy generation. */
+#include "core/clock.h"
 #include "runtime/bench.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "runtime/sampling.h"
 
 #define QF_BENCH_MAX_REPEATS 100
-
-static double qf_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 typedef struct qf_bench_argmax {
     int64_t vocab;
@@ -60,14 +54,14 @@ qf_status qf_bench_run(qf_runtime *rt, const qf_bench_options *opt, qf_bench_res
     for (int r = 0; r < opt->repeats && st == QF_STATUS_OK; r++) {
         qf_bench_argmax a = {vocab, 0};
         qf_runtime_reset(rt);
-        double t0 = qf_now();
+        double t0 = qf_clock_seconds();
         st = qf_runtime_forward(rt, prompt, opt->prompt, opt->prompt - 1, qf_bench_on_logits, &a);
-        double t1 = qf_now();
+        double t1 = qf_clock_seconds();
         for (int64_t g = 0; g < opt->gen && st == QF_STATUS_OK; g++) {
             int32_t tok = a.token;
             st = qf_runtime_forward(rt, &tok, 1, 0, qf_bench_on_logits, &a);
         }
-        double t2 = qf_now();
+        double t2 = qf_clock_seconds();
         pre[r] = t1 - t0;
         dec[r] = t2 - t1;
     }

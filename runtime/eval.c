@@ -1,11 +1,11 @@
 /* Windowed perplexity and KL divergence against saved base distributions (eval.h). */
+#include "core/clock.h"
 #include "runtime/eval.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "runtime/eval_logits.h"
 #include "runtime/sampling.h"
@@ -184,8 +184,7 @@ qf_status qf_eval_perplexity(qf_runtime *rt, const int32_t *tokens, int64_t n,
     }
     if (st == QF_STATUS_OK && opt->save_logits) st = qf_logits_writer_open(opt->save_logits, &hdr, &s.save);
 
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const double t0 = qf_clock_seconds();
     int64_t run_tokens = 0;
     for (int64_t w = 0; st == QF_STATUS_OK && w < n_windows; w++) {
         const qf_window *pw = &plan[w];
@@ -200,15 +199,13 @@ qf_status qf_eval_perplexity(qf_runtime *rt, const int32_t *tokens, int64_t n,
         st = qf_runtime_forward(rt, win, len, s.score_from - 1, qf_eval_on_logits, &s);
         run_tokens += len;
         char what[96];
-        struct timespec tn;
-        clock_gettime(CLOCK_MONOTONIC, &tn);
-        double el = (double)(tn.tv_sec - t0.tv_sec) + 1e-9 * (double)(tn.tv_nsec - t0.tv_nsec);
+        const double el = qf_clock_seconds() - t0;
         snprintf(what, sizeof what, "ppl %.4f, %.0f tokens/s",
                  s.n_scored ? exp(s.nll_sum / (double)s.n_scored) : 0.0, el > 0 ? (double)run_tokens / el : 0.0);
         if (st == QF_STATUS_OK && qf_progress_report(&opt->progress, what, (uint64_t)w + 1, (uint64_t)n_windows))
             st = qf_error_set(QF_STATUS_INTERRUPTED, "interrupted");
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    const double t1 = qf_clock_seconds();
     if (st == QF_STATUS_OK && s.base) st = qf_logits_reader_finish(s.base);
     if (s.save) {
         if (st == QF_STATUS_OK) st = qf_logits_writer_finish(s.save);
@@ -220,7 +217,7 @@ qf_status qf_eval_perplexity(qf_runtime *rt, const int32_t *tokens, int64_t n,
         res->n_scored = s.n_scored;
         res->nll_sum = s.nll_sum;
         res->ppl = exp(s.nll_sum / (double)s.n_scored);
-        res->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        res->seconds = t1 - t0;
         res->tokens_per_s = res->seconds > 0 ? (double)run_tokens / res->seconds : 0.0;
         if (s.base) {
             res->has_kl = 1;

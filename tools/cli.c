@@ -1,11 +1,11 @@
 /* Shared CLI helpers: error reporting, SIGINT, live progress line, byte formatting. */
+#include "core/clock.h"
 #include "cli.h"
 
 #include <signal.h>
 #include <stdlib.h>
 #include <stdarg.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t qf_cli_sigint = 0;
@@ -70,25 +70,18 @@ static double qf_cli_log_seconds(void) {
 
 typedef struct qf_cli_progress_state {
     const char *label;
-    struct timespec start;
-    struct timespec last;
+    double start, last; /* qf_clock_seconds */
 } qf_cli_progress_state;
 
 static qf_cli_progress_state qf_cli_progress_st;
-
-static double qf_cli_seconds_since(const struct timespec *t) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t->tv_sec) + 1e-9 * (double)(now.tv_nsec - t->tv_nsec);
-}
 
 static int qf_cli_progress_fn(void *user, const char *what, uint64_t done, uint64_t total) {
     qf_cli_progress_state *s = user;
     if (qf_cli_sigint) return 1;
     if (!isatty(STDERR_FILENO)) { /* a log: a plain line now and then */
-        if (qf_cli_seconds_since(&s->last) < qf_cli_log_seconds()) return 0;
-        clock_gettime(CLOCK_MONOTONIC, &s->last);
-        const double el = qf_cli_seconds_since(&s->start);
+        if ((qf_clock_seconds() - s->last) < qf_cli_log_seconds()) return 0;
+        s->last = qf_clock_seconds();
+        const double el = (qf_clock_seconds() - s->start);
         const double frac = total ? (double)done / (double)total : 0.0;
         fprintf(stderr, "%s %llu/%llu (%.0f%%) %.0fs, ETA %.0fs  %.60s\n", s->label,
                 (unsigned long long)done, (unsigned long long)total, 100.0 * frac, el,
@@ -97,9 +90,9 @@ static int qf_cli_progress_fn(void *user, const char *what, uint64_t done, uint6
         return 0;
     }
     /* redraw at most 10 times a second, and always at the end */
-    if (done < total && qf_cli_seconds_since(&s->last) < 0.1 && qf_cli_line_drawn) return 0;
-    clock_gettime(CLOCK_MONOTONIC, &s->last);
-    double el = qf_cli_seconds_since(&s->start);
+    if (done < total && (qf_clock_seconds() - s->last) < 0.1 && qf_cli_line_drawn) return 0;
+    s->last = qf_clock_seconds();
+    double el = (qf_clock_seconds() - s->start);
     double frac = total ? (double)done / (double)total : 0.0;
     double eta = frac > 0.0 ? el * (1.0 - frac) / frac : 0.0;
     fprintf(stderr, "\r\033[K%s %llu/%llu (%3.0f%%) %5.1fs, ETA %4.1fs  %.60s", s->label,
@@ -112,7 +105,7 @@ static int qf_cli_progress_fn(void *user, const char *what, uint64_t done, uint6
 
 qf_progress qf_cli_progress(const char *label) {
     qf_cli_progress_st.label = label;
-    clock_gettime(CLOCK_MONOTONIC, &qf_cli_progress_st.start);
+    qf_cli_progress_st.start = qf_clock_seconds();
     qf_cli_progress_st.last = qf_cli_progress_st.start;
     qf_progress p = {qf_cli_progress_fn, &qf_cli_progress_st};
     return p;

@@ -13,9 +13,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "cli.h"
 #include "core/fileio.h"
 #include "core/sha256.h"
@@ -286,8 +286,7 @@ static qf_status qf_compare_quantize(const qf_compare_args *a, const char *model
     snprintf(label, sizeof label, "compare: quantize %s", qf_quant_method_name(m));
     qf_progress p = qf_cli_progress(label);
     o.progress = &p;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const double t0 = qf_clock_seconds();
     fflush(NULL);
     const pid_t parent = getpid(), pid = fork();
     QF_RETURN_IF(pid < 0, QF_STATUS_IO, "fork failed");
@@ -306,8 +305,7 @@ static qf_status qf_compare_quantize(const qf_compare_args *a, const char *model
     struct rusage ru;
     memset(&ru, 0, sizeof ru);
     QF_RETURN_IF(wait4(pid, &status, 0, &ru) != pid, QF_STATUS_IO, "waiting for the quantize process failed");
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    row->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    row->seconds = qf_clock_seconds() - t0;
     row->rss_mib = (double)ru.ru_maxrss / 1024.0;
     QF_RETURN_IF(WIFEXITED(status) && WEXITSTATUS(status) == 3, QF_STATUS_INTERRUPTED,
                  "interrupted while quantizing with %s", qf_quant_method_name(m));

@@ -3,8 +3,8 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "cli.h"
 
 static void qf_convert_help(FILE *out) {
@@ -71,8 +71,7 @@ static int qf_convert_run(int argc, char **argv) {
     if (optind + 2 != argc) return qf_cli_usage_error("convert", "expected INPUT and OUTDIR");
     const char *in = argv[optind], *outdir = argv[optind + 1];
 
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const double t0 = qf_clock_seconds();
     qf_model *m = NULL;
     qf_status st = qf_model_open(in, &m);
     if (st != QF_STATUS_OK) return qf_cli_fail("convert", st);
@@ -83,8 +82,7 @@ static int qf_convert_run(int argc, char **argv) {
     size_t ntensors = m->n_tensors;
     qf_model_free(m);
     if (st != QF_STATUS_OK) return qf_cli_fail("convert", st);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    const double secs = qf_clock_seconds() - t0;
     if (json) {
         cJSON *r = cJSON_CreateObject();
         cJSON_AddStringToObject(r, "input", in);

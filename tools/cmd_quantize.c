@@ -3,8 +3,8 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "cli.h"
 #include "pipeline/pipeline.h"
 
@@ -360,19 +360,17 @@ static int qf_quantize_run(int argc, char **argv) {
         c->o.command_line = cmdline;
         qf_progress p = qf_cli_progress("quantize:");
         c->o.progress = &p;
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        const double t0 = qf_clock_seconds();
         qf_status st = qf_quantize_model(model, outdir, &c->o);
         qf_cli_progress_done();
-        clock_gettime(CLOCK_MONOTONIC, &t1);
+        const double secs = qf_clock_seconds() - t0;
         if (st == QF_STATUS_INTERRUPTED) {
             fprintf(stderr, "qforge quantize: %s\n", qf_error_message());
             rc = QF_EXIT_INTERRUPTED;
         } else if (st != QF_STATUS_OK) {
             rc = qf_cli_fail("quantize", st);
         } else {
-            printf("quantized %s -> %s in %.1f s\n", model, outdir,
-                   (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+            printf("quantized %s -> %s in %.1f s\n", model, outdir, secs);
             rc = QF_EXIT_OK;
         }
     }
