@@ -62,7 +62,7 @@ static void qf_compare_help(FILE *out) {
             "  --calib-samples N   calibration windows for every method (default: each\n"
             "                      method's own, 128)\n"
             "  --calib-seqlen L    tokens per window for every method (default: gptq 2048,\n"
-            "                      awq and awq+gptq 512)\n"
+            "                      awq, awq+gptq and smoothquant 512)\n"
             "  --ctx N             evaluation window (default 2048, capped by the model)\n"
             "  --max-chunks N      evaluate only the first N windows\n"
             "  --threads N         threads (default 0 = every core)\n"
