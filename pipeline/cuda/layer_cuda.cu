@@ -1,5 +1,6 @@
-/* GPTQ's calibration passes through one decoder layer on the GPU (layer_cuda.h): the
- * device state, weight upload and the seven passes, each the CPU's (pipeline/
+/* The calibration passes through one decoder layer on the GPU (layer_cuda.h): the device
+ * state, weight upload, the building blocks (layer_cuda_impl.h: linear, attention, MLP,
+ * norm, also used by awq_cuda.cu) and the seven passes, each the CPU's (pipeline/
  * quantize_layer.c with pipeline/layer_forward.c) step for step. Everything runs on the
  * default stream. */
 #include <math.h>
@@ -7,7 +8,6 @@
 #include <string.h>
 
 #include "pipeline/cuda/layer_cuda_impl.h"
-
 
 qf_status qf_ql_blas(cublasStatus_t st, const char *what) {
     if (st == CUBLAS_STATUS_SUCCESS) return QF_STATUS_OK;
