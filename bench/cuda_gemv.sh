@@ -17,7 +17,7 @@ pids=""
 for f in core/status.c core/dtype.c core/qweight.c runtime/cuda/w4_layout.c \
          runtime/cpu/rmsnorm.c runtime/cpu/rope.c runtime/cpu/swiglu.c \
          runtime/cuda/attention_plan.c runtime/cuda/attention_ref.c runtime/cpu/i8linear.c \
-         runtime/cpu/i8gemv_avx2.c runtime/cpu/i8gemv_avx512.c; do
+         runtime/cpu/i8gemm_avx2.c runtime/cpu/i8gemm_avx512.c; do
     o="$B/$(echo "$f" | tr / _).o"
     cc $CFLAGS -c "$f" -o "$o" &
     pids="$pids $!"

@@ -4,6 +4,8 @@
  * then y = float(acc) * (x_scale * w_scale[o]). Every float operation is written with
  * explicit rounding (no contraction) so that the codes, the scales and y are the CPU's
  * bits. */
+#include <stdlib.h>
+
 #include <cublas_v2.h>
 
 #include "runtime/cuda/cuda_check.h"
@@ -65,10 +67,14 @@ extern "C" qf_status qf_cuda_i8_upload(qf_cuda_i8_dev *d, const qf_cpu_i8linear 
     QF_RETURN_IF(l->kp % 4, QF_STATUS_UNSUPPORTED,
                  "W8A8 on the GPU: %lld padded columns, not a multiple of 4", (long long)l->kp);
     const size_t nw = (size_t)l->out * (size_t)l->kp, ns = (size_t)l->out * sizeof(float);
+    int8_t *rows = (int8_t *)malloc(nw); /* cuBLAS takes the rows, not the CPU's packing */
+    QF_RETURN_IF(!rows, QF_STATUS_NOMEM, "W8A8 on the GPU: out of host memory (%zu bytes)", nw);
+    qf_cpu_i8linear_unpack(l, rows);
     qf_status st = qf_cuda_malloc((void **)&d->w, nw, "W8A8 weights");
     if (st == QF_STATUS_OK) st = qf_cuda_malloc((void **)&d->scale, ns, "W8A8 scales");
-    if (st == QF_STATUS_OK) st = qf_cuda_upload(d->w, l->w, nw);
+    if (st == QF_STATUS_OK) st = qf_cuda_upload(d->w, rows, nw);
     if (st == QF_STATUS_OK) st = qf_cuda_upload(d->scale, l->scale, ns);
+    free(rows);
     if (st != QF_STATUS_OK) {
         qf_cuda_i8_dev_free(d);
         return st;
