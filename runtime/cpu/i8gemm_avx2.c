@@ -12,6 +12,7 @@
 
 #define QF_AVX2 __attribute__((target("avx2")))
 #define QF_AVX2_INLINE QF_AVX2 static inline __attribute__((always_inline))
+#define QF_AVX2_PREFETCH 2048 /* bytes ahead in a block: one stream, little parallelism */
 
 QF_AVX2 float qf_cpu_i8_quantize_avx2(const float *x, int64_t in, int64_t kp, float in_scale,
                                       int8_t *q) {
@@ -74,22 +75,29 @@ QF_AVX2_INLINE void qf_avx2_tile(const qf_cpu_i8linear *l, const int8_t *q, cons
     const int64_t kp = l->kp;
     const int8_t *w = l->w + b * QF_CPU_I8_ROWS * kp;
     __m256i acc[2][4];
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
+        #pragma GCC unroll 8
         for (int j = 0; j < 4; j++) acc[t][j] = _mm256_setzero_si256();
     for (int64_t k = 0; k < kp; k += 4) {
         const int8_t *wk = w + k * QF_CPU_I8_ROWS;
+        _mm_prefetch((const char *)(wk + QF_AVX2_PREFETCH), _MM_HINT_T0);
         __m256i wv[4];
+        #pragma GCC unroll 8
         for (int j = 0; j < 4; j++)
             wv[j] = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(wk + 16 * j)));
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++) {
             int32_t x4;
             memcpy(&x4, q + t * kp + k, 4);
             const __m256i xv = _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(x4)));
+            #pragma GCC unroll 8
             for (int j = 0; j < 4; j++)
                 acc[t][j] = _mm256_add_epi32(acc[t][j], _mm256_madd_epi16(wv[j], xv));
         }
     }
     const int64_t o0 = b * QF_CPU_I8_ROWS;
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++) {
         qf_avx2_store(l, qf_avx2_rows8(acc[t][0], acc[t][1]), xs[t], o0, y + t * ldy, r0, r1);
         qf_avx2_store(l, qf_avx2_rows8(acc[t][2], acc[t][3]), xs[t], o0 + 8, y + t * ldy, r0, r1);

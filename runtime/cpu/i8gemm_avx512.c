@@ -11,6 +11,7 @@
 
 #define QF_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define QF_VNNI_INLINE QF_VNNI static inline __attribute__((always_inline))
+#define QF_VNNI_PREFETCH 2048 /* bytes ahead in a block */
 
 QF_VNNI_INLINE __mmask16 qf_vnni_tail(int64_t left) {
     return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
@@ -51,10 +52,14 @@ QF_VNNI_INLINE void qf_vnni_tile(const qf_cpu_i8linear *l, const int8_t *q, cons
     const int8_t *w = l->w + b * bs;
     const __m512i off = _mm512_set1_epi8((char)0x80);
     __m512i acc[QF_CPU_I8_TOKENS][2];
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++) acc[t][0] = acc[t][1] = _mm512_setzero_si512();
     for (int64_t k = 0; k < kp; k += 4) {
+        _mm_prefetch((const char *)(w + k * QF_CPU_I8_ROWS + QF_VNNI_PREFETCH), _MM_HINT_T0);
+        if (nb > 1) _mm_prefetch((const char *)(w + bs + k * QF_CPU_I8_ROWS + QF_VNNI_PREFETCH), _MM_HINT_T0);
         const __m512i w0 = _mm512_load_si512(w + k * QF_CPU_I8_ROWS);
         const __m512i w1 = nb > 1 ? _mm512_load_si512(w + bs + k * QF_CPU_I8_ROWS) : w0;
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++) {
             int32_t x4;
             memcpy(&x4, q + t * kp + k, 4);
@@ -63,12 +68,14 @@ QF_VNNI_INLINE void qf_vnni_tile(const qf_cpu_i8linear *l, const int8_t *q, cons
             if (nb > 1) acc[t][1] = _mm512_dpbusd_epi32(acc[t][1], xu, w1);
         }
     }
+    #pragma GCC unroll 8
     for (int j = 0; j < nb; j++) {
         const int64_t o0 = (b + j) * QF_CPU_I8_ROWS;
         const int64_t lo = r0 > o0 ? r0 - o0 : 0, hi = r1 - o0 < 16 ? r1 - o0 : 16;
         const __mmask16 m = (__mmask16)(qf_vnni_tail(hi) & ~qf_vnni_tail(lo));
         const __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512(l->wsum + o0), 7);
         const __m512 sc = _mm512_loadu_ps(l->scale + o0);
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++) {
             const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[t][j], corr));
             _mm512_mask_storeu_ps(y + t * ldy + o0, m,
