@@ -30,11 +30,11 @@ qf_status qf_cpu_i8linear_init(qf_cpu_i8linear *l, const int8_t *w, const float 
     memset(l->w, 0, (size_t)(l->op * l->kp));
     for (int64_t o = 0; o < out; o++) {
         const int8_t *row = w + o * in;
+        int8_t *dst = l->w + qf_cpu_i8_at(l, o, 0);
+        for (int64_t i = 0; i < in; i += 4) /* 4 codes at a time, 64 bytes apart */
+            memcpy(dst + i * QF_CPU_I8_ROWS, row + i, (size_t)(in - i < 4 ? in - i : 4));
         int32_t s = 0;
-        for (int64_t i = 0; i < in; i++) {
-            l->w[qf_cpu_i8_at(l, o, i)] = row[i];
-            s += row[i];
-        }
+        for (int64_t i = 0; i < in; i++) s += row[i];
         l->wsum[o] = s;
         l->scale[o] = scale[o];
     }
