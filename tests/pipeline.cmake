@@ -2,6 +2,7 @@
 # verification runtime, and the whole driver on the tiny fixture models.
 qf_add_test(test_pipeline_act_store SOURCES test_pipeline_act_store.c LABELS unit)
 qf_add_test(test_pipeline_layer SOURCES test_pipeline_layer.c LABELS unit)
+qf_add_test(test_layer_fold SOURCES test_layer_fold.c LABELS unit)
 qf_add_test(test_pipeline SOURCES test_pipeline.c LABELS unit)
 qf_add_test(test_pipeline_cli SOURCES test_pipeline_cli.c LABELS unit)
 qf_add_test(test_pipeline_awq SOURCES test_pipeline_awq.c LABELS unit)
