@@ -9,7 +9,5 @@ cd "$(dirname "$0")/.."
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 grep -qw avx512_vnni /proc/cpuinfo && echo "CPU: avx512_vnni present" || echo "CPU: no avx512_vnni"
-"${CC:-cc}" -std=c11 -O2 -D_GNU_SOURCE -I. -DQF_FIXTURES_DIR='""' -DQF_SHARED_DIR='""' \
-    -DQF_QFORGE_BIN='""' tests/test_i8kernels.c runtime/cpu/i8linear.c \
-    runtime/cpu/i8gemm_avx2.c runtime/cpu/i8gemm_avx512.c core/status.c -lm -o "$out/t"
+scripts/build-i8-kernels.sh tests/test_i8kernels.c "$out/t"
 "$out/t"
