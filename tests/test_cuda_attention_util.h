@@ -29,21 +29,11 @@
 #include <math.h>
 #include <stdint.h>
 
-static uint64_t ca_rng = 0x2545F4914F6CDD1Dull;
-
-static inline uint64_t ca_next(void) {
-    ca_rng ^= ca_rng << 13;
-    ca_rng ^= ca_rng >> 7;
-    ca_rng ^= ca_rng << 17;
-    return ca_rng;
-}
-
-/* uniform in [-1, 1) */
-static inline float ca_frand(void) { return (float)((ca_next() >> 40) * (1.0 / (1 << 23)) - 1.0); }
+#include "tests/test_random.h"
 
 /* n floats uniform in [-amp, amp) */
 static inline void ca_fill(float *x, int64_t n, float amp) {
-    for (int64_t i = 0; i < n; i++) x[i] = amp * ca_frand();
+    for (int64_t i = 0; i < n; i++) x[i] = amp * qf_test_frand();
 }
 
 /* scale * sum_e |q_e|: times max|k| it bounds every |score| of the row. */

@@ -1,5 +1,6 @@
-/* Shared by the calibration-layer tests (test_layer_gemms.c, test_cuda_qlayer.c,
- * test_cuda_awq.c): a xorshift generator, buffers of uniform floats, and the closeness
+/* Shared by the calibration-layer, fold and attention tests (test_layer_gemms.c,
+ * test_cuda_qlayer.c, test_cuda_awq.c, test_layer_fold.c, test_cuda_attention_util.h):
+ * a xorshift generator, buffers of uniform floats, and the closeness
  * check they state their tolerances in. */
 #ifndef QF_TEST_RANDOM_H
 #define QF_TEST_RANDOM_H
