@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""SmoothQuant W8A8 quality and speed, qforge vs llm-compressor, in one run on the same
+machine and the same calibration tokens (bench/, not CI).
+
+1. `qforge quantize --method smoothquant --alpha A` on HF_DIR with --save-calib (the token
+   windows it used), and `--method rtn --format compressed-tensors` (W8A8 without
+   smoothing) for reference: int8 symmetric per-channel weights, int8 symmetric per-token
+   dynamic activations, compressed-tensors "int-quantized";
+2. llm-compressor on the SAME windows: [SmoothQuantModifier(smoothing_strength=A),
+   QuantizationModifier(targets=Linear, scheme="W8A8", ignore=["lm_head"])] (its W8A8
+   preset is the same scheme: int8 channel-wise symmetric weights, int8 token-wise
+   symmetric dynamic activations; RTN with min-max scales), oneshot with the sequential
+   pipeline, its default Llama mappings (input_layernorm -> q,k,v;
+   post_attention_layernorm -> gate,up: ours); wall time of oneshot();
+3. perplexity on TEXT by DESIGN.md §5's protocol (ctx windows, tail dropped): `qforge
+   eval` for the FP model and our artifacts (our int8 runtime), transformers in memory
+   for the FP model and llm-compressor's result, whose wrapped forward fake-quantizes
+   the weights and, per token, the activations as compressed-tensors defines them. Each
+   Δppl is against the FP value of the same evaluator.
+Results go to OUT_DIR/result.json after every step; the end prints a Markdown table.
+
+Pinned (/root/lcenv, as awq_vs_llmcompressor.py): llmcompressor==0.14.0.1,
+compressed-tensors==0.19.0, torch==2.14.0, transformers==5.17.0, datasets==5.2.0,
+tokenizers==0.23.3.
+Usage: sq_vs_llmcompressor.py QFORGE HF_DIR TEXT OUT_DIR [--samples 128] [--seqlen 512]
+       [--alpha 0.5] [--threads 2] [--ctx 2048] [--windows 0]
+"""
+import argparse
+import contextlib
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+from safetensors.torch import load_file
+from tokenizers import Tokenizer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gptq_vs_llmcompressor import qforge_ppl, run_timed, torch_ppl  # noqa: E402  (shared helpers)
+
+
+def forward_check(lin):
+    """What the quantized module's forward computes, on random tokens with outliers shaped
+    (batch, tokens, features) as the model calls it: its output against F.linear of (a)
+    the inputs quantized per token as our runtime does (scale max|x| / 127.5, round half
+    to even, clamp to [-128, 127]) and (b) the raw inputs, both with the module's
+    fake-quantized weights (its weight_scale, round, clamp). (a) ~0 and (b) clearly not
+    says llm-compressor's W8A8 computes what ours does."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 16, lin.in_features, generator=g)
+    x[:, :, :4] *= 30.0
+    s = lin.weight_scale.float()
+    wq = torch.clamp(torch.round(lin.weight.float() / s), -128, 127) * s
+    xs = x.abs().amax(dim=-1, keepdim=True) / 127.5
+    xq = torch.clamp(torch.round(x / xs), -128, 127) * xs
+    with torch.no_grad():
+        y = lin(x).float()
+        ya, yb = torch.nn.functional.linear(xq, wq), torch.nn.functional.linear(x, wq)
+    rel = lambda u: float((y - u).abs().max() / y.abs().max())
+    return {"vs_int8_tokens": rel(ya), "vs_float_inputs": rel(yb)}
+
+
+def llmcompressor_sq(a, calib, res, save):
+    # llm-compressor logs to the sys.stdout of its import: import it under stderr
+    with contextlib.redirect_stdout(sys.stderr):
+        from datasets import Dataset
+        from llmcompressor import oneshot
+        from llmcompressor.modifiers.quantization import QuantizationModifier
+        from llmcompressor.modifiers.smoothquant import SmoothQuantModifier
+        from transformers import AutoModelForCausalLM
+
+    tokens = load_file(calib)["tokens"]
+    ds = Dataset.from_dict({"input_ids": tokens.tolist(), "attention_mask": torch.ones_like(tokens).tolist()})
+    recipe = [SmoothQuantModifier(smoothing_strength=a.alpha),
+              QuantizationModifier(targets="Linear", scheme="W8A8", ignore=["lm_head"])]
+    model = AutoModelForCausalLM.from_pretrained(a.hf_dir, dtype=torch.float32)
+    model.eval()
+    ids = Tokenizer.from_file(os.path.join(a.hf_dir, "tokenizer.json")).encode(
+        open(a.text, "rb").read().decode("utf-8"), add_special_tokens=False).ids
+    lc = res["llmcompressor_sq"] = {"recipe": [repr(m) for m in recipe],
+                                    "fp_ppl_transformers": torch_ppl(model, ids, a.ctx, a.windows)}
+    save()
+    t0 = time.time()
+    oneshot(model=model, dataset=ds, recipe=recipe, max_seq_length=a.seqlen,
+            num_calibration_samples=a.samples, pipeline="sequential")
+    lc["seconds"] = time.time() - t0
+    lc["peak_rss_kib_python_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    lc["scheme_layer0_q_proj"] = repr(model.model.layers[0].self_attn.q_proj.quantization_scheme)
+    lc["forward_check_layer0_q_proj"] = forward_check(model.model.layers[0].self_attn.q_proj)
+    save()
+    lc["ppl"] = torch_ppl(model, ids, a.ctx, a.windows)
+    lc["delta_ppl"] = lc["ppl"] - lc["fp_ppl_transformers"]
+    lc["delta_pct"] = 100.0 * lc["delta_ppl"] / lc["fp_ppl_transformers"]
+
+
+def summary(res):
+    """Markdown table, one row per method."""
+    rows = ["| method | ppl | Δppl vs FP | Δppl / FP ppl | seconds | peak RSS MiB |",
+            "|---|---|---|---|---|---|",
+            f"| FP (qforge eval) | {res['fp_ppl_qforge']:.4f} | | | | |",
+            f"| FP (transformers) | {res['llmcompressor_sq']['fp_ppl_transformers']:.4f} | | | | |"]
+    for name, k, rss in (("qforge smoothquant", "qforge_sq", "peak_rss_kib"),
+                         ("qforge W8A8 RTN (no smoothing)", "qforge_rtn", "peak_rss_kib"),
+                         ("llm-compressor SmoothQuant + W8A8 (RSS: whole python process)",
+                          "llmcompressor_sq", "peak_rss_kib_python_process")):
+        r = res[k]
+        rows.append(f"| {name} | {r['ppl']:.4f} | {r['delta_ppl']:+.4f} | {r['delta_pct']:.2f}% | "
+                    f"{r['seconds']:.1f} | {r[rss] / 1024:.0f} |")
+    return "\n".join(rows)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("qforge")
+    ap.add_argument("hf_dir")
+    ap.add_argument("text")
+    ap.add_argument("out_dir")
+    ap.add_argument("--samples", type=int, default=128)
+    ap.add_argument("--seqlen", type=int, default=512)
+    ap.add_argument("--alpha", type=float, default=0.5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ctx", type=int, default=2048)
+    ap.add_argument("--windows", type=int, default=0, help="eval windows (0 = whole text)")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.out_dir, exist_ok=False)
+    res = {"args": vars(a)}
+
+    def save():
+        with open(os.path.join(a.out_dir, "result.json"), "w") as f:
+            json.dump(res, f, indent=1)
+
+    calib = os.path.join(a.out_dir, "calib.safetensors")
+    common = ["--calib-samples", str(a.samples), "--calib-seqlen", str(a.seqlen), "--threads", str(a.threads)]
+    runs = (("qforge_sq", "qforge-sq", ["--method", "smoothquant", "--alpha", str(a.alpha), "--save-calib", calib]),
+            ("qforge_rtn", "qforge-rtn", ["--method", "rtn", "--format", "compressed-tensors"]))
+    for k, d, extra in runs:
+        t, rss, _ = run_timed([a.qforge, "quantize", a.hf_dir, os.path.join(a.out_dir, d)] + extra + common)
+        res[k] = {"seconds": t, "peak_rss_kib": rss}
+        save()
+    llmcompressor_sq(a, calib, res, save)
+    fp = res["fp_ppl_qforge"] = qforge_ppl(a.qforge, a.hf_dir, a.text, a.ctx, a.windows, a.threads)
+    for k, d, _ in runs:
+        r = res[k]
+        r["ppl"] = qforge_ppl(a.qforge, os.path.join(a.out_dir, d), a.text, a.ctx, a.windows, a.threads)
+        r["delta_ppl"] = r["ppl"] - fp
+        r["delta_pct"] = 100.0 * r["delta_ppl"] / fp
+        save()
+    res["speedup_vs_llmcompressor"] = res["llmcompressor_sq"]["seconds"] / res["qforge_sq"]["seconds"]
+    save()
+    print(summary(res))
+    print(f"\nspeedup (llm-compressor oneshot s / qforge smoothquant s): "
+          f"{res['speedup_vs_llmcompressor']:.2f}x; all numbers in {os.path.join(a.out_dir, 'result.json')}")
+
+
+if __name__ == "__main__":
+    main()
