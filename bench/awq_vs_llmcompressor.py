@@ -34,9 +34,7 @@ transformers==5.17.0, datasets==5.2.0, tokenizers==0.23.3 (llmcompressor 0.14 re
 Usage: awq_vs_llmcompressor.py QFORGE HF_DIR TEXT OUT_DIR [--samples 128] [--seqlen 512]
        [--bits 4] [--group 64] [--threads 2] [--ctx 2048] [--windows 0]
 """
-import argparse
 import contextlib
-import json
 import os
 import resource
 import sys
@@ -47,7 +45,8 @@ from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gptq_vs_llmcompressor import qforge_ppl, run_timed, torch_ppl  # noqa: E402  (shared helpers)
+from gptq_vs_llmcompressor import (bench_parser, bench_start, qforge_eval_runs,  # noqa: E402
+                                   qforge_quantize_runs, torch_ppl)  # (shared helpers)
 
 
 def llmcompressor_awq(a, calib, res, save):
@@ -108,42 +107,18 @@ def summary(res):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("qforge")
-    ap.add_argument("hf_dir")
-    ap.add_argument("text")
-    ap.add_argument("out_dir")
-    ap.add_argument("--samples", type=int, default=128)
-    ap.add_argument("--seqlen", type=int, default=512)
+    ap = bench_parser(512)
     ap.add_argument("--bits", type=int, default=4)
     ap.add_argument("--group", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--ctx", type=int, default=2048)
-    ap.add_argument("--windows", type=int, default=0, help="eval windows (0 = whole text)")
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    os.makedirs(a.out_dir, exist_ok=False)
-    res = {"args": vars(a)}
-
-    def save():
-        with open(os.path.join(a.out_dir, "result.json"), "w") as f:
-            json.dump(res, f, indent=1)
-
+    a, res, save = bench_start(ap)
     calib = os.path.join(a.out_dir, "calib.safetensors")
     common = ["--bits", str(a.bits), "--group-size", str(a.group), "--calib-samples", str(a.samples),
               "--calib-seqlen", str(a.seqlen), "--threads", str(a.threads)]
     runs = (("qforge_awq", "qforge-awq", ["--method", "awq", "--save-calib", calib]),
             ("qforge_awq_gptq", "qforge-awq-gptq", ["--method", "awq+gptq"]),
             ("qforge_rtn", "qforge-rtn", ["--method", "rtn"]))
-    for k, d, extra in runs:
-        t, rss, _ = run_timed([a.qforge, "quantize", a.hf_dir, os.path.join(a.out_dir, d)] + extra + common)
-        res[k] = {"seconds": t, "peak_rss_kib": rss}
-        save()
-    fp = res["fp_ppl_qforge"] = qforge_ppl(a.qforge, a.hf_dir, a.text, a.ctx, a.windows, a.threads)
-    for k, d, _ in runs:
-        res[k]["ppl"] = qforge_ppl(a.qforge, os.path.join(a.out_dir, d), a.text, a.ctx, a.windows, a.threads)
-        res[k]["delta_ppl"] = res[k]["ppl"] - fp
-        save()
+    qforge_quantize_runs(a, runs, common, res, save)
+    qforge_eval_runs(a, runs, res, save)
     llmcompressor_awq(a, calib, res, save)
     res["speedup_vs_llmcompressor"] = res["llmcompressor_awq"]["seconds"] / res["qforge_awq"]["seconds"]
     save()

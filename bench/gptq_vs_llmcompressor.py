@@ -47,6 +47,55 @@ def run_timed(cmd):
     return dt, rss, p.stdout
 
 
+def bench_parser(seqlen):
+    """The arguments every *_vs_llmcompressor.py script takes."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("qforge")
+    ap.add_argument("hf_dir")
+    ap.add_argument("text")
+    ap.add_argument("out_dir")
+    ap.add_argument("--samples", type=int, default=128)
+    ap.add_argument("--seqlen", type=int, default=seqlen)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ctx", type=int, default=2048)
+    ap.add_argument("--windows", type=int, default=0, help="eval windows (0 = whole text)")
+    return ap
+
+
+def bench_start(ap):
+    """Parses, creates OUT_DIR (it must not exist); returns (args, results, save) where
+    save() writes the results to OUT_DIR/result.json."""
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.out_dir, exist_ok=False)
+    res = {"args": vars(a)}
+
+    def save():
+        with open(os.path.join(a.out_dir, "result.json"), "w") as f:
+            json.dump(res, f, indent=1)
+
+    return a, res, save
+
+
+def qforge_quantize_runs(a, runs, common, res, save):
+    """runs: (result key, OUT_DIR subfolder, quantize options); each timed."""
+    for k, d, extra in runs:
+        t, rss, _ = run_timed([a.qforge, "quantize", a.hf_dir, os.path.join(a.out_dir, d)] + extra + common)
+        res[k] = {"seconds": t, "peak_rss_kib": rss}
+        save()
+
+
+def qforge_eval_runs(a, runs, res, save):
+    """The FP model's and each run's perplexity through qforge eval, Δ against the FP's."""
+    fp = res["fp_ppl_qforge"] = qforge_ppl(a.qforge, a.hf_dir, a.text, a.ctx, a.windows, a.threads)
+    for k, d, _ in runs:
+        r = res[k]
+        r["ppl"] = qforge_ppl(a.qforge, os.path.join(a.out_dir, d), a.text, a.ctx, a.windows, a.threads)
+        r["delta_ppl"] = r["ppl"] - fp
+        r["delta_pct"] = 100.0 * r["delta_ppl"] / fp
+        save()
+
+
 def qforge_ppl(qforge, model, text, ctx, windows, threads):
     cmd = [qforge, "eval", model, "--text", text, "--ctx", str(ctx), "--threads", str(threads), "--json"]
     if windows:
@@ -101,43 +150,19 @@ def llmcompressor_gptq(a, calib, res, save):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("qforge")
-    ap.add_argument("hf_dir")
-    ap.add_argument("text")
-    ap.add_argument("out_dir")
-    ap.add_argument("--samples", type=int, default=128)
-    ap.add_argument("--seqlen", type=int, default=2048)
+    ap = bench_parser(2048)
     ap.add_argument("--bits", type=int, default=4)
     ap.add_argument("--group", type=int, default=64, help="-1: per channel")
     ap.add_argument("--desc-act", action="store_true")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--ctx", type=int, default=2048)
-    ap.add_argument("--windows", type=int, default=0, help="eval windows (0 = whole text)")
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    os.makedirs(a.out_dir, exist_ok=False)
-    res = {"args": vars(a)}
-
-    def save():
-        with open(os.path.join(a.out_dir, "result.json"), "w") as f:
-            json.dump(res, f, indent=1)
-
+    a, res, save = bench_start(ap)
     calib = os.path.join(a.out_dir, "calib.safetensors")
     common = ["--bits", str(a.bits), "--group-size", str(a.group), "--calib-samples", str(a.samples),
               "--calib-seqlen", str(a.seqlen), "--threads", str(a.threads)]
-    ours = os.path.join(a.out_dir, "qforge-gptq")
-    t, rss, _ = run_timed([a.qforge, "quantize", a.hf_dir, ours, "--method", "gptq", "--save-calib", calib]
-                          + common + (["--desc-act", "--static-groups"] if a.desc_act else []))
-    res["qforge_gptq"] = {"seconds": t, "peak_rss_kib": rss}
-    rtn = os.path.join(a.out_dir, "qforge-rtn")
-    t, rss, _ = run_timed([a.qforge, "quantize", a.hf_dir, rtn, "--method", "rtn"] + common)
-    res["qforge_rtn"] = {"seconds": t, "peak_rss_kib": rss}
-    fp = res["fp_ppl_qforge"] = qforge_ppl(a.qforge, a.hf_dir, a.text, a.ctx, a.windows, a.threads)
-    for k, d in (("qforge_gptq", ours), ("qforge_rtn", rtn)):
-        res[k]["ppl"] = qforge_ppl(a.qforge, d, a.text, a.ctx, a.windows, a.threads)
-        res[k]["delta_ppl"] = res[k]["ppl"] - fp
-    save()
+    runs = (("qforge_gptq", "qforge-gptq", ["--method", "gptq", "--save-calib", calib]
+             + (["--desc-act", "--static-groups"] if a.desc_act else [])),
+            ("qforge_rtn", "qforge-rtn", ["--method", "rtn"]))
+    qforge_quantize_runs(a, runs, common, res, save)
+    qforge_eval_runs(a, runs, res, save)
     llmcompressor_gptq(a, calib, res, save)
     res["speedup_vs_llmcompressor"] = res["llmcompressor_gptq"]["seconds"] / res["qforge_gptq"]["seconds"]
     save()

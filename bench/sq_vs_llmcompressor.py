@@ -25,9 +25,7 @@ tokenizers==0.23.3.
 Usage: sq_vs_llmcompressor.py QFORGE HF_DIR TEXT OUT_DIR [--samples 128] [--seqlen 512]
        [--alpha 0.5] [--threads 2] [--ctx 2048] [--windows 0]
 """
-import argparse
 import contextlib
-import json
 import os
 import resource
 import sys
@@ -38,7 +36,8 @@ from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gptq_vs_llmcompressor import qforge_ppl, run_timed, torch_ppl  # noqa: E402  (shared helpers)
+from gptq_vs_llmcompressor import (bench_parser, bench_start, qforge_eval_runs,  # noqa: E402
+                                   qforge_quantize_runs, torch_ppl)  # (shared helpers)
 
 
 def forward_check(lin):
@@ -112,42 +111,16 @@ def summary(res):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("qforge")
-    ap.add_argument("hf_dir")
-    ap.add_argument("text")
-    ap.add_argument("out_dir")
-    ap.add_argument("--samples", type=int, default=128)
-    ap.add_argument("--seqlen", type=int, default=512)
+    ap = bench_parser(512)
     ap.add_argument("--alpha", type=float, default=0.5)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--ctx", type=int, default=2048)
-    ap.add_argument("--windows", type=int, default=0, help="eval windows (0 = whole text)")
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    os.makedirs(a.out_dir, exist_ok=False)
-    res = {"args": vars(a)}
-
-    def save():
-        with open(os.path.join(a.out_dir, "result.json"), "w") as f:
-            json.dump(res, f, indent=1)
-
+    a, res, save = bench_start(ap)
     calib = os.path.join(a.out_dir, "calib.safetensors")
     common = ["--calib-samples", str(a.samples), "--calib-seqlen", str(a.seqlen), "--threads", str(a.threads)]
     runs = (("qforge_sq", "qforge-sq", ["--method", "smoothquant", "--alpha", str(a.alpha), "--save-calib", calib]),
             ("qforge_rtn", "qforge-rtn", ["--method", "rtn", "--format", "compressed-tensors"]))
-    for k, d, extra in runs:
-        t, rss, _ = run_timed([a.qforge, "quantize", a.hf_dir, os.path.join(a.out_dir, d)] + extra + common)
-        res[k] = {"seconds": t, "peak_rss_kib": rss}
-        save()
+    qforge_quantize_runs(a, runs, common, res, save)
     llmcompressor_sq(a, calib, res, save)
-    fp = res["fp_ppl_qforge"] = qforge_ppl(a.qforge, a.hf_dir, a.text, a.ctx, a.windows, a.threads)
-    for k, d, _ in runs:
-        r = res[k]
-        r["ppl"] = qforge_ppl(a.qforge, os.path.join(a.out_dir, d), a.text, a.ctx, a.windows, a.threads)
-        r["delta_ppl"] = r["ppl"] - fp
-        r["delta_pct"] = 100.0 * r["delta_ppl"] / fp
-        save()
+    qforge_eval_runs(a, runs, res, save)
     res["speedup_vs_llmcompressor"] = res["llmcompressor_sq"]["seconds"] / res["qforge_sq"]["seconds"]
     save()
     print(summary(res))
