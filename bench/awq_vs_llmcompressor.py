@@ -36,17 +36,13 @@ Usage: awq_vs_llmcompressor.py QFORGE HF_DIR TEXT OUT_DIR [--samples 128] [--seq
 """
 import contextlib
 import os
-import resource
 import sys
-import time
 
 import torch
-from safetensors.torch import load_file
-from tokenizers import Tokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gptq_vs_llmcompressor import (bench_parser, bench_start, qforge_eval_runs,  # noqa: E402
-                                   qforge_quantize_runs, torch_ppl)  # (shared helpers)
+from gptq_vs_llmcompressor import (bench_parser, bench_start, llmcompressor_run,  # noqa: E402
+                                   qforge_eval_runs, qforge_quantize_runs)  # (shared helpers)
 
 
 def llmcompressor_awq(a, calib, res, save):
@@ -54,12 +50,9 @@ def llmcompressor_awq(a, calib, res, save):
     # importing): importing under stderr moves its log there, stdout is for the table
     with contextlib.redirect_stdout(sys.stderr):
         from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
-        from datasets import Dataset
-        from llmcompressor import oneshot
         from llmcompressor.modifiers.quantization import QuantizationModifier
         from llmcompressor.modifiers.transform.awq import AWQModifier
         from llmcompressor.pipelines.cache import IntermediatesCache
-        from transformers import AutoModelForCausalLM
 
     if not torch.accelerator.is_available():
         # AWQModifier pins the cached layer inputs before each grid search (page-locked
@@ -67,27 +60,11 @@ def llmcompressor_awq(a, calib, res, save):
         # "Found no NVIDIA driver", so on a CPU-only machine pinning is skipped
         IntermediatesCache.pin_memory = lambda self, *args, **kwargs: None
 
-    tokens = load_file(calib)["tokens"]
-    ds = Dataset.from_dict({"input_ids": tokens.tolist(), "attention_mask": torch.ones_like(tokens).tolist()})
     scheme = QuantizationScheme(targets=["Linear"], weights=QuantizationArgs(
         num_bits=a.bits, type="int", symmetric=False, strategy="group", group_size=a.group))
     recipe = [AWQModifier(duo_scaling=True, n_grid=20),
               QuantizationModifier(config_groups={"group_0": scheme}, ignore=["lm_head"])]
-    model = AutoModelForCausalLM.from_pretrained(a.hf_dir, dtype=torch.float32)
-    model.eval()
-    ids = Tokenizer.from_file(os.path.join(a.hf_dir, "tokenizer.json")).encode(
-        open(a.text, "rb").read().decode("utf-8"), add_special_tokens=False).ids
-    lc = res["llmcompressor_awq"] = {"recipe": [repr(m) for m in recipe],
-                                     "fp_ppl_transformers": torch_ppl(model, ids, a.ctx, a.windows)}
-    save()
-    t0 = time.time()
-    oneshot(model=model, dataset=ds, recipe=recipe, max_seq_length=a.seqlen,
-            num_calibration_samples=a.samples, pipeline="sequential")
-    lc["seconds"] = time.time() - t0
-    lc["peak_rss_kib_python_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    save()
-    lc["ppl"] = torch_ppl(model, ids, a.ctx, a.windows)
-    lc["delta_ppl"] = lc["ppl"] - lc["fp_ppl_transformers"]
+    llmcompressor_run(a, calib, recipe, "llmcompressor_awq", res, save)
 
 
 def summary(res):

@@ -118,35 +118,48 @@ def torch_ppl(model, ids, ctx, windows):
     return math.exp(nll / scored)
 
 
-def llmcompressor_gptq(a, calib, res, save):
-    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
+def llmcompressor_run(a, calib, recipe, key, res, save, inspect=None):
+    """llm-compressor's oneshot (sequential pipeline) of recipe on the calibration windows
+    qforge saved, on the FP model in memory: res[key] gets the transformers FP ppl, the
+    oneshot wall time and peak RSS, what inspect(model) returns, the quantized ppl."""
     from datasets import Dataset
     from llmcompressor import oneshot
-    from llmcompressor.modifiers.gptq import GPTQModifier
     from transformers import AutoModelForCausalLM
 
-    actorder = "static" if a.desc_act else None
     tokens = load_file(calib)["tokens"]
     ds = Dataset.from_dict({"input_ids": tokens.tolist(), "attention_mask": torch.ones_like(tokens).tolist()})
-    grid = dict(strategy="channel") if a.group == -1 else dict(strategy="group", group_size=a.group)
-    scheme = QuantizationScheme(targets=["Linear"], weights=QuantizationArgs(
-        num_bits=a.bits, type="int", symmetric=False, actorder=actorder, **grid))
-    recipe = GPTQModifier(config_groups={"group_0": scheme}, ignore=["lm_head"], block_size=128,
-                          dampening_frac=0.01, actorder=actorder)
     model = AutoModelForCausalLM.from_pretrained(a.hf_dir, dtype=torch.float32)
     model.eval()
     ids = Tokenizer.from_file(os.path.join(a.hf_dir, "tokenizer.json")).encode(
         open(a.text, "rb").read().decode("utf-8"), add_special_tokens=False).ids
-    lc = res["llmcompressor_gptq"] = {"fp_ppl_transformers": torch_ppl(model, ids, a.ctx, a.windows)}
+    recipes = recipe if isinstance(recipe, list) else [recipe]
+    lc = res[key] = {"recipe": [repr(m) for m in recipes],
+                     "fp_ppl_transformers": torch_ppl(model, ids, a.ctx, a.windows)}
     save()
     t0 = time.time()
     oneshot(model=model, dataset=ds, recipe=recipe, max_seq_length=a.seqlen,
             num_calibration_samples=a.samples, pipeline="sequential")
     lc["seconds"] = time.time() - t0
     lc["peak_rss_kib_python_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if inspect:
+        lc.update(inspect(model))
     save()
     lc["ppl"] = torch_ppl(model, ids, a.ctx, a.windows)
     lc["delta_ppl"] = lc["ppl"] - lc["fp_ppl_transformers"]
+    lc["delta_pct"] = 100.0 * lc["delta_ppl"] / lc["fp_ppl_transformers"]
+
+
+def llmcompressor_gptq(a, calib, res, save):
+    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
+    from llmcompressor.modifiers.gptq import GPTQModifier
+
+    actorder = "static" if a.desc_act else None
+    grid = dict(strategy="channel") if a.group == -1 else dict(strategy="group", group_size=a.group)
+    scheme = QuantizationScheme(targets=["Linear"], weights=QuantizationArgs(
+        num_bits=a.bits, type="int", symmetric=False, actorder=actorder, **grid))
+    recipe = GPTQModifier(config_groups={"group_0": scheme}, ignore=["lm_head"], block_size=128,
+                          dampening_frac=0.01, actorder=actorder)
+    llmcompressor_run(a, calib, recipe, "llmcompressor_gptq", res, save)
 
 
 def main():

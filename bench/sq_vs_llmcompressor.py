@@ -27,17 +27,13 @@ Usage: sq_vs_llmcompressor.py QFORGE HF_DIR TEXT OUT_DIR [--samples 128] [--seql
 """
 import contextlib
 import os
-import resource
 import sys
-import time
 
 import torch
-from safetensors.torch import load_file
-from tokenizers import Tokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gptq_vs_llmcompressor import (bench_parser, bench_start, qforge_eval_runs,  # noqa: E402
-                                   qforge_quantize_runs, torch_ppl)  # (shared helpers)
+from gptq_vs_llmcompressor import (bench_parser, bench_start, llmcompressor_run,  # noqa: E402
+                                   qforge_eval_runs, qforge_quantize_runs)  # (shared helpers)
 
 
 def forward_check(lin):
@@ -64,34 +60,18 @@ def forward_check(lin):
 def llmcompressor_sq(a, calib, res, save):
     # llm-compressor logs to the sys.stdout of its import: import it under stderr
     with contextlib.redirect_stdout(sys.stderr):
-        from datasets import Dataset
-        from llmcompressor import oneshot
         from llmcompressor.modifiers.quantization import QuantizationModifier
         from llmcompressor.modifiers.smoothquant import SmoothQuantModifier
-        from transformers import AutoModelForCausalLM
 
-    tokens = load_file(calib)["tokens"]
-    ds = Dataset.from_dict({"input_ids": tokens.tolist(), "attention_mask": torch.ones_like(tokens).tolist()})
     recipe = [SmoothQuantModifier(smoothing_strength=a.alpha),
               QuantizationModifier(targets="Linear", scheme="W8A8", ignore=["lm_head"])]
-    model = AutoModelForCausalLM.from_pretrained(a.hf_dir, dtype=torch.float32)
-    model.eval()
-    ids = Tokenizer.from_file(os.path.join(a.hf_dir, "tokenizer.json")).encode(
-        open(a.text, "rb").read().decode("utf-8"), add_special_tokens=False).ids
-    lc = res["llmcompressor_sq"] = {"recipe": [repr(m) for m in recipe],
-                                    "fp_ppl_transformers": torch_ppl(model, ids, a.ctx, a.windows)}
-    save()
-    t0 = time.time()
-    oneshot(model=model, dataset=ds, recipe=recipe, max_seq_length=a.seqlen,
-            num_calibration_samples=a.samples, pipeline="sequential")
-    lc["seconds"] = time.time() - t0
-    lc["peak_rss_kib_python_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    lc["scheme_layer0_q_proj"] = repr(model.model.layers[0].self_attn.q_proj.quantization_scheme)
-    lc["forward_check_layer0_q_proj"] = forward_check(model.model.layers[0].self_attn.q_proj)
-    save()
-    lc["ppl"] = torch_ppl(model, ids, a.ctx, a.windows)
-    lc["delta_ppl"] = lc["ppl"] - lc["fp_ppl_transformers"]
-    lc["delta_pct"] = 100.0 * lc["delta_ppl"] / lc["fp_ppl_transformers"]
+
+    def inspect(model):
+        q = model.model.layers[0].self_attn.q_proj
+        return {"scheme_layer0_q_proj": repr(q.quantization_scheme),
+                "forward_check_layer0_q_proj": forward_check(q)}
+
+    llmcompressor_run(a, calib, recipe, "llmcompressor_sq", res, save, inspect)
 
 
 def summary(res):
