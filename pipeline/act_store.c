@@ -3,6 +3,7 @@
 #include "pipeline/act_store.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,18 +147,23 @@ qf_status qf_act_store_init(qf_act_store *s, const char *dir, const char *name,
     return QF_STATUS_OK;
 }
 
-static int qf_act_fits(const qf_act_store *s, size_t bytes) {
-    const qf_act_budget *b = s->budget;
-    return !b || b->limit == 0 || (b->used <= b->limit && bytes <= b->limit - b->used);
+/* Takes bytes from the budget if they fit (1), else leaves it as it is (0). */
+static int qf_act_reserve(qf_act_budget *b, size_t bytes) {
+    if (!b) return 1;
+    size_t used = atomic_load(&b->used);
+    do {
+        if (b->limit != 0 && (used > b->limit || bytes > b->limit - used)) return 0;
+    } while (!atomic_compare_exchange_weak(&b->used, &used, used + bytes));
+    return 1;
 }
 
 qf_status qf_act_store_put(qf_act_store *s, int64_t i, const float *x) {
     QF_RETURN_IF(i < 0 || i >= s->n_samples, QF_STATUS_INVALID_ARG,
                  "activation store: sample %lld out of range", (long long)i);
     const size_t bytes = s->sample_floats * sizeof(float);
-    if (!s->mem[i] && !s->spilled[i] && qf_act_fits(s, bytes)) {
+    if (!s->mem[i] && !s->spilled[i] && qf_act_reserve(s->budget, bytes)) {
         s->mem[i] = malloc(bytes);
-        if (s->mem[i] && s->budget) s->budget->used += bytes;
+        if (!s->mem[i] && s->budget) atomic_fetch_sub(&s->budget->used, bytes);
     }
     if (s->mem[i]) {
         memcpy(s->mem[i], x, bytes);
@@ -191,7 +197,7 @@ void qf_act_store_free(qf_act_store *s) {
     for (int64_t i = 0; s->mem && i < s->n_samples; i++) {
         if (s->mem[i]) {
             free(s->mem[i]);
-            if (s->budget) s->budget->used -= s->sample_floats * sizeof(float);
+            if (s->budget) atomic_fetch_sub(&s->budget->used, s->sample_floats * sizeof(float));
         }
         if (s->spilled && s->spilled[i] && qf_act_spill_path(s, i, path) == QF_STATUS_OK)
             unlink(path);

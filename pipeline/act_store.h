@@ -13,7 +13,7 @@
 /* Bytes held in memory by all stores sharing it; limit 0 = no limit. */
 typedef struct qf_act_budget {
     size_t limit;
-    size_t used;
+    _Atomic size_t used; /* puts of different samples may run on several threads */
 } qf_act_budget;
 
 typedef struct qf_act_store {
@@ -29,7 +29,8 @@ typedef struct qf_act_store {
  * "<dir>/<name>-<i>.zst". */
 qf_status qf_act_store_init(qf_act_store *s, const char *dir, const char *name,
                             int64_t n_samples, size_t sample_floats, qf_act_budget *budget);
-/* Stores (a copy of) sample i, replacing what was there. */
+/* Stores (a copy of) sample i, replacing what was there. Different samples may be put
+ * and got on different threads at once. */
 qf_status qf_act_store_put(qf_act_store *s, int64_t i, const float *x);
 /* Copies sample i (which must have been put) into x (sample_floats). */
 qf_status qf_act_store_get(const qf_act_store *s, int64_t i, float *x);

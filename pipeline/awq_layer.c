@@ -37,7 +37,6 @@ typedef struct qf_awq_data {
     float *in[QF_SCALE_N_GROUPS];     /* (ns * S, width) search inputs */
     float *clip[QF_SCALE_N_GROUPS];   /* (nc, width) clip tokens */
     float *y_attn, *y_mlp;          /* (ns * S, hid) FP outputs of self_attn and mlp */
-    float *tmp;                     /* (S, max width) scratch */
     int group;                      /* the group the loss callback measures */
     qf_awq_worker *wk;              /* n_wk search workers (the run's pool threads 0..n_wk) */
     int n_wk;
@@ -56,7 +55,7 @@ static void qf_awq_data_free(qf_awq_data *d) {
         free(d->in[g]);
         free(d->clip[g]);
     }
-    free(d->y_attn), free(d->y_mlp), free(d->tmp);
+    free(d->y_attn), free(d->y_mlp);
     for (int w = 0; d->wk && w < d->n_wk; w++) {
         qf_awq_worker *k = &d->wk[w];
         qf_layer_ctx_free(&k->ctx);
@@ -85,7 +84,7 @@ static qf_status qf_awq_workers_init(qf_awq_data *d) {
     d->n_wk = n;
     for (int w = 0; w < n; w++) {
         qf_awq_worker *k = &d->wk[w];
-        QF_FORWARD(qf_layer_ctx_init(&k->ctx, c, S, d->L->ctx.act_width));
+        QF_FORWARD(qf_layer_ctx_init(&k->ctx, c, S, d->L->slot->ctx.act_width));
         k->att = malloc((size_t)(S * qd) * sizeof(float));
         k->h = malloc((size_t)(S * inter) * sizeof(float));
         k->y = malloc((size_t)(rows * hid) * sizeof(float));
@@ -108,12 +107,10 @@ static qf_status qf_awq_data_init(qf_awq_data *d, qf_qrun *r, qf_pipe_layer *L, 
     const int64_t step = N / o->clip_tokens > 1 ? N / o->clip_tokens : 1;
     d->nc = (N + step - 1) / step;
     const int64_t w[QF_SCALE_N_GROUPS] = {hid, qd, hid, c->intermediate_size};
-    int64_t wmax = 0;
     const size_t rows = (size_t)(d->ns * S);
     int ok = 1;
     for (int g = 0; g < QF_SCALE_N_GROUPS; g++) {
         d->width[g] = w[g];
-        wmax = w[g] > wmax ? w[g] : wmax;
         d->sum[g] = calloc((size_t)w[g], sizeof(double));
         d->x_mean[g] = malloc((size_t)w[g] * sizeof(float));
         d->in[g] = malloc(rows * (size_t)w[g] * sizeof(float));
@@ -122,8 +119,7 @@ static qf_status qf_awq_data_init(qf_awq_data *d, qf_qrun *r, qf_pipe_layer *L, 
     }
     d->y_attn = malloc(rows * (size_t)hid * sizeof(float));
     d->y_mlp = malloc(rows * (size_t)hid * sizeof(float));
-    d->tmp = malloc((size_t)(S * wmax) * sizeof(float));
-    if (ok && d->y_attn && d->y_mlp && d->tmp) return QF_STATUS_OK;
+    if (ok && d->y_attn && d->y_mlp) return QF_STATUS_OK;
     qf_awq_data_free(d);
     return qf_error_set(QF_STATUS_NOMEM, "out of memory for the AWQ search (%lld samples of %lld "
                         "tokens; lower --awq-search-samples)", (long long)d->ns, (long long)S);
@@ -144,30 +140,40 @@ static void qf_awq_collect(qf_awq_data *d, int g, int64_t i, const float *x) {
     if (i < d->ns) memcpy(d->in[g] + i * S * w, x, (size_t)(S * w) * sizeof(float));
 }
 
+/* The FP layer on sample i: the four groups' inputs stay in s (xn, att, xn2, h), the
+ * block outputs of a search sample go to y_attn and y_mlp. */
+static qf_status qf_awq_stats_work(void *arg, qf_pipe_slot *s, int64_t i) {
+    const qf_awq_data *d = arg;
+    const qf_layer_weights *lw = &d->L->lw;
+    qf_layer_ctx *c = &s->ctx;
+    const int64_t S = d->S, hid = d->r->cfg->hidden_size;
+    QF_FORWARD(qf_act_store_get(&d->r->x, i, s->x));
+    float *y = i < d->ns ? d->y_attn + i * S * hid : s->xn2; /* xn2: free until the mlp norm */
+    qf_layer_attn_norm(c, lw, s->x, s->xn);
+    qf_layer_attention(c, lw, s->xn, s->att);
+    qf_layer_apply(c, lw, QF_LAYER_O, s->att, S, y, 0);
+    for (int64_t k = 0; k < S * hid; k++) s->x[k] += y[k];
+    qf_layer_mlp_norm(c, lw, s->x, s->xn2);
+    qf_layer_mlp_hidden(c, lw, s->xn2, s->h);
+    if (i < d->ns) qf_layer_apply(c, lw, QF_LAYER_DOWN, s->h, S, d->y_mlp + i * S * hid, 0);
+    return QF_STATUS_OK;
+}
+
+static qf_status qf_awq_stats_reduce(void *arg, qf_pipe_slot *s, int64_t i) {
+    qf_awq_data *d = arg;
+    qf_awq_collect(d, QF_SCALE_QKV, i, s->xn);
+    qf_awq_collect(d, QF_SCALE_VO, i, s->att);
+    qf_awq_collect(d, QF_SCALE_GU, i, s->xn2);
+    qf_awq_collect(d, QF_SCALE_UD, i, s->h);
+    return QF_STATUS_OK;
+}
+
 /* The FP layer over every sample. */
 static qf_status qf_awq_stats_pass(qf_awq_data *d) {
     qf_qrun *r = d->r;
-    qf_pipe_layer *L = d->L;
-    qf_layer_ctx *c = &L->ctx;
-    const int64_t S = d->S, hid = r->cfg->hidden_size;
-    for (int64_t i = 0; i < r->n_samples; i++) {
-        QF_FORWARD(qf_pipe_progress(r, d->layer, "awq (activation statistics)"));
-        QF_FORWARD(qf_act_store_get(&r->x, i, L->x));
-        float *y = i < d->ns ? d->y_attn + i * S * hid : d->tmp;
-        qf_layer_attn_norm(c, &L->lw, L->x, L->xn);
-        qf_awq_collect(d, QF_SCALE_QKV, i, L->xn);
-        qf_layer_attention(c, &L->lw, L->xn, L->att);
-        qf_awq_collect(d, QF_SCALE_VO, i, L->att);
-        qf_layer_apply(&L->ctx, &L->lw, QF_LAYER_O, L->att, S, y, 0);
-        for (int64_t k = 0; k < S * hid; k++) L->x[k] += y[k];
-        qf_layer_mlp_norm(c, &L->lw, L->x, L->xn);
-        qf_awq_collect(d, QF_SCALE_GU, i, L->xn);
-        qf_layer_mlp_hidden(c, &L->lw, L->xn, L->h);
-        qf_awq_collect(d, QF_SCALE_UD, i, L->h);
-        if (i < d->ns) qf_layer_apply(&L->ctx, &L->lw, QF_LAYER_DOWN, L->h, S, d->y_mlp + i * S * hid, 0);
-        r->units_done++;
-    }
-    const double n = (double)(r->n_samples * S);
+    QF_FORWARD(qf_pipe_each_sample(r, d->L, d->layer, "awq (activation statistics)",
+                                   r->n_samples, qf_awq_stats_work, qf_awq_stats_reduce, d));
+    const double n = (double)(r->n_samples * d->S);
     for (int g = 0; g < QF_SCALE_N_GROUPS; g++)
         for (int64_t j = 0; j < d->width[g]; j++) d->x_mean[g][j] = (float)(d->sum[g][j] / n);
     return QF_STATUS_OK;

@@ -185,8 +185,12 @@ static qf_status qf_pipe_run(qf_qrun *r, int *checkpointed) {
     const uint64_t ns = (uint64_t)r->n_samples;
     uint64_t per_layer = QF_LAYER_N_LINEARS + (r->opt->act_static ? ns : 0);
     if (qf_quant_method_gptq(m)) per_layer += ns * (r->opt->true_sequential ? 5 : 2);
-    if (m == QF_QUANT_METHOD_SMOOTHQUANT) /* stats, (auto) 21 alphas, quantized forward */
-        per_layer += 2 * ns + (r->opt->sq_alpha < 0.0f ? 21 : 0);
+    if (m == QF_QUANT_METHOD_SMOOTHQUANT) { /* stats, quantized forward; auto: the FP and
+                                              21 alphas' outputs (and static scales) */
+        const int64_t so = r->opt->awq.search_samples;
+        const uint64_t nss = so <= 0 || (uint64_t)so > ns ? ns : (uint64_t)so;
+        per_layer += 2 * ns + (r->opt->sq_alpha < 0.0f ? (22 + (r->opt->act_static ? 21 : 0)) * nss : 0);
+    }
     if (qf_quant_method_awq(m)) /* stats pass, 4 grids, (awq) the quantized forward */
         per_layer += ns + 4 * (uint64_t)(r->opt->awq.n_grid + 1) +
                      (m == QF_QUANT_METHOD_AWQ ? ns : 0);

@@ -87,6 +87,7 @@ typedef struct qf_layer_ctx {
     float *scores;            /* (QF_LAYER_ATTN_ROWS, seqlen) */
     float *up;                /* (seqlen, intermediate) */
     float *xq;                /* (seqlen, act_width): int8-rounded linear inputs, or NULL */
+    int8_t *codes;            /* (act_width): one token's int8 codes, or NULL */
     int64_t act_width;
 } qf_layer_ctx;
 

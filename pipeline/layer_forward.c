@@ -28,8 +28,9 @@ qf_status qf_layer_ctx_init(qf_layer_ctx *c, const qf_model_config *cfg, int64_t
     c->scores = malloc(rows * s * sizeof(float));
     c->up = malloc(s * (size_t)cfg->intermediate_size * sizeof(float));
     c->xq = act_width > 0 ? malloc(s * (size_t)act_width * sizeof(float)) : NULL;
+    c->codes = act_width > 0 ? malloc((size_t)act_width) : NULL;
     if (!inv_freq || !c->cos_t || !c->sin_t || !c->q || !c->k || !c->v || !c->scores || !c->up ||
-        (act_width > 0 && !c->xq)) {
+        (act_width > 0 && (!c->xq || !c->codes))) {
         free(inv_freq);
         qf_layer_ctx_free(c);
         return qf_error_set(QF_STATUS_NOMEM, "out of memory for the layer scratch (seqlen %lld)",
@@ -51,21 +52,24 @@ void qf_layer_ctx_free(qf_layer_ctx *c) {
     free(c->scores);
     free(c->up);
     free(c->xq);
+    free(c->codes);
     memset(c, 0, sizeof *c);
 }
 
 /* xq (m, in) = x quantized to int8 and back, per token or on the grid of `fixed` (> 0)
- * (the int8 runtime's codes, runtime/cpu/i8linear.h). */
-static void qf_layer_act_i8(const float *x, int64_t m, int64_t in, float fixed, float *xq) {
+ * (the int8 runtime's codes, by its SIMD quantizer, runtime/cpu/i8linear.h); codes:
+ * (in) scratch. */
+static void qf_layer_act_i8(const float *x, int64_t m, int64_t in, float fixed, int8_t *codes,
+                            float *xq) {
+    qf_cpu_i8_quantizer *const quantize = qf_cpu_i8_quantizer_best();
     for (int64_t t = 0; t < m; t++) {
-        const float *xt = x + t * in;
-        const float s = fixed > 0.0f ? fixed : qf_cpu_i8_token_scale(xt, in);
+        const float s = quantize(x + t * in, in, in, fixed, codes);
         float *o = xq + t * in;
         if (!(s > 0.0f)) {
             memset(o, 0, (size_t)in * sizeof *o);
             continue;
         }
-        for (int64_t k = 0; k < in; k++) o[k] = (float)qf_cpu_i8_code(xt[k], s) * s;
+        for (int64_t k = 0; k < in; k++) o[k] = (float)codes[k] * s;
     }
 }
 
@@ -74,7 +78,7 @@ void qf_layer_apply(const qf_layer_ctx *c, const qf_layer_weights *lw, qf_layer_
     const int64_t out = lw->out[i], in = lw->in[i];
     if (lw->act_i8 >> i & 1u) {
         if (!c->xq || in > c->act_width || m > c->seqlen) abort(); /* a caller's bug */
-        qf_layer_act_i8(x, m, in, lw->act_scale[i], c->xq);
+        qf_layer_act_i8(x, m, in, lw->act_scale[i], c->codes, c->xq);
         x = c->xq;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)out, (int)in, 1.0f, x,

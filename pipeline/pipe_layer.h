@@ -8,6 +8,7 @@
 #include "gptq/gptq.h"
 #include "pipeline/layer_pass.h"
 #include "pipeline/run.h"
+#include "pipeline/sample_slots.h"
 
 typedef struct qf_linear_report {
     int skipped, bits, gptq;
@@ -24,7 +25,6 @@ typedef struct qf_awq_report {
 
 typedef struct qf_pipe_layer {
     qf_layer_weights lw;
-    qf_layer_ctx ctx;
     qf_qweight q[QF_LAYER_N_LINEARS];
     qf_linear_report rep[QF_LAYER_N_LINEARS];
     qf_awq_report awq[QF_SCALE_N_GROUPS]; /* by qf_layer_scale_group */
@@ -33,7 +33,8 @@ typedef struct qf_pipe_layer {
     double sq_error;                      /* alpha auto: the chosen alpha's W8A8 layer
                                              output MSE (0 when not searched) */
     char prefix[QF_LAYER_N_LINEARS][160];
-    float *x, *xn, *att, *h;  /* one sample: (S, hid) x2, (S, heads*hd), (S, inter) */
+    qf_pipe_slot *slot;       /* n_slots sample slots; slot 0 also serves the serial code */
+    int n_slots;
     double t_load, t_pass, t_solve, t_finish, t_copy; /* seconds: reading the weights,
                                  GPTQ's / the quantized forward's passes over the samples,
                                  GPTQ's solves, finishing the linears (dequantized weight,
@@ -41,7 +42,11 @@ typedef struct qf_pipe_layer {
     qf_act_store att_store, h_store;
 } qf_pipe_layer;
 
-/* Allocates L's per-sample buffers and ctx (once). */
+/* Bytes of sample slots allowed in all. */
+#define QF_PIPE_SLOTS_BUDGET ((size_t)4 << 30)
+
+/* Allocates L's sample slots (once): one per thread as far as the samples and
+ * QF_PIPE_SLOTS_BUDGET allow (one on the GPU path). */
 qf_status qf_pipe_layer_buffers(qf_qrun *r, qf_pipe_layer *L);
 
 /* The RTN grid of linear i (its bits / group size, v1's zero_min). */
@@ -100,7 +105,8 @@ qf_status qf_pipe_sq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer);
  * the input of every linear of lw with its act_i8 bit over the first ns samples of r->x,
  * lw run in float (before its weights are quantized), lw->act_scale[i] = max / 127.5 as
  * compressed-tensors' symmetric int8 observer computes it (tiny but > 0 for an all-zero
- * input). Uses L's buffers and ctx; counts no progress units. */
-qf_status qf_pipe_act_scales(qf_qrun *r, qf_pipe_layer *L, qf_layer_weights *lw, int64_t ns);
+ * input). Runs on L's sample slots (ns progress units of layer `layer`). */
+qf_status qf_pipe_act_scales(qf_qrun *r, qf_pipe_layer *L, int64_t layer, qf_layer_weights *lw,
+                             int64_t ns);
 
 #endif

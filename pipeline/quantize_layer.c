@@ -20,9 +20,8 @@
 
 static void qf_pipe_layer_free(qf_pipe_layer *L) {
     qf_layer_weights_free(&L->lw);
-    qf_layer_ctx_free(&L->ctx);
+    qf_pipe_slots_free(L->slot, L->n_slots);
     for (int i = 0; i < QF_LAYER_N_LINEARS; i++) qf_qweight_free(&L->q[i]);
-    free(L->x), free(L->xn), free(L->att), free(L->h);
     qf_act_store_free(&L->att_store);
     qf_act_store_free(&L->h_store);
 }
@@ -39,7 +38,7 @@ qf_status qf_pipe_progress(qf_qrun *r, int64_t layer, const char *what) {
 }
 
 /* The per-row part of finishing a linear, over the run's pool: RTN codes (rtn), the
- * dequantized weight and the sums of the relative weight error, per thread. */
+ * dequantized weight and each row's sums of the relative weight error. */
 typedef struct qf_pipe_rows_job {
     const float *w;
     int64_t out, in;
@@ -47,7 +46,7 @@ typedef struct qf_pipe_rows_job {
     qf_qweight *q;
     int rtn;
     float *deq;
-    double *num, *den; /* (threads) */
+    double *num, *den; /* (out) */
 } qf_pipe_rows_job;
 
 /* Thread ith of nth: rows in multiples of 16, each row exactly the serial arithmetic. */
@@ -55,26 +54,27 @@ static void qf_pipe_rows_fn(void *arg, int ith, int nth) {
     qf_pipe_rows_job *j = arg;
     int64_t o0, o1;
     qf_cpu_share_rows(j->out, ith, nth, &o0, &o1);
-    double num = 0.0, den = 0.0;
-    if (o0 < o1) {
-        if (j->rtn) qf_quant_rtn_rows(j->w, j->in, j->p, j->q, o0, o1);
-        qf_qweight_dequant_rows(j->q, j->deq, o0, o1);
-        for (size_t i = (size_t)(o0 * j->in); i < (size_t)(o1 * j->in); i++) {
+    if (o0 >= o1) return;
+    if (j->rtn) qf_quant_rtn_rows(j->w, j->in, j->p, j->q, o0, o1);
+    qf_qweight_dequant_rows(j->q, j->deq, o0, o1);
+    for (int64_t o = o0; o < o1; o++) {
+        double num = 0.0, den = 0.0;
+        for (size_t i = (size_t)(o * j->in); i < (size_t)((o + 1) * j->in); i++) {
             const double d = (double)j->w[i] - (double)j->deq[i];
             num += d * d;
             den += (double)j->w[i] * (double)j->w[i];
         }
+        j->num[o] = num, j->den[o] = den;
     }
-    j->num[ith] = num, j->den[ith] = den;
 }
 
-/* Runs the job on the pool (or this thread); the relative error |W - Q|^2 / |W|^2. */
+/* Runs the job on the pool (or this thread); the relative error |W - Q|^2 / |W|^2, the
+ * rows summed in order (the same for any number of threads). */
 static double qf_pipe_rows(qf_qrun *r, qf_pipe_rows_job *j) {
-    const int nth = r->pool ? r->n_threads : 1;
     double num = 0.0, den = 0.0;
     if (r->pool) qf_cpu_pool_run(r->pool, qf_pipe_rows_fn, j);
     else qf_pipe_rows_fn(j, 0, 1);
-    for (int t = 0; t < nth; t++) num += j->num[t], den += j->den[t];
+    for (int64_t o = 0; o < j->out; o++) num += j->num[o], den += j->den[o];
     return den > 0.0 ? num / den : 0.0;
 }
 
@@ -106,13 +106,12 @@ qf_status qf_pipe_finish_linear(qf_qrun *r, qf_pipe_layer *L, int i, int rtn) {
     const int64_t out = L->lw.out[i], in = L->lw.in[i];
     if (rtn) QF_FORWARD(qf_quant_rtn_check(L->lw.w[i], out, in, &o.quant, &L->q[i]));
     float *deq = malloc((size_t)(out * in) * sizeof(float));
-    double *sums = calloc(2 * (size_t)r->n_threads, sizeof *sums);
+    double *sums = calloc(2 * (size_t)out, sizeof *sums);
     if (!deq || !sums) {
         free(deq), free(sums);
         return qf_error_set(QF_STATUS_NOMEM, "out of memory");
     }
-    qf_pipe_rows_job j = {L->lw.w[i], out, in, &o.quant, &L->q[i], rtn, deq, sums,
-                          sums + r->n_threads};
+    qf_pipe_rows_job j = {L->lw.w[i], out, in, &o.quant, &L->q[i], rtn, deq, sums, sums + out};
     L->rep[i].weight_error = qf_pipe_rows(r, &j);
     free(sums);
     free(L->lw.w[i]);
@@ -166,76 +165,96 @@ static qf_status qf_pipe_row_weights(const qf_qrun *r, float **out) {
     return QF_STATUS_OK;
 }
 
-/* One calibration sample i through pass p (H: as qf_pipe_run_pass's). */
-static qf_status qf_pipe_sample_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
-                                     qf_layer_pass p, qf_gptq_hessian H[4], const float *rw,
-                                     int64_t i) {
-    qf_layer_ctx *c = &L->ctx;
+/* One pass over the samples: its number, the layer, the Hessians, the row weights. */
+typedef struct qf_pipe_pass {
+    qf_qrun *r;
+    qf_pipe_layer *L;
+    qf_layer_pass p;
+    qf_gptq_hessian *H; /* [4] */
+    const float *rw;
+} qf_pipe_pass;
+
+/* Sample i through pass p in slot s (any thread): what the Hessians take stays in s. */
+static qf_status qf_pipe_pass_work(void *arg, qf_pipe_slot *s, int64_t i) {
+    const qf_pipe_pass *a = arg;
+    qf_qrun *r = a->r;
+    qf_pipe_layer *L = a->L;
+    qf_layer_ctx *c = &s->ctx;
     const qf_layer_weights *lw = &L->lw;
-    const int64_t S = r->seqlen;
-    QF_FORWARD(qf_pipe_progress(r, layer, qf_pipe_pass_what[p]));
-    QF_FORWARD(qf_act_store_get(&r->x, i, L->x));
-    switch (p) {
+    QF_FORWARD(qf_act_store_get(&r->x, i, s->x));
+    switch (a->p) {
     case QF_PASS_QKV:
-        qf_layer_attn_norm(c, lw, L->x, L->xn);
-        QF_FORWARD(qf_pipe_hadd(&H[0], L->xn, S, rw));
+        qf_layer_attn_norm(c, lw, s->x, s->xn);
         break;
     case QF_PASS_O:
-        qf_layer_attn_norm(c, lw, L->x, L->xn);
-        qf_layer_attention(c, lw, L->xn, L->att);
-        QF_FORWARD(qf_pipe_hadd(&H[1], L->att, S, rw));
-        QF_FORWARD(qf_act_store_put(&L->att_store, i, L->att));
+        qf_layer_attn_norm(c, lw, s->x, s->xn);
+        qf_layer_attention(c, lw, s->xn, s->att);
+        QF_FORWARD(qf_act_store_put(&L->att_store, i, s->att));
         break;
     case QF_PASS_GU:
-        QF_FORWARD(qf_act_store_get(&L->att_store, i, L->att));
-        qf_layer_o_residual(c, lw, L->att, L->x);
-        QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
-        qf_layer_mlp_norm(c, lw, L->x, L->xn);
-        QF_FORWARD(qf_pipe_hadd(&H[2], L->xn, S, rw));
+        QF_FORWARD(qf_act_store_get(&L->att_store, i, s->att));
+        qf_layer_o_residual(c, lw, s->att, s->x);
+        QF_FORWARD(qf_act_store_put(&r->x, i, s->x));
+        qf_layer_mlp_norm(c, lw, s->x, s->xn);
         break;
     case QF_PASS_DOWN:
-        qf_layer_mlp_norm(c, lw, L->x, L->xn);
-        qf_layer_mlp_hidden(c, lw, L->xn, L->h);
-        QF_FORWARD(qf_pipe_hadd(&H[3], L->h, S, rw));
-        QF_FORWARD(qf_act_store_put(&L->h_store, i, L->h));
+        qf_layer_mlp_norm(c, lw, s->x, s->xn);
+        qf_layer_mlp_hidden(c, lw, s->xn, s->h);
+        QF_FORWARD(qf_act_store_put(&L->h_store, i, s->h));
         break;
     case QF_PASS_OUT:
-        QF_FORWARD(qf_act_store_get(&L->h_store, i, L->h));
-        qf_layer_down_residual(c, lw, L->h, L->x);
-        QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
+        QF_FORWARD(qf_act_store_get(&L->h_store, i, s->h));
+        qf_layer_down_residual(c, lw, s->h, s->x);
+        QF_FORWARD(qf_act_store_put(&r->x, i, s->x));
         break;
     case QF_PASS_ALL_H:
-        qf_layer_attn_norm(c, lw, L->x, L->xn);
-        QF_FORWARD(qf_pipe_hadd(&H[0], L->xn, S, rw));
-        qf_layer_attention(c, lw, L->xn, L->att);
-        QF_FORWARD(qf_pipe_hadd(&H[1], L->att, S, rw));
-        qf_layer_o_residual(c, lw, L->att, L->x);
-        qf_layer_mlp_norm(c, lw, L->x, L->xn);
-        QF_FORWARD(qf_pipe_hadd(&H[2], L->xn, S, rw));
-        qf_layer_mlp_hidden(c, lw, L->xn, L->h);
-        QF_FORWARD(qf_pipe_hadd(&H[3], L->h, S, rw));
+        qf_layer_attn_norm(c, lw, s->x, s->xn);
+        qf_layer_attention(c, lw, s->xn, s->att);
+        qf_layer_o_residual(c, lw, s->att, s->x);
+        qf_layer_mlp_norm(c, lw, s->x, s->xn2);
+        qf_layer_mlp_hidden(c, lw, s->xn2, s->h);
         break;
     case QF_PASS_FULL:
-        qf_layer_forward(c, lw, L->x, L->xn, L->att, L->h);
-        QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
+        qf_layer_forward(c, lw, s->x, s->xn, s->att, s->h);
+        QF_FORWARD(qf_act_store_put(&r->x, i, s->x));
         break;
     }
     return QF_STATUS_OK;
 }
 
-/* H: Hessians of the qkv, o, gate/up and down inputs (unallocated ones are not needed). */
+/* Sample i's Hessian inputs (left in s by qf_pipe_pass_work) into the Hessians. */
+static qf_status qf_pipe_pass_reduce(void *arg, qf_pipe_slot *s, int64_t i) {
+    (void)i;
+    const qf_pipe_pass *a = arg;
+    qf_gptq_hessian *H = a->H;
+    const int64_t S = a->r->seqlen;
+    switch (a->p) {
+    case QF_PASS_QKV: return qf_pipe_hadd(&H[0], s->xn, S, a->rw);
+    case QF_PASS_O: return qf_pipe_hadd(&H[1], s->att, S, a->rw);
+    case QF_PASS_GU: return qf_pipe_hadd(&H[2], s->xn, S, a->rw);
+    case QF_PASS_DOWN: return qf_pipe_hadd(&H[3], s->h, S, a->rw);
+    case QF_PASS_ALL_H:
+        QF_FORWARD(qf_pipe_hadd(&H[0], s->xn, S, a->rw));
+        QF_FORWARD(qf_pipe_hadd(&H[1], s->att, S, a->rw));
+        QF_FORWARD(qf_pipe_hadd(&H[2], s->xn2, S, a->rw));
+        return qf_pipe_hadd(&H[3], s->h, S, a->rw);
+    case QF_PASS_OUT:
+    case QF_PASS_FULL: break;
+    }
+    return QF_STATUS_OK;
+}
+
+/* H: Hessians of the qkv, o, gate/up and down inputs (unallocated ones are not needed;
+ * NULL for the passes that take none). */
 static qf_status qf_pipe_run_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer, qf_layer_pass p,
                                   qf_gptq_hessian H[4]) {
-    float *rw = NULL;
-    QF_FORWARD(qf_pipe_row_weights(r, &rw));
-    qf_status st = QF_STATUS_OK;
+    qf_pipe_pass a = {r, L, p, H, NULL};
+    if (H) QF_FORWARD(qf_pipe_row_weights(r, (float **)&a.rw));
     const double t0 = qf_pipe_elapsed(r);
-    for (int64_t i = 0; i < r->n_samples && st == QF_STATUS_OK; i++) {
-        st = qf_pipe_sample_pass(r, L, layer, p, H, rw, i);
-        r->units_done++;
-    }
+    const qf_status st = qf_pipe_each_sample(r, L, layer, qf_pipe_pass_what[p], r->n_samples,
+                                             qf_pipe_pass_work, H ? qf_pipe_pass_reduce : NULL, &a);
     L->t_pass += qf_pipe_elapsed(r) - t0;
-    free(rw);
+    free((float *)a.rw);
     return st;
 }
 
@@ -255,20 +274,18 @@ static qf_status qf_pipe_quantize_group(qf_qrun *r, qf_pipe_layer *L, int64_t la
 }
 
 qf_status qf_pipe_layer_buffers(qf_qrun *r, qf_pipe_layer *L) {
-    if (L->x) return QF_STATUS_OK;
-    const qf_model_config *c = r->cfg;
-    const int64_t S = r->seqlen, hid = c->hidden_size, inter = c->intermediate_size;
-    const int64_t qd = c->num_attention_heads * c->head_dim;
-    const size_t fs = sizeof(float);
-    L->x = malloc((size_t)(S * hid) * fs);
-    L->xn = malloc((size_t)(S * hid) * fs);
-    L->att = malloc((size_t)(S * qd) * fs);
-    L->h = malloc((size_t)(S * inter) * fs);
-    QF_RETURN_IF(!L->x || !L->xn || !L->att || !L->h, QF_STATUS_NOMEM, "out of memory");
+    if (L->slot) return QF_STATUS_OK;
     int64_t act_width = 0; /* W8A8: the widest linear input */
     for (int i = 0; i < QF_LAYER_N_LINEARS && L->lw.act_i8; i++)
         act_width = L->lw.in[i] > act_width ? L->lw.in[i] : act_width;
-    return qf_layer_ctx_init(&L->ctx, c, S, act_width);
+    const size_t each = qf_pipe_slot_bytes(r->cfg, r->seqlen, act_width);
+    int n = r->pool && !r->opt->gptq_cuda ? r->n_threads : 1;
+    n = r->n_samples < n ? (int)r->n_samples : n;
+    while (n > 1 && (size_t)n * each > QF_PIPE_SLOTS_BUDGET) n--;
+    n = n < 1 ? 1 : n;
+    QF_FORWARD(qf_pipe_slots_init(&L->slot, n, r->cfg, r->seqlen, act_width));
+    L->n_slots = n;
+    return QF_STATUS_OK;
 }
 
 qf_status qf_pipe_rtn_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer) {
@@ -489,9 +506,7 @@ qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
             st = qf_pipe_awq_layer(r, &L, layer, clip);
     }
     if (st == QF_STATUS_OK && r->opt->act_static) {
-        st = qf_pipe_progress(r, layer, "(static activation scales)");
-        if (st == QF_STATUS_OK) st = qf_pipe_act_scales(r, &L, &L.lw, r->n_samples);
-        r->units_done += (uint64_t)r->n_samples;
+        st = qf_pipe_act_scales(r, &L, layer, &L.lw, r->n_samples);
     }
     if (st == QF_STATUS_OK) {
         if (qf_quant_method_gptq(m)) {

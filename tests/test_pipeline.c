@@ -2,7 +2,8 @@
  * qf_quant_rtn of the source weights; GPTQ artifacts open and validate; two runs give
  * byte-identical files; spilling activations under --mem-budget changes nothing; an
  * interrupted run resumed gives the same bytes as an uninterrupted one (its report
- * counting both attempts' time), also with --checkpoint-every 2 / 0; --sink-weight
+ * counting both attempts' time), also with --checkpoint-every 2 / 0; two threads give the
+ * bytes of one (GPTQ, AWQ, SmoothQuant); --sink-weight
  * weights each window's first token in the Hessians (checked against an independent
  * build of layer 0's); bad inputs fail with clear messages and leave nothing at OUTDIR. */
 #include <cjson/cJSON.h>
@@ -215,6 +216,61 @@ static void test_gptq(const char *model) {
     }
 }
 
+/* The calibration passes run two samples at a time on two threads (pipeline/
+ * sample_slots.h) and add what they contribute in sample order: the artifact is the
+ * one-thread one's, byte for byte, for every method that runs them, with an odd number
+ * of samples (a last batch of one) and with every activation spilled meanwhile. */
+/* The layer reports of a and b say the same (errors, losses, chosen scales; not times):
+ * the artifacts' codes alone would hide a last-bit difference of a Hessian. */
+static void check_same_report(const char *a, const char *b) {
+    cJSON *ja = qf_test_report(a), *jb = qf_test_report(b);
+    const cJSON *la = cJSON_GetObjectItem(ja, "layers"), *lb = cJSON_GetObjectItem(jb, "layers");
+    CHECK(cJSON_GetArraySize(la) > 0 && cJSON_GetArraySize(la) == cJSON_GetArraySize(lb));
+    for (int l = 0; l < cJSON_GetArraySize(la) && l < cJSON_GetArraySize(lb); l++) {
+        const cJSON *ea = cJSON_GetArrayItem(la, l), *eb = cJSON_GetArrayItem(lb, l);
+        static const char *const keys[] = {"linears", "smoothquant", "awq"};
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+            CHECK_MSG(cJSON_Compare(cJSON_GetObjectItem(ea, keys[k]),
+                                    cJSON_GetObjectItem(eb, keys[k]), 1) ||
+                          (!cJSON_GetObjectItem(ea, keys[k]) && !cJSON_GetObjectItem(eb, keys[k])),
+                      "layer %d's %s differ between %s and %s", l, keys[k], a, b);
+    }
+    cJSON_Delete(ja), cJSON_Delete(jb);
+}
+
+static void test_threads(const char *model) {
+    static const qf_quant_method methods[] = {QF_QUANT_METHOD_GPTQ, QF_QUANT_METHOD_AWQ,
+                                              QF_QUANT_METHOD_SMOOTHQUANT};
+    for (size_t k = 0; k < sizeof methods / sizeof *methods; k++) {
+        qf_quantize_options o = qf_test_small_options(methods[k]);
+        o.calib.n_samples = 3;
+        if (methods[k] == QF_QUANT_METHOD_SMOOTHQUANT) {
+            o.format = QF_QUANT_FORMAT_W8A8;
+            o.gptq.quant.bits = 8;
+            o.gptq.quant.group_size = -1;
+            o.gptq.quant.sym = 1;
+            o.sq_alpha = -1.0f; /* the alpha search's passes too */
+            o.act_static = 1;
+        }
+        char one[512], two[512], spill[512];
+        snprintf(one, sizeof one, "%s", path_in("thr-1"));
+        snprintf(two, sizeof two, "%s", path_in("thr-2"));
+        snprintf(spill, sizeof spill, "%s", path_in("thr-2-spill"));
+        CHECK_OK(qf_quantize_model(model, one, &o));
+        o.n_threads = 2;
+        CHECK_OK(qf_quantize_model(model, two, &o));
+        check_same_artifact(one, two);
+        check_same_report(one, two);
+        o.mem_budget = 1;
+        CHECK_OK(qf_quantize_model(model, spill, &o));
+        check_same_artifact(one, spill);
+        check_same_report(one, spill);
+        char cmd[2000];
+        snprintf(cmd, sizeof cmd, "rm -rf %s %s %s", one, two, spill);
+        CHECK(system(cmd) == 0);
+    }
+}
+
 /* Layer 0's k_proj (the first linear quantized; it sees the source's inputs) with the
  * Hessian built here from the saved calibration windows, rmsnorm(embedding) * ln1 in
  * double, each window's first row weighted by w0: the number of its dequantized weights
@@ -333,6 +389,7 @@ int main(void) {
     char *model = strdup(path_in("model"));
     CHECK_OK(qf_test_make_model(model, 3, 64, 1));
     test_gptq(model);
+    test_threads(model);
     test_sink_weight(model);
     test_bad_inputs(model);
     char cmd[600];

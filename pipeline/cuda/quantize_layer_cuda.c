@@ -11,7 +11,7 @@
 #include "pipeline/pipe_layer.h"
 #include "runtime/cuda/cuda_kernels.h"
 
-/* The GPU state, made at the first layer (sizes and RoPE tables from L->ctx). */
+/* The GPU state, made at the first layer (sizes, and RoPE tables from slot 0). */
 static qf_status qf_pipe_cuda_state(qf_qrun *r, qf_pipe_layer *L) {
     if (r->gpu) return QF_STATUS_OK;
     const qf_model_config *c = r->cfg;
@@ -23,7 +23,7 @@ static qf_status qf_pipe_cuda_state(qf_qrun *r, qf_pipe_layer *L) {
         .keep = r->opt->true_sequential && qf_quant_method_gptq(r->opt->method),
         .tf32 = r->opt->gpu_tf32};
     r->gpu_x_layer = -1;
-    return qf_error_wrap(qf_cuda_qlayer_init(&s, L->ctx.cos_t, L->ctx.sin_t, &r->gpu),
+    return qf_error_wrap(qf_cuda_qlayer_init(&s, L->slot->ctx.cos_t, L->slot->ctx.sin_t, &r->gpu),
                          "--device cuda: ");
 }
 
@@ -31,11 +31,11 @@ static qf_status qf_pipe_cuda_state(qf_qrun *r, qf_pipe_layer *L) {
 static qf_status qf_pipe_cuda_x(qf_qrun *r, qf_pipe_layer *L, int up) {
     for (int64_t i = 0; i < r->n_samples; i++) {
         if (up) {
-            QF_FORWARD(qf_act_store_get(&r->x, i, L->x));
-            QF_FORWARD(qf_cuda_qlayer_put_x(r->gpu, i, L->x));
+            QF_FORWARD(qf_act_store_get(&r->x, i, L->slot->x));
+            QF_FORWARD(qf_cuda_qlayer_put_x(r->gpu, i, L->slot->x));
         } else {
-            QF_FORWARD(qf_cuda_qlayer_get_x(r->gpu, i, L->x));
-            QF_FORWARD(qf_act_store_put(&r->x, i, L->x));
+            QF_FORWARD(qf_cuda_qlayer_get_x(r->gpu, i, L->slot->x));
+            QF_FORWARD(qf_act_store_put(&r->x, i, L->slot->x));
         }
     }
     return QF_STATUS_OK;

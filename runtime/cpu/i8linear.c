@@ -109,20 +109,24 @@ int64_t qf_cpu_i8linear_scratch_bytes(const qf_cpu_i8linear *l) {
     return QF_CPU_I8_TOKENS * (l->kp + (int64_t)sizeof(float)) + 64;
 }
 
-void qf_cpu_i8linear_rows(const qf_cpu_i8linear *l, const float *x, int64_t m, float *y,
-                          int64_t r0, int64_t r1, void *scratch) {
+qf_cpu_i8_quantizer *qf_cpu_i8_quantizer_best(void) {
     static qf_cpu_i8_quantizer *const quantizers[] = {
         qf_cpu_i8_quantize_ref, qf_cpu_i8_quantize_avx2, qf_cpu_i8_quantize_avx512};
+    return quantizers[qf_cpu_i8_level()];
+}
+
+void qf_cpu_i8linear_rows(const qf_cpu_i8linear *l, const float *x, int64_t m, float *y,
+                          int64_t r0, int64_t r1, void *scratch) {
     static qf_cpu_i8_kernel *const kernels[] = {qf_cpu_i8_rows_ref, qf_cpu_i8_rows_avx2,
                                                 qf_cpu_i8_rows_avx512vnni};
     const int level = qf_cpu_i8_level();
+    qf_cpu_i8_quantizer *const quantize = qf_cpu_i8_quantizer_best();
     int8_t *q = (int8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *xs = (float *)(q + QF_CPU_I8_TOKENS * l->kp);
     for (int64_t t0 = 0; t0 < m; t0 += QF_CPU_I8_TOKENS) {
         const int nt = m - t0 < QF_CPU_I8_TOKENS ? (int)(m - t0) : QF_CPU_I8_TOKENS;
         for (int t = 0; t < nt; t++)
-            xs[t] = quantizers[level](x + (t0 + t) * l->in, l->in, l->kp, l->in_scale,
-                                      q + t * l->kp);
+            xs[t] = quantize(x + (t0 + t) * l->in, l->in, l->kp, l->in_scale, q + t * l->kp);
         kernels[level](l, q, xs, nt, y + t0 * l->out, l->out, r0, r1);
     }
 }

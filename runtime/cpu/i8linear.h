@@ -75,6 +75,8 @@ typedef void qf_cpu_i8_kernel(const qf_cpu_i8linear *l, const int8_t *q, const f
 qf_cpu_i8_kernel qf_cpu_i8_rows_ref, qf_cpu_i8_rows_avx2, qf_cpu_i8_rows_avx512vnni;
 /* 2 = AVX-512 VNNI, 1 = AVX2, 0 = reference (what qf_cpu_i8linear_rows uses here). */
 int qf_cpu_i8_level(void);
+/* The quantizer of that level (what qf_cpu_i8linear_rows uses here). */
+qf_cpu_i8_quantizer *qf_cpu_i8_quantizer_best(void);
 
 /* Bytes of per-thread scratch for qf_cpu_i8linear_rows. */
 int64_t qf_cpu_i8linear_scratch_bytes(const qf_cpu_i8linear *l);
