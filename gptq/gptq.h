@@ -22,14 +22,21 @@ typedef struct qf_gptq_hessian {
 
 qf_status qf_gptq_hessian_init(qf_gptq_hessian *h, int64_t n);
 void qf_gptq_hessian_free(qf_gptq_hessian *h);
-/* Adds m rows x (m, n) row-major (cblas_ssyrk), keeping the running mean as gptq.py's
- * add_batch does. */
+/* Adds m rows x (m, n) row-major, keeping the running mean as gptq.py's add_batch does;
+ * computed in blocks of QF_GPTQ_HESSIAN_ROWS rows of H (cblas_ssyrk on the diagonal tile,
+ * cblas_sgemm right of it). */
 qf_status qf_gptq_hessian_add(qf_gptq_hessian *h, const float *x, int64_t m);
 /* The same with row t weighted by w[t] >= 0 (finite): it contributes w[t] x_t x_t^T and
  * counts as one row of the running mean (so weights are relative: all 1 = the unweighted
  * add). w NULL = all 1. */
 qf_status qf_gptq_hessian_add_weighted(qf_gptq_hessian *h, const float *x, int64_t m,
                                        const float *w);
+#define QF_GPTQ_HESSIAN_ROWS 64
+/* Thread ith of nth's share of that add (w not checked) on a Hessian holding count rows:
+ * its row blocks; h->count is left as it is (the caller adds m once every share is done).
+ * Every block is the same call whatever nth is, so the bits do not depend on it. */
+qf_status qf_gptq_hessian_add_share(qf_gptq_hessian *h, const float *x, int64_t m,
+                                    const float *w, int64_t count, int ith, int nth);
 
 typedef struct qf_gptq_options {
     qf_quant_params quant; /* bits, sym, group_size, mse, scale dtype */

@@ -33,8 +33,11 @@ static qf_status qf_act_scales_work(void *arg, qf_pipe_slot *s, int64_t i) {
     return QF_STATUS_OK;
 }
 
-static qf_status qf_act_scales_reduce(void *arg, qf_pipe_slot *s, int64_t i) {
-    (void)i;
+/* On the first thread (maxima are cheap). */
+static qf_status qf_act_scales_reduce(void *arg, const qf_pipe_slot *s, int64_t i, int ith,
+                                      int nth) {
+    (void)i, (void)nth;
+    if (ith) return QF_STATUS_OK;
     qf_act_scales_pass *a = arg;
     const qf_model_config *cfg = a->r->cfg;
     const int64_t S = a->r->seqlen, hid = cfg->hidden_size;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "pipeline/pipe_layer.h"
+#include "runtime/cpu/linear.h"
 #include "runtime/cpu/pool.h"
 
 /* Bytes of search-worker state allowed in all (each worker holds the block outputs of
@@ -125,19 +126,21 @@ static qf_status qf_awq_data_init(qf_awq_data *d, qf_qrun *r, qf_pipe_layer *L, 
                         "tokens; lower --awq-search-samples)", (long long)d->ns, (long long)S);
 }
 
-/* Adds |x| of sample i's rows (S, width of g) to the statistic, keeps the clip tokens
- * and, for a search sample, the rows themselves. */
-static void qf_awq_collect(qf_awq_data *d, int g, int64_t i, const float *x) {
+/* Channels [j0, j1) of sample i's rows (S, width of g): |x| added to the statistic, the
+ * clip tokens and, for a search sample, the rows themselves kept. */
+static void qf_awq_collect(qf_awq_data *d, int g, int64_t i, const float *x, int64_t j0,
+                           int64_t j1) {
     const int64_t S = d->S, w = d->width[g], N = d->r->n_samples * S;
     const int64_t step = N / d->r->opt->awq.clip_tokens > 1 ? N / d->r->opt->awq.clip_tokens : 1;
+    const size_t bytes = (size_t)(j1 - j0) * sizeof(float);
     double *sum = d->sum[g];
     for (int64_t t = 0; t < S; t++) {
         const float *row = x + t * w;
-        for (int64_t j = 0; j < w; j++) sum[j] += (double)(row[j] < 0 ? -row[j] : row[j]);
+        for (int64_t j = j0; j < j1; j++) sum[j] += (double)(row[j] < 0 ? -row[j] : row[j]);
         const int64_t tok = i * S + t;
-        if (tok % step == 0) memcpy(d->clip[g] + (tok / step) * w, row, (size_t)w * sizeof(float));
+        if (tok % step == 0) memcpy(d->clip[g] + (tok / step) * w + j0, row + j0, bytes);
+        if (i < d->ns) memcpy(d->in[g] + (i * S + t) * w + j0, row + j0, bytes);
     }
-    if (i < d->ns) memcpy(d->in[g] + i * S * w, x, (size_t)(S * w) * sizeof(float));
 }
 
 /* The FP layer on sample i: the four groups' inputs stay in s (xn, att, xn2, h), the
@@ -159,12 +162,16 @@ static qf_status qf_awq_stats_work(void *arg, qf_pipe_slot *s, int64_t i) {
     return QF_STATUS_OK;
 }
 
-static qf_status qf_awq_stats_reduce(void *arg, qf_pipe_slot *s, int64_t i) {
+/* Thread ith's channels of each group. */
+static qf_status qf_awq_stats_reduce(void *arg, const qf_pipe_slot *s, int64_t i, int ith,
+                                     int nth) {
     qf_awq_data *d = arg;
-    qf_awq_collect(d, QF_SCALE_QKV, i, s->xn);
-    qf_awq_collect(d, QF_SCALE_VO, i, s->att);
-    qf_awq_collect(d, QF_SCALE_GU, i, s->xn2);
-    qf_awq_collect(d, QF_SCALE_UD, i, s->h);
+    const float *in[QF_SCALE_N_GROUPS] = {s->xn, s->att, s->xn2, s->h};
+    for (int g = 0; g < QF_SCALE_N_GROUPS; g++) {
+        int64_t j0, j1;
+        qf_cpu_share_rows(d->width[g], ith, nth, &j0, &j1);
+        if (j0 < j1) qf_awq_collect(d, g, i, in[g], j0, j1);
+    }
     return QF_STATUS_OK;
 }
 

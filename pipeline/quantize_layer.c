@@ -147,11 +147,6 @@ const char *const qf_pipe_pass_what[QF_LAYER_N_PASSES] = {
     "(quantized forward)",
 };
 
-/* row_w: the per-position Hessian weights (NULL: all 1). */
-static qf_status qf_pipe_hadd(qf_gptq_hessian *h, const float *x, int64_t m, const float *row_w) {
-    return h->h ? qf_gptq_hessian_add_weighted(h, x, m, row_w) : QF_STATUS_OK;
-}
-
 /* The Hessian weight of each window position: --sink-weight for the first token (the
  * one the model makes its attention sink), 1 for the rest; NULL when all are 1. */
 static qf_status qf_pipe_row_weights(const qf_qrun *r, float **out) {
@@ -165,12 +160,14 @@ static qf_status qf_pipe_row_weights(const qf_qrun *r, float **out) {
     return QF_STATUS_OK;
 }
 
-/* One pass over the samples: its number, the layer, the Hessians, the row weights. */
+/* One pass over the samples: its number, the layer, the Hessians (and the rows each held
+ * before it), the row weights. */
 typedef struct qf_pipe_pass {
     qf_qrun *r;
     qf_pipe_layer *L;
     qf_layer_pass p;
     qf_gptq_hessian *H; /* [4] */
+    int64_t count0[4];
     const float *rw;
 } qf_pipe_pass;
 
@@ -222,38 +219,65 @@ static qf_status qf_pipe_pass_work(void *arg, qf_pipe_slot *s, int64_t i) {
     return QF_STATUS_OK;
 }
 
-/* Sample i's Hessian inputs (left in s by qf_pipe_pass_work) into the Hessians. */
-static qf_status qf_pipe_pass_reduce(void *arg, qf_pipe_slot *s, int64_t i) {
-    (void)i;
-    const qf_pipe_pass *a = arg;
-    qf_gptq_hessian *H = a->H;
+/* Thread ith's share of adding Hessian g's input x of sample i. */
+static qf_status qf_pipe_hadd(const qf_pipe_pass *a, int g, const float *x, int64_t i, int ith,
+                              int nth) {
+    qf_gptq_hessian *h = &a->H[g];
     const int64_t S = a->r->seqlen;
+    return h->h ? qf_gptq_hessian_add_share(h, x, S, a->rw, a->count0[g] + i * S, ith, nth)
+                : QF_STATUS_OK;
+}
+
+/* Sample i's Hessian inputs (left in s by qf_pipe_pass_work) into the Hessians, thread
+ * ith's row blocks. */
+static qf_status qf_pipe_pass_reduce(void *arg, const qf_pipe_slot *s, int64_t i, int ith,
+                                     int nth) {
+    const qf_pipe_pass *a = arg;
     switch (a->p) {
-    case QF_PASS_QKV: return qf_pipe_hadd(&H[0], s->xn, S, a->rw);
-    case QF_PASS_O: return qf_pipe_hadd(&H[1], s->att, S, a->rw);
-    case QF_PASS_GU: return qf_pipe_hadd(&H[2], s->xn, S, a->rw);
-    case QF_PASS_DOWN: return qf_pipe_hadd(&H[3], s->h, S, a->rw);
+    case QF_PASS_QKV: return qf_pipe_hadd(a, 0, s->xn, i, ith, nth);
+    case QF_PASS_O: return qf_pipe_hadd(a, 1, s->att, i, ith, nth);
+    case QF_PASS_GU: return qf_pipe_hadd(a, 2, s->xn, i, ith, nth);
+    case QF_PASS_DOWN: return qf_pipe_hadd(a, 3, s->h, i, ith, nth);
     case QF_PASS_ALL_H:
-        QF_FORWARD(qf_pipe_hadd(&H[0], s->xn, S, a->rw));
-        QF_FORWARD(qf_pipe_hadd(&H[1], s->att, S, a->rw));
-        QF_FORWARD(qf_pipe_hadd(&H[2], s->xn2, S, a->rw));
-        return qf_pipe_hadd(&H[3], s->h, S, a->rw);
+        QF_FORWARD(qf_pipe_hadd(a, 0, s->xn, i, ith, nth));
+        QF_FORWARD(qf_pipe_hadd(a, 1, s->att, i, ith, nth));
+        QF_FORWARD(qf_pipe_hadd(a, 2, s->xn2, i, ith, nth));
+        return qf_pipe_hadd(a, 3, s->h, i, ith, nth);
     case QF_PASS_OUT:
     case QF_PASS_FULL: break;
     }
     return QF_STATUS_OK;
 }
 
+/* The Hessians each pass adds to (bit g: H[g]). */
+static unsigned qf_pipe_pass_hessians(qf_layer_pass p) {
+    switch (p) {
+    case QF_PASS_QKV: return 1u;
+    case QF_PASS_O: return 2u;
+    case QF_PASS_GU: return 4u;
+    case QF_PASS_DOWN: return 8u;
+    case QF_PASS_ALL_H: return 15u;
+    case QF_PASS_OUT:
+    case QF_PASS_FULL: break;
+    }
+    return 0u;
+}
+
 /* H: Hessians of the qkv, o, gate/up and down inputs (unallocated ones are not needed;
  * NULL for the passes that take none). */
 static qf_status qf_pipe_run_pass(qf_qrun *r, qf_pipe_layer *L, int64_t layer, qf_layer_pass p,
                                   qf_gptq_hessian H[4]) {
-    qf_pipe_pass a = {r, L, p, H, NULL};
-    if (H) QF_FORWARD(qf_pipe_row_weights(r, (float **)&a.rw));
+    const unsigned hs = H ? qf_pipe_pass_hessians(p) : 0u;
+    qf_pipe_pass a = {r, L, p, H, {0}, NULL};
+    for (int g = 0; g < 4 && hs; g++) a.count0[g] = H[g].count;
+    if (hs) QF_FORWARD(qf_pipe_row_weights(r, (float **)&a.rw));
     const double t0 = qf_pipe_elapsed(r);
     const qf_status st = qf_pipe_each_sample(r, L, layer, qf_pipe_pass_what[p], r->n_samples,
-                                             qf_pipe_pass_work, H ? qf_pipe_pass_reduce : NULL, &a);
+                                             qf_pipe_pass_work, hs ? qf_pipe_pass_reduce : NULL,
+                                             &a);
     L->t_pass += qf_pipe_elapsed(r) - t0;
+    for (int g = 0; g < 4 && st == QF_STATUS_OK; g++)
+        if (hs >> g & 1u && H[g].h) H[g].count = a.count0[g] + r->n_samples * r->seqlen;
     free((float *)a.rw);
     return st;
 }

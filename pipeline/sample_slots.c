@@ -58,35 +58,49 @@ qf_status qf_pipe_slots_init(qf_pipe_slot **slots, int n, const qf_model_config 
 
 typedef struct qf_pipe_batch {
     qf_pipe_sample_fn work;
+    qf_pipe_reduce_fn reduce;
     void *arg;
     qf_pipe_slot *slots;
     int64_t i0;
     int n; /* samples in this batch (<= slots) */
 } qf_pipe_batch;
 
-static qf_status qf_pipe_batch_fn(void *arg, int ith, int nth) {
+static qf_status qf_pipe_work_fn(void *arg, int ith, int nth) {
     (void)nth;
     const qf_pipe_batch *b = arg;
     return ith < b->n ? b->work(b->arg, &b->slots[ith], b->i0 + ith) : QF_STATUS_OK;
 }
 
+static qf_status qf_pipe_reduce_fn_all(void *arg, int ith, int nth) {
+    const qf_pipe_batch *b = arg;
+    for (int j = 0; j < b->n; j++)
+        QF_FORWARD(b->reduce(b->arg, &b->slots[j], b->i0 + j, ith, nth));
+    return QF_STATUS_OK;
+}
+
+/* One batch on the pool, OpenBLAS single-threaded meanwhile. */
+static qf_status qf_pipe_batch_run(qf_qrun *r, qf_pipe_batch *b) {
+    openblas_set_num_threads(1);
+    qf_status st = qf_cpu_pool_run_status(r->pool, qf_pipe_work_fn, b);
+    if (st == QF_STATUS_OK && b->reduce)
+        st = qf_cpu_pool_run_status(r->pool, qf_pipe_reduce_fn_all, b);
+    openblas_set_num_threads(r->n_threads);
+    return st;
+}
+
 qf_status qf_pipe_each_sample(qf_qrun *r, qf_pipe_layer *L, int64_t layer, const char *what,
-                              int64_t n, qf_pipe_sample_fn work, qf_pipe_sample_fn reduce,
+                              int64_t n, qf_pipe_sample_fn work, qf_pipe_reduce_fn reduce,
                               void *arg) {
     const int ns = L->n_slots;
     for (int64_t i0 = 0; i0 < n; i0 += ns) {
         QF_FORWARD(qf_pipe_progress(r, layer, what));
-        qf_pipe_batch b = {work, arg, L->slot, i0, n - i0 < ns ? (int)(n - i0) : ns};
-        qf_status st;
-        if (ns == 1) {
-            st = work(arg, L->slot, i0);
+        qf_pipe_batch b = {work, reduce, arg, L->slot, i0, n - i0 < ns ? (int)(n - i0) : ns};
+        if (ns > 1) {
+            QF_FORWARD(qf_pipe_batch_run(r, &b));
         } else {
-            openblas_set_num_threads(1);
-            st = qf_cpu_pool_run_status(r->pool, qf_pipe_batch_fn, &b);
-            openblas_set_num_threads(r->n_threads);
+            QF_FORWARD(work(arg, L->slot, i0));
+            if (reduce) QF_FORWARD(reduce(arg, L->slot, i0, 0, 1));
         }
-        QF_FORWARD(st);
-        for (int j = 0; j < b.n && reduce; j++) QF_FORWARD(reduce(arg, &L->slot[j], i0 + j));
         r->units_done += (uint64_t)b.n;
     }
     return QF_STATUS_OK;

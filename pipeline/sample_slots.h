@@ -2,9 +2,9 @@
  * pipeline/): each thread takes one sample at a time in its own slot (layer scratch and
  * sample buffers) with single-threaded OpenBLAS, so a pass scales with the threads
  * instead of with OpenBLAS's threading of one sample's small GEMMs. What a sample adds
- * to shared sums (Hessians, statistics, errors) is added afterwards on the calling
- * thread, in sample order, with OpenBLAS on every thread: the results do not depend on
- * the number of threads. */
+ * to shared sums (Hessians, statistics, errors) is added afterwards in sample order, the
+ * threads sharing out disjoint parts of the sums (a Hessian's row blocks): the results do
+ * not depend on the number of threads. */
 #ifndef QF_PIPELINE_SAMPLE_SLOTS_H
 #define QF_PIPELINE_SAMPLE_SLOTS_H
 
@@ -27,14 +27,21 @@ size_t qf_pipe_slot_bytes(const qf_model_config *cfg, int64_t seqlen, int64_t ac
 
 /* Sample i in slot s. */
 typedef qf_status (*qf_pipe_sample_fn)(void *arg, qf_pipe_slot *s, int64_t i);
+/* What sample i (left in s by the work) adds to the shared sums: called on every thread
+ * ith of nth for each sample in order, each thread doing its share (disjoint parts of the
+ * sums; ith 0 of 1 when alone). */
+typedef qf_status (*qf_pipe_reduce_fn)(void *arg, const qf_pipe_slot *s, int64_t i, int ith,
+                                       int nth);
 
 struct qf_qrun;
 struct qf_pipe_layer;
 /* Samples 0..n-1 in batches of L's slots: progress (`what`) and the interruption check
  * before each batch, then work(arg, slot j, i0 + j) for the batch on the pool's threads
- * at once, then reduce (NULL: none) for each of them in sample order on this thread. */
+ * at once, then reduce (NULL: none) for each of them in sample order. With one slot both
+ * run here with OpenBLAS on every thread, else on the pool with single-threaded OpenBLAS
+ * (whose own threads then sleep rather than spin beside the pool's). */
 qf_status qf_pipe_each_sample(struct qf_qrun *r, struct qf_pipe_layer *L, int64_t layer,
                               const char *what, int64_t n, qf_pipe_sample_fn work,
-                              qf_pipe_sample_fn reduce, void *arg);
+                              qf_pipe_reduce_fn reduce, void *arg);
 
 #endif

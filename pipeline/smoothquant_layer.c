@@ -52,7 +52,11 @@ static qf_status qf_sq_run_work(void *arg, qf_pipe_slot *s, int64_t i) {
     return QF_STATUS_OK;
 }
 
-static qf_status qf_sq_run_reduce(void *arg, qf_pipe_slot *s, int64_t i) {
+/* On the first thread: one double sum in sample order. */
+static qf_status qf_sq_run_reduce(void *arg, const qf_pipe_slot *s, int64_t i, int ith,
+                                  int nth) {
+    (void)nth;
+    if (ith) return QF_STATUS_OK;
     qf_sq_run *a = arg;
     const int64_t n = a->r->seqlen * a->r->cfg->hidden_size;
     const float *y = a->y + i * n;
@@ -139,8 +143,11 @@ static qf_status qf_sq_stats_work(void *arg, qf_pipe_slot *s, int64_t i) {
     return QF_STATUS_OK;
 }
 
-static qf_status qf_sq_stats_reduce(void *arg, qf_pipe_slot *s, int64_t i) {
-    (void)i;
+/* On the first thread (maxima are cheap). */
+static qf_status qf_sq_stats_reduce(void *arg, const qf_pipe_slot *s, int64_t i, int ith,
+                                    int nth) {
+    (void)i, (void)nth;
+    if (ith) return QF_STATUS_OK;
     qf_sq_stats_pass *a = arg;
     qf_sq_stat_add(&a->st[0], s->xn, a->r->seqlen);
     qf_sq_stat_add(&a->st[1], s->xn2, a->r->seqlen);
