@@ -307,8 +307,8 @@ static qf_status qf_awq_search_group(qf_awq_data *d, int g, float *s) {
     return st;
 }
 
-qf_status qf_pipe_awq_clip(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
-                           float *const clip[QF_SCALE_N_GROUPS], int64_t nc) {
+static qf_status qf_awq_clip_linears(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
+                                     float *const clip[QF_SCALE_N_GROUPS], int64_t nc) {
     static const int clip_of[QF_LAYER_N_LINEARS] = {-1, -1, QF_SCALE_QKV, QF_SCALE_VO,
                                                     QF_SCALE_GU, QF_SCALE_GU, QF_SCALE_UD};
     qf_layer_weights *lw = &L->lw;
@@ -328,6 +328,14 @@ qf_status qf_pipe_awq_clip(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
         L->rep[i].clipped = 1;
     }
     return QF_STATUS_OK;
+}
+
+qf_status qf_pipe_awq_clip(qf_qrun *r, qf_pipe_layer *L, int64_t layer,
+                           float *const clip[QF_SCALE_N_GROUPS], int64_t nc) {
+    const double t0 = qf_pipe_elapsed(r);
+    const qf_status st = qf_awq_clip_linears(r, L, layer, clip, nc);
+    L->t_clip += qf_pipe_elapsed(r) - t0;
+    return st;
 }
 
 qf_status qf_pipe_awq_layer(qf_qrun *r, qf_pipe_layer *L, int64_t layer, int clip) {

@@ -39,6 +39,8 @@ typedef struct qf_pipe_layer {
                                  GPTQ's / the quantized forward's passes over the samples,
                                  GPTQ's solves, finishing the linears (dequantized weight,
                                  error; GPU: its upload), GPU: the activations' copies */
+    double t_transform, t_clip; /* seconds: SmoothQuant's / AWQ's transform (statistics,
+                                 search, fold; with AWQ's clip search), that clip search */
     qf_act_store att_store, h_store;
 } qf_pipe_layer;
 

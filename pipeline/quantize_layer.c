@@ -378,6 +378,8 @@ static cJSON *qf_pipe_report_json(const qf_pipe_layer *L, double seconds) {
     cJSON_AddNumberToObject(t, "gptq_solves", L->t_solve);
     cJSON_AddNumberToObject(t, "finish", L->t_finish);
     if (L->t_copy > 0.0) cJSON_AddNumberToObject(t, "gpu_copies", L->t_copy);
+    if (L->t_transform > 0.0) cJSON_AddNumberToObject(t, "transform", L->t_transform);
+    if (L->t_clip > 0.0) cJSON_AddNumberToObject(t, "awq_clip", L->t_clip);
     for (int i = 0; i < QF_LAYER_N_LINEARS; i++) {
         const qf_linear_report *p = &L->rep[i];
         cJSON *e = cJSON_CreateObject();
@@ -520,6 +522,7 @@ qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
     const qf_quant_method m = r->opt->method;
     for (int i = 0; i < QF_LAYER_N_LINEARS && r->opt->format == QF_QUANT_FORMAT_W8A8; i++)
         if (!L.rep[i].skipped) L.lw.act_i8 |= 1u << i; /* skipped ones run in float */
+    const double t_transform = qf_pipe_elapsed(r);
     if (st == QF_STATUS_OK && m == QF_QUANT_METHOD_SMOOTHQUANT) st = qf_pipe_sq_layer(r, &L, layer);
     if (st == QF_STATUS_OK && qf_quant_method_awq(m)) {
         const int clip = m == QF_QUANT_METHOD_AWQ && r->opt->awq.clip;
@@ -529,6 +532,7 @@ qf_status qf_pipe_quantize_layer(qf_qrun *r, int64_t layer) {
 #endif
             st = qf_pipe_awq_layer(r, &L, layer, clip);
     }
+    L.t_transform = qf_pipe_elapsed(r) - t_transform;
     if (st == QF_STATUS_OK && r->opt->act_static) {
         st = qf_pipe_act_scales(r, &L, layer, &L.lw, r->n_samples);
     }
