@@ -8,7 +8,7 @@
  * conversion of x included). Before timing, each shape's result is checked against
  * qf_cuda_w4_gemv_ref. Then the prefill (the issue's batch 16 and 128): the runtime's W4
  * path (GEMV calls of 8 tokens below QF_CUDA_W4_GEMM_MIN_M, else dequantize + cuBLAS fp16
- * GEMM), both timed at each size, against cuBLAS on the same weight already in fp16 (what
+ * GEMM) and the fused W4 GEMM, timed at each size, against cuBLAS on the same weight already in fp16 (what
  * an F16 model runs); ratio = cuBLAS fp16 time / W4 time. Exits 77 without a GPU. Built by
  * CMake (target cuda_gemv) and by bench/cuda_gemv.sh. */
 #include <cublas_v2.h>
@@ -119,8 +119,8 @@ static void gemm_f16(cublasHandle_t h, const uint16_t *wh, const uint16_t *xh, f
     }
 }
 
-/* Prefill of m tokens through one (out, in) W4 weight: GEMV calls, dequantize + GEMM, and
- * cuBLAS on the fp16 weight; weights rotated over copies that overflow L2. */
+/* Prefill of m tokens through one (out, in) W4 weight: GEMV calls, dequantize + GEMM, the
+ * fused GEMM and cuBLAS on the fp16 weight; weights rotated over copies that overflow L2. */
 static void bench_prefill(cudaStream_t s, cublasHandle_t h, int l2, int64_t out, int64_t in,
                           int64_t m) {
     qf_qweight w = make_weight(out, in, 1);
@@ -157,31 +157,39 @@ static void bench_prefill(cudaStream_t s, cublasHandle_t h, int l2, int64_t out,
         TRY(qf_cuda_w4_dequant(&d[i % copies], scratch, s));
         gemm_f16(h, scratch, dxh, dy, out, l.kp, m, up);
     };
-    deq_path(0); /* checked: the dequantize + GEMM result, on the first 8 tokens (the
-                    double reference of all 128 would take the CPU tens of seconds) */
-    TRY(qf_cuda_sync());
-    TRY(qf_cuda_download(y, dy, (size_t)(m * out) * 4));
+    auto fused_path = [&](int i) { TRY(qf_cuda_w4_gemm(&d[i % copies], dxh, m, dy, 0, s)); };
+    /* checked: the dequantize + GEMM and the fused results, on the first 8 tokens (the
+       double reference of all 128 would take the CPU tens of seconds) */
     const int64_t mc = m < 8 ? m : 8;
     qf_cuda_w4_gemv_ref(&l, x, mc, y_ref);
-    double err = 0, big = 0;
-    for (int64_t k = 0; k < mc * out; k++) {
-        err = fmax(err, fabs((double)y[k] - y_ref[k]));
-        big = fmax(big, fabs((double)y_ref[k]));
+    double err = 0, err_fused = 0, big = 0;
+    for (int path = 0; path < 2; path++) {
+        if (path == 0) deq_path(0);
+        else fused_path(0);
+        TRY(qf_cuda_sync());
+        TRY(qf_cuda_download(y, dy, (size_t)(m * out) * 4));
+        for (int64_t k = 0; k < mc * out; k++) {
+            const double e = fabs((double)y[k] - y_ref[k]);
+            if (path == 0) err = fmax(err, e), big = fmax(big, fabs((double)y_ref[k]));
+            else err_fused = fmax(err_fused, e);
+        }
     }
     const int iters = 20 * copies;
     const double t_gemv = time_ms(s, iters, gemv_path) * 1e3 / iters;
     const double t_deq = time_ms(s, iters, deq_path) * 1e3 / iters;
+    const double t_fused = time_ms(s, iters, fused_path) * 1e3 / iters;
     const double t_f16 = time_ms(s, iters, [&](int i) {
         gemm_f16(h, wh16[i % copies], dxh, dy, out, l.kp, m, up);
     }) * 1e3 / iters;
     const double t_path = m >= QF_CUDA_W4_GEMM_MIN_M ? t_deq : t_gemv;
     printf("W4 prefill %5lld x %5lld g128 act-order m=%3lld: GEMV x%lld %7.1f us | dequant+GEMM "
-           "%7.1f us | cuBLAS fp16 %7.1f us | runtime path (%s) ratio %.2f | max err %.2g of "
-           "max|y| %s\n",
+           "%7.1f us | fused GEMM %7.1f us | cuBLAS fp16 %7.1f us | runtime path (%s) ratio %.2f, "
+           "fused ratio %.2f | max err %.2g (fused %.2g) of max|y| %s\n",
            (long long)out, (long long)in, (long long)m,
-           (long long)((m + QF_CUDA_W4_MAX_M - 1) / QF_CUDA_W4_MAX_M), t_gemv, t_deq, t_f16,
-           m >= QF_CUDA_W4_GEMM_MIN_M ? "dequant+GEMM" : "GEMV", t_f16 / t_path, err / big,
-           err <= 1e-2 * big ? "ok" : "WRONG");
+           (long long)((m + QF_CUDA_W4_MAX_M - 1) / QF_CUDA_W4_MAX_M), t_gemv, t_deq, t_fused,
+           t_f16, m >= QF_CUDA_W4_GEMM_MIN_M ? "dequant+GEMM" : "GEMV", t_f16 / t_path,
+           t_f16 / t_fused, err / big, err_fused / big,
+           err <= 1e-2 * big && err_fused <= 1e-2 * big ? "ok" : "WRONG");
     for (int c = 0; c < copies; c++) {
         qf_cuda_w4_dev_free(&d[c]);
         qf_cuda_free(wh16[c]);

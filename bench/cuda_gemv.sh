@@ -24,7 +24,8 @@ for f in core/status.c core/dtype.c core/qweight.c runtime/cuda/w4_layout.c \
     objs="$objs $o"
 done
 for f in runtime/cuda/cuda_mem.cu runtime/cuda/w4_gemv.cu runtime/cuda/w4_gemv_variants.cu \
-         runtime/cuda/w4_dequant.cu runtime/cuda/i8_linear.cu runtime/cuda/rmsnorm.cu \
+         runtime/cuda/w4_dequant.cu runtime/cuda/w4_gemm.cu runtime/cuda/i8_linear.cu \
+         runtime/cuda/rmsnorm.cu \
          runtime/cuda/rope.cu runtime/cuda/swiglu.cu runtime/cuda/attention_kv.cu \
          runtime/cuda/attention_prefill.cu runtime/cuda/attention_decode.cu; do
     o="$B/$(echo "$f" | tr / _).o"

@@ -31,6 +31,9 @@
  * each against the reference on every shape, m = 1, random and exact-fp16 x, under the
  * same bounds.
  *
+ * W4 fused prefill GEMM (qf_cuda_w4_gemm, m = 1 .. 128) vs qf_cuda_w4_gemm_ref: see
+ * check_gemm for its bound.
+ *
  * W4 dequantization (the prefill path's fp16 weight): bit-identical to
  * qf_cuda_w4_dequant_ref on every shape above (one exact fp32 product, one rounding to
  * nearest even on both sides); a layout whose dequant_ok is 0 is refused.
@@ -136,6 +139,62 @@ static void check_dequant(const qf_cuda_w4 *l, const qf_cuda_w4_dev *d) {
     free(ref);
 }
 
+static double worst_gemm;
+
+/* The fused prefill GEMM (qf_cuda_w4_gemm) vs qf_cuda_w4_gemm_ref, x uniform in [-4, 4),
+ * alone and accumulated into y0: both operands are the exact fp16 values of the reference,
+ * only the fp32 sums round; tolerance twice the IEEE bound (kp + 2) 2^-24 mag (tensor
+ * cores may truncate where IEEE rounds) plus 2^-24 |y| for the add to y0. Tokens checked:
+ * all of a small weight's, the first and last 4 of a large one's. */
+static void check_gemm(const qf_cuda_w4 *l, const qf_cuda_w4_dev *d, int64_t m) {
+    const int64_t in = l->in, out = l->out, kp = l->kp;
+    float *x = malloc((size_t)(m * in) * 4), *y = malloc((size_t)(m * out) * 4);
+    float *y0 = malloc((size_t)(m * out) * 4);
+    uint16_t *xh = malloc((size_t)(m * kp) * 2), *wh = malloc((size_t)(out * kp) * 2);
+    double *yr = malloc((size_t)out * 8), *mag = malloc((size_t)out * 8);
+    for (int64_t k = 0; k < m * in; k++) x[k] = 4.0f * cu_frand();
+    for (int64_t k = 0; k < m * out; k++) y0[k] = cu_frand();
+    float *dx = dev_alloc((size_t)(m * in) * 4), *dy = dev_alloc((size_t)(m * out) * 4);
+    uint16_t *dxh = dev_alloc((size_t)(m * kp) * 2);
+    CHECK_OK(qf_cuda_upload(dx, x, (size_t)(m * in) * 4));
+    CHECK_OK(qf_cuda_w4_prep(d, dx, m, dxh, NULL));
+    qf_cuda_w4_prep_ref(l, x, m, xh);
+    qf_cuda_w4_dequant_ref(l, wh);
+    const int big = out * in > 1000000;
+    for (int acc = 0; acc < 2; acc++) {
+        CHECK_OK(qf_cuda_upload(dy, y0, (size_t)(m * out) * 4));
+        CHECK_OK(qf_cuda_w4_gemm(d, dxh, m, dy, acc, NULL));
+        CHECK_OK(qf_cuda_sync());
+        CHECK_OK(qf_cuda_download(y, dy, (size_t)(m * out) * 4));
+        int bad = 0;
+        for (int64_t t = 0; t < m; t++) {
+            if (big && t >= 4 && t < m - 4) continue;
+            qf_cuda_w4_gemm_ref(l, xh, wh, t, yr, mag);
+            for (int64_t o = 0; o < out; o++) {
+                const double want = (acc ? (double)y0[t * out + o] : 0.0) + yr[o];
+                const double tol = 2.0 * (double)(kp + 2) * ldexp(mag[o], -24) +
+                                   ldexp(fabs(want), -24);
+                const double err = fabs((double)y[t * out + o] - want);
+                if (tol > 0 && err / tol > worst_gemm) worst_gemm = err / tol;
+                if (!(err <= tol) && bad++ < 5)
+                    fprintf(stderr, "W4 GEMM (%lld, %lld) m %lld acc %d: y[%lld, %lld] = %.9g vs "
+                            "%.9g (tol %g)\n", (long long)out, (long long)in, (long long)m, acc,
+                            (long long)t, (long long)o, (double)y[t * out + o], want, tol);
+            }
+        }
+        CHECK_MSG(bad == 0, "W4 GEMM (%lld, %lld) m %lld acc %d: %d outputs out of tolerance",
+                  (long long)out, (long long)in, (long long)m, acc, bad);
+    }
+    qf_cuda_w4_dev off = *d;
+    off.dequant_ok = 0;
+    CHECK_FAILS(qf_cuda_w4_gemm(&off, dxh, m, dy, 0, NULL), QF_STATUS_INVALID_ARG,
+                "overflows fp16");
+    qf_cuda_free(dx);
+    qf_cuda_free(dy);
+    qf_cuda_free(dxh);
+    free(x), free(y), free(y0), free(xh), free(wh), free(yr), free(mag);
+}
+
 static void run_gemv(const qf_cuda_w4 *l, const qf_cuda_w4_dev *d, const float *x, int64_t m,
                      int kind, float *dx, uint16_t *dxh, float *dy) {
     run_gemv_v(l, d, x, m, kind, dx, dxh, dy, -1);
@@ -151,6 +210,10 @@ static void check_w4(int sym, int64_t out, int64_t in, int64_t gs, int order) {
     CHECK_OK(qf_cuda_w4_init(&l, &w, "t"));
     CHECK_OK(qf_cuda_w4_upload(&d, &l));
     check_dequant(&l, &d);
+    static const int64_t gemm_m[] = {1, 17, 64, 100, 128};
+    for (size_t i = 0; i < sizeof gemm_m / sizeof *gemm_m; i++)
+        if (!(out * in > 1000000) || gemm_m[i] == 17 || gemm_m[i] == 128)
+            check_gemm(&l, &d, gemm_m[i]);
     const int64_t M = QF_CUDA_W4_MAX_M;
     float *dx = dev_alloc((size_t)(M * in) * 4), *dy = dev_alloc((size_t)(M * out) * 4);
     uint16_t *dxh = dev_alloc((size_t)(M * l.kp) * 2);
@@ -337,6 +400,7 @@ int main(void) {
         check_w4((int)(s % 2), shapes[s].out, shapes[s].in, shapes[s].gs, shapes[s].order);
     printf("W4 GEMV: worst |error| / tolerance: random x %.3g, exact-fp16 x %.3g\n",
            worst_random, worst_exact);
+    printf("W4 GEMM: worst |error| / tolerance %.3g\n", worst_gemm);
     check_rmsnorm(4, 4096);
     check_rmsnorm(3, 1000);
     check_rmsnorm(2, 1);

@@ -15,6 +15,8 @@
  *  - an emulation of the GPU kernel's arithmetic (fp16 products and sums of 4, fp32
  *    accumulation) stays within the tolerance test_cuda_kernels.c states for the kernel,
  *    and does not overflow at |x| = 65504;
+ *  - qf_cuda_w4_gemm_ref (the fused prefill GEMM's reference) against the double matvec,
+ *    within the fp16 roundings of x 2^-6 and of the weights;
  *  - qf_cuda_w4_dequant_ref (fp16 scales): every packed column's weight is the fp16 of
  *    qf_qweight_dequant_ref's (exact in fp32, so one rounding on both sides; padding:
  *    code 0 of its group); dequant_ok is set, and cleared from a scale of 15 * 65504 / 15
@@ -136,6 +138,31 @@ static void check_dequant(const qf_qweight *w, const qf_cuda_w4 *l) {
     free(wh);
 }
 
+/* qf_cuda_w4_gemm_ref (the fused GEMM's exact value from fp16 xh and wh) vs the double
+ * matvec of x and the dequantized weights wd: xh = fp16(x 2^-6) and wh = fp16(wd) are
+ * each within 2^-11 relative (or 2^-25 absolute below fp16's normal range, times 2^6 |wh|
+ * in y), so |dy| <= (2^-10 + 2^-22) mag + 2^-19 sum |wh|; a column taken from the wrong
+ * place moves y by a whole product. */
+static void check_gemm_ref(const qf_cuda_w4 *l, const float *x, const float *wd,
+                           const uint16_t *xh, int64_t m) {
+    uint16_t *wh = malloc((size_t)(l->out * l->kp) * sizeof *wh);
+    double *y = malloc((size_t)l->out * sizeof *y), *mag = malloc((size_t)l->out * sizeof *mag);
+    qf_cuda_w4_dequant_ref(l, wh);
+    for (int64_t t = 0; t < m; t++) {
+        qf_cuda_w4_gemm_ref(l, xh, wh, t, y, mag);
+        for (int64_t o = 0; o < l->out; o++) {
+            double yn = 0.0, wsum = 0.0;
+            for (int64_t i = 0; i < l->in; i++) yn += (double)wd[o * l->in + i] * x[t * l->in + i];
+            for (int64_t c = 0; c < l->kp; c++) wsum += fabs(qf_fp16_to_fp32(wh[o * l->kp + c]));
+            const double tol = (ldexp(1.0, -10) + ldexp(1.0, -22)) * mag[o] + ldexp(wsum, -19);
+            CHECK_NEAR(y[o], yn, tol);
+        }
+    }
+    free(wh);
+    free(y);
+    free(mag);
+}
+
 static void check_case(int sym, int64_t out, int64_t in, int64_t gs, int order) {
     for (int fp16_scales = 1; fp16_scales >= 0; fp16_scales--) {
         qf_qweight w = cu_make_qweight(sym, out, in, gs, order, fp16_scales);
@@ -185,6 +212,7 @@ static void check_case(int sym, int64_t out, int64_t in, int64_t gs, int order) 
                 if (fabs(ye - y[t * out + o]) / tk > worst_emul)
                     worst_emul = fabs(ye - y[t * out + o]) / tk;
             }
+        if (fp16_scales) check_gemm_ref(&l, x, wd, xh, m);
         free(x);
         free(y);
         free(wd);

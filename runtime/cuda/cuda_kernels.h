@@ -83,6 +83,16 @@ qf_status qf_cuda_w4_gemv_variant(const qf_cuda_w4_dev *d, const uint16_t *xh, f
  * layout whose dequant_ok is 0. */
 qf_status qf_cuda_w4_dequant(const qf_cuda_w4_dev *d, uint16_t *wh, void *stream);
 
+/* y (device, (m, out) fp32) = 2^XSHIFT xh wh^T, or y += that (acc), from prepared xh
+ * (m, kp), the weight dequantized tile by tile in shared memory with the bits of
+ * qf_cuda_w4_dequant (never stored): a fused tensor-core GEMM (w4_gemm.cu; WMMA fp16 in,
+ * fp32 accumulation). Its error against the exact sum is the fp32 accumulation's,
+ * |dy| <= (kp + 2) 2^-24 2^XSHIFT sum_c |xh_c wh_c| (qf_cuda_w4_gemm_ref). Candidate
+ * prefill path under measurement: the runtime dequantizes + cuBLAS until it is timed
+ * faster (bench/cuda_gemv.cu). Refuses a layout whose dequant_ok is 0. */
+qf_status qf_cuda_w4_gemm(const qf_cuda_w4_dev *d, const uint16_t *xh, int64_t m, float *y,
+                          int acc, void *stream);
+
 /* ---- W8A8 (i8_linear.cu) --------------------------------------------------------------- */
 /* A qf_cpu_i8linear (runtime/cpu/i8linear.h: int8 (out, kp) rows padded with zeros, F32
  * per-row scales, static activation scale or 0) in device memory. */

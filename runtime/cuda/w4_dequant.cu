@@ -3,16 +3,8 @@
  * column order. Memory-bound: 0.5 byte read and 2 written per weight (plus the group's
  * scale / zero pair, cached). Each weight is scale * (q - zero) in fp32 (exact: an fp16
  * scale times an integer of at most 4 bits) rounded once to fp16, as the reference. */
-#include <cuda_fp16.h>
-
 #include "runtime/cuda/cuda_check.h"
-
-static __device__ __forceinline__ uint32_t qf_w4_deq_pair(uint32_t word, int k, float s,
-                                                          float z) {
-    const float lo = (float)((word >> (4 * k)) & 15u), hi = (float)((word >> (16 + 4 * k)) & 15u);
-    const __half a = __float2half_rn(s * (lo - z)), b = __float2half_rn(s * (hi - z));
-    return (uint32_t)__half_as_ushort(a) | (uint32_t)__half_as_ushort(b) << 16;
-}
+#include "runtime/cuda/w4_deq.cuh"
 
 /* words: out * wpr; wpr words per row, wpg per group. */
 static __global__ void qf_w4_dequant_kernel(const uint32_t *__restrict__ qw,
@@ -22,12 +14,9 @@ static __global__ void qf_w4_dequant_kernel(const uint32_t *__restrict__ qw,
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < words;
          i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t o = i / wpr, g = (i - o * wpr) / wpg;
-        const uint32_t p = __ldg(sz + o * n_groups + g);
-        const float s = __half2float(__ushort_as_half((unsigned short)(p & 0xFFFFu)));
-        const float z = __half2float(__ushort_as_half((unsigned short)(p >> 16))) - 1024.0f;
-        const uint32_t w = __ldcs(qw + i);
-        wh[i] = make_uint4(qf_w4_deq_pair(w, 0, s, z), qf_w4_deq_pair(w, 1, s, z),
-                           qf_w4_deq_pair(w, 2, s, z), qf_w4_deq_pair(w, 3, s, z));
+        float s, z;
+        qf_w4_deq_sz(__ldg(sz + o * n_groups + g), &s, &z);
+        wh[i] = qf_w4_deq_word(__ldcs(qw + i), s, z);
     }
 }
 

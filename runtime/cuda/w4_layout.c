@@ -142,3 +142,21 @@ void qf_cuda_w4_dequant_ref(const qf_cuda_w4 *l, uint16_t *wh) {
             wh[o * l->kp + c] = qf_fp32_to_fp16(s * ((float)qf_cuda_w4_code(l, o, c) - z));
         }
 }
+
+void qf_cuda_w4_gemm_ref(const qf_cuda_w4 *l, const uint16_t *xh, const uint16_t *wh, int64_t t,
+                         double *y, double *mag) {
+    const double up = (double)(1 << QF_CUDA_W4_XSHIFT);
+    const uint16_t *xt = xh + t * l->kp;
+    for (int64_t o = 0; o < l->out; o++) {
+        const uint16_t *wo = wh + o * l->kp;
+        double sum = 0.0, abs_sum = 0.0;
+        for (int64_t c = 0; c < l->kp; c++) {
+            const double p = (double)qf_fp16_to_fp32(xt[c]) * (double)qf_fp16_to_fp32(wo[c]);
+            sum += p;
+            abs_sum += fabs(p);
+        }
+        y[o] = up * sum;
+        mag[o] = up * abs_sum;
+    }
+}
+

@@ -81,6 +81,14 @@ void qf_cuda_w4_prep_ref(const qf_cuda_w4 *l, const float *x, int64_t m, uint16_
  * the packed column order, the reference of qf_cuda_w4_dequant (bit-identical). */
 void qf_cuda_w4_dequant_ref(const qf_cuda_w4 *l, uint16_t *wh);
 
+/* Token t of the prefill GEMM: y (out) = 2^XSHIFT sum_c xh[t, c] wh[o, c] and mag (out)
+ * = the same sum of |products|, in double, from prepared xh (m, kp) and wh (out, kp) of
+ * qf_cuda_w4_dequant_ref (fp16 bits; every product is exact in fp32): the exact value the
+ * fused GEMM (and the dequantize + cuBLAS path) round only by summing in fp32, and the
+ * scale of that rounding. */
+void qf_cuda_w4_gemm_ref(const qf_cuda_w4 *l, const uint16_t *xh, const uint16_t *wh, int64_t t,
+                         double *y, double *mag);
+
 /* y (m, out) = x (m, in) W^T from the layout (fp16 scales, exact zeros), accumulated in
  * double: the ground truth the GEMV kernel is tested against. */
 void qf_cuda_w4_gemv_ref(const qf_cuda_w4 *l, const float *x, int64_t m, float *y);
