@@ -105,7 +105,9 @@ void qf_layer_apply(const qf_layer_ctx *c, const qf_layer_weights *lw, qf_layer_
 
 /* The attention's softmax: rows r0..r1-1 (query positions) of scores (row t at
  * (t - r0) * ld, keys 0..r1-1), row t over keys lo(t)..t (lo: the sliding window's
- * first key, 0 without one: window <= 0); every other key up to r1 gets 0. */
+ * first key, 0 without one: window <= 0); every other key up to r1 gets 0. e^x is the
+ * runtime's qf_cpu_exp_neg (within 1.3e-7 relative of expf), vectorised for the CPU's
+ * SIMD level (qf_cpu_simd_level; the sum's order follows its vector width). */
 void qf_layer_softmax_rows(float *scores, int64_t ld, int64_t r0, int64_t r1, int64_t window);
 
 /* x, x1, x2: (seqlen, hidden); xn: (seqlen, hidden); att: (seqlen, heads * head_dim);

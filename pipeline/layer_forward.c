@@ -1,12 +1,13 @@
 /* The forward pass of one decoder layer on one calibration sample, in pieces (see
- * pipeline/layer.h). Linears and attention products are OpenBLAS sgemm (threaded by
- * OpenBLAS); norms, RoPE and SwiGLU reuse the runtime's CPU kernels. */
+ * pipeline/layer.h). Linears and attention products are OpenBLAS sgemm; norms, RoPE,
+ * SwiGLU and the softmax's e^x reuse the runtime's CPU kernels. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/layer.h"
+#include "runtime/cpu/exp_neg.h"
 #include "runtime/cpu/i8linear.h"
 #include "runtime/cpu/kernels.h"
 
@@ -98,22 +99,51 @@ void qf_layer_mlp_norm(const qf_layer_ctx *c, const qf_layer_weights *lw, const 
     qf_cpu_rmsnorm(x, lw->ln2, xn, c->seqlen, c->cfg->hidden_size, (float)c->cfg->rms_norm_eps);
 }
 
-void qf_layer_softmax_rows(float *scores, int64_t ld, int64_t r0, int64_t r1,
-                                  int64_t window) {
+/* Rows r0..r1-1 as qf_layer_softmax_rows says, in plain C that each caller below compiles
+ * for its target: the max, e^(s - max) (qf_cpu_exp_neg) and the scaling vectorised
+ * element by element, the sum as a vector reduction. */
+static inline __attribute__((always_inline)) void
+qf_layer_softmax_body(float *scores, int64_t ld, int64_t r0, int64_t r1, int64_t window) {
     for (int64_t t = r0; t < r1; t++) {
         float *s = scores + (t - r0) * ld;
         const int64_t lo = (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
         float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
         for (int64_t j = lo; j <= t; j++) mx = s[j] > mx ? s[j] : mx;
         float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int64_t j = lo; j <= t; j++) {
-            s[j] = expf(s[j] - mx);
+            s[j] = qf_cpu_exp_neg(s[j] - mx);
             sum += s[j];
         }
         const float inv = 1.0f / sum;
         for (int64_t j = 0; j < lo; j++) s[j] = 0.0f;
+#pragma omp simd
         for (int64_t j = lo; j <= t; j++) s[j] *= inv;
         for (int64_t j = t + 1; j < r1; j++) s[j] = 0.0f;
+    }
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static void
+qf_layer_softmax_avx512(float *scores, int64_t ld, int64_t r0, int64_t r1, int64_t window) {
+    qf_layer_softmax_body(scores, ld, r0, r1, window);
+}
+
+__attribute__((target("avx2,fma"))) static void
+qf_layer_softmax_avx2(float *scores, int64_t ld, int64_t r0, int64_t r1, int64_t window) {
+    qf_layer_softmax_body(scores, ld, r0, r1, window);
+}
+
+static void qf_layer_softmax_base(float *scores, int64_t ld, int64_t r0, int64_t r1,
+                                  int64_t window) {
+    qf_layer_softmax_body(scores, ld, r0, r1, window);
+}
+
+void qf_layer_softmax_rows(float *scores, int64_t ld, int64_t r0, int64_t r1, int64_t window) {
+    switch (qf_cpu_simd_level()) {
+    case 2: qf_layer_softmax_avx512(scores, ld, r0, r1, window); break;
+    case 1: qf_layer_softmax_avx2(scores, ld, r0, r1, window); break;
+    default: qf_layer_softmax_base(scores, ld, r0, r1, window); break;
     }
 }
 

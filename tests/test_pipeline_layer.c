@@ -4,8 +4,9 @@
  * runtime is the independent check (itself tested against transformers). Covers GQA,
  * q/k/v biases (Qwen2), sliding window (Mistral), llama3 / yarn / dynamic RoPE, tied
  * embeddings. Tolerance 1e-4 absolute on logits of magnitude ~1 (different summation
- * orders only). */
+ * orders only). Also the softmax alone against a double one (check_softmax). */
 #include <cblas.h>
+#include <math.h>
 
 #include "formats/model.h"
 #include "pipeline/layer.h"
@@ -76,7 +77,56 @@ static void check_model(const char *dir) {
     qf_model_free(m);
 }
 
+/* qf_layer_softmax_rows against softmax in double (libm exp): each probability within
+ * 1.3e-7 (qf_cpu_exp_neg) + (n + 5) 2^-24 (the float sum, the reciprocal, the product)
+ * relative plus what the float s - max's rounding moves (see below), keys outside
+ * lo(t)..t exactly 0; rows of 1 .. 300 keys, scores spread over
+ * +-30 (so e^x spans 1e-26 .. 1), with and without a sliding window, a block starting at
+ * r0 > 0. */
+static void check_softmax(int64_t r0, int64_t r1, int64_t window) {
+    const int64_t ld = r1;
+    float *s = malloc((size_t)((r1 - r0) * ld) * sizeof *s);
+    double *x = malloc((size_t)((r1 - r0) * ld) * sizeof *x);
+    uint64_t st = 12345u + (uint64_t)r0;
+    for (int64_t k = 0; k < (r1 - r0) * ld; k++) {
+        st = st * 6364136223846793005u + 1442695040888963407u;
+        s[k] = (float)((double)(st >> 11) / 9007199254740992.0 * 60.0 - 30.0);
+        x[k] = s[k];
+    }
+    qf_layer_softmax_rows(s, ld, r0, r1, window);
+    int bad = 0;
+    for (int64_t t = r0; t < r1; t++) {
+        const float *p = s + (t - r0) * ld;
+        const double *xt = x + (t - r0) * ld;
+        const int64_t lo = (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
+        double mx = -INFINITY, sum = 0.0, wdev = 0.0;
+        for (int64_t j = lo; j <= t; j++) mx = xt[j] > mx ? xt[j] : mx;
+        for (int64_t j = lo; j <= t; j++) {
+            sum += exp(xt[j] - mx);
+            wdev += exp(xt[j] - mx) * (mx - xt[j]);
+        }
+        /* the float s - max is off by up to 2^-24 |s - max|, which moves e^(s - max) by
+         * that much relative, and the sum by its e-weighted mean */
+        const double rel = 1.3e-7 + (double)(t - lo + 5) * ldexp(1.0, -24) + ldexp(wdev / sum, -23);
+        for (int64_t j = 0; j < r1; j++) {
+            const double want = j >= lo && j <= t ? exp(xt[j] - mx) / sum : 0.0;
+            const double err = fabs((double)p[j] - want);
+            const double tol = (rel + ldexp(mx - xt[j], -23)) * want + 1e-37;
+            if (!(err <= tol) && bad++ < 3)
+                fprintf(stderr, "softmax row %lld key %lld: %.9g vs %.9g\n", (long long)t,
+                        (long long)j, (double)p[j], want);
+        }
+    }
+    CHECK_MSG(bad == 0, "softmax r0 %lld r1 %lld window %lld: %d probabilities off",
+              (long long)r0, (long long)r1, (long long)window, bad);
+    free(s);
+    free(x);
+}
+
 int main(void) {
+    check_softmax(0, 300, 0);
+    check_softmax(0, 300, 37);
+    check_softmax(256, 300, 0);
     check_model(QF_FIXTURES_DIR "/hf/tiny-llama");
     check_model(QF_FIXTURES_DIR "/runtime/llama-gqa-bias");
     check_model(QF_FIXTURES_DIR "/runtime/qwen2-bias");

@@ -1,7 +1,8 @@
 /* The causal softmax of the GPU calibration attention, qf_layer_softmax_rows's arithmetic
  * (pipeline/layer_forward.c) on the device: row r of `rows` score rows of length seqlen is
  * query position t = r % seqlen (rows are heads x positions) and sees keys lo(t)..t
- * (lo: the sliding window's first key, 0 without one); e = expf(s - max) over those keys,
+ * (lo: the sliding window's first key, 0 without one); e = expf(s - max) over those keys
+ * (where the CPU has qf_cpu_exp_neg, within 1.3e-7 relative of it),
  * then each e times 1 / sum(e); every other key gets 0. One block a row; the max and the
  * sum are reduced across the block (only their order differs from the CPU's loop). */
 #include <math.h>
