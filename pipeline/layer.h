@@ -130,6 +130,11 @@ void qf_layer_mlp_hidden(qf_layer_ctx *c, const qf_layer_weights *lw, const floa
 /* x += down_proj(h) */
 void qf_layer_down_residual(const qf_layer_ctx *c, const qf_layer_weights *lw, const float *h,
                             float *x);
+/* The inputs of the layer's linear groups: xn = input_layernorm(x) (q, k, v), att (o),
+ * then x += o_proj(att), xn2 = post_attention_layernorm(x) (gate, up) and, unless h is
+ * NULL, h (down). */
+void qf_layer_linear_inputs(qf_layer_ctx *c, const qf_layer_weights *lw, float *x, float *xn,
+                            float *att, float *xn2, float *h);
 /* The whole layer in place on x; xn, att, h are scratch of the sizes above. */
 void qf_layer_forward(qf_layer_ctx *c, const qf_layer_weights *lw, float *x, float *xn,
                       float *att, float *h);

@@ -193,6 +193,15 @@ void qf_layer_down_residual(const qf_layer_ctx *c, const qf_layer_weights *lw, c
     qf_layer_apply(c, lw, QF_LAYER_DOWN, h, c->seqlen, x, 1);
 }
 
+void qf_layer_linear_inputs(qf_layer_ctx *c, const qf_layer_weights *lw, float *x, float *xn,
+                            float *att, float *xn2, float *h) {
+    qf_layer_attn_norm(c, lw, x, xn);
+    qf_layer_attention(c, lw, xn, att);
+    qf_layer_o_residual(c, lw, att, x);
+    qf_layer_mlp_norm(c, lw, x, xn2);
+    if (h) qf_layer_mlp_hidden(c, lw, xn2, h);
+}
+
 void qf_layer_forward(qf_layer_ctx *c, const qf_layer_weights *lw, float *x, float *xn,
                       float *att, float *h) {
     qf_layer_attn_norm(c, lw, x, xn);

@@ -205,11 +205,7 @@ static qf_status qf_pipe_pass_work(void *arg, qf_pipe_slot *s, int64_t i) {
         QF_FORWARD(qf_act_store_put(&r->x, i, s->x));
         break;
     case QF_PASS_ALL_H:
-        qf_layer_attn_norm(c, lw, s->x, s->xn);
-        qf_layer_attention(c, lw, s->xn, s->att);
-        qf_layer_o_residual(c, lw, s->att, s->x);
-        qf_layer_mlp_norm(c, lw, s->x, s->xn2);
-        qf_layer_mlp_hidden(c, lw, s->xn2, s->h);
+        qf_layer_linear_inputs(c, lw, s->x, s->xn, s->att, s->xn2, s->h);
         break;
     case QF_PASS_FULL:
         qf_layer_forward(c, lw, s->x, s->xn, s->att, s->h);

@@ -134,12 +134,8 @@ typedef struct qf_sq_stats_pass {
 
 static qf_status qf_sq_stats_work(void *arg, qf_pipe_slot *s, int64_t i) {
     const qf_sq_stats_pass *a = arg;
-    qf_layer_ctx *c = &s->ctx;
     QF_FORWARD(qf_act_store_get(&a->r->x, i, s->x));
-    qf_layer_attn_norm(c, a->lw, s->x, s->xn);
-    qf_layer_attention(c, a->lw, s->xn, s->att);
-    qf_layer_o_residual(c, a->lw, s->att, s->x);
-    qf_layer_mlp_norm(c, a->lw, s->x, s->xn2);
+    qf_layer_linear_inputs(&s->ctx, a->lw, s->x, s->xn, s->att, s->xn2, NULL);
     return QF_STATUS_OK;
 }
 
